@@ -1,0 +1,25 @@
+"""genzoo: the classic deep generative models with one API and one CLI."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from pathlib import Path  # noqa: E402
+
+
+def load(path: str | Path, ema: bool | None = None):
+    """Load a saved model or a run's latest checkpoint (EMA weights by default when present)."""
+    from genzoo import io
+    from genzoo.registry import get_model_class
+
+    cfg = io.read_json(io.resolve_model_dir(path) / io.CONFIG)
+    return get_model_class(str(cfg.get("model_type"))).load(path, ema=ema)
+
+
+def list_models() -> list[str]:
+    from genzoo.registry import list_models as _list
+
+    return _list()
+
+
+__all__ = ["__version__", "list_models", "load"]

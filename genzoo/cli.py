@@ -1,0 +1,232 @@
+"""Command-line interface. Training options are generated from the config dataclasses.
+
+Model fields are flat (``--latent-dim 16``), training fields too (``--steps``), and data fields
+are prefixed (``--data mnist --data-root DIR``). A run's ``config.json`` (or any JSON with
+``model``/``train``/``data`` sections) can be passed with ``--config``; flags override it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+from typing import Any, Literal, get_args, get_origin
+
+import torch
+
+from genzoo import __version__, io, viz
+from genzoo import config as cfgio
+from genzoo.data import DataConfig, list_datasets, load_dataset
+from genzoo.errors import ConfigError, GenzooError
+from genzoo.registry import get_model_class, list_models
+from genzoo.train import RunSpec, TrainConfig, read_run_spec, train
+
+SECTIONS = ("model", "train", "data")
+
+
+def _flag(section: str, name: str) -> str:
+    if section == "data":
+        return "--data" if name == "name" else "--data-" + name.replace("_", "-")
+    return "--" + name.replace("_", "-")
+
+
+def _parser_type(tp: Any):
+    optional, inner = cfgio._is_optional(tp)
+    if get_origin(inner) is tuple:
+        item = get_args(inner)[0]
+        return lambda s: tuple(item(v) for v in s.split(",") if v.strip())
+    base = inner if inner in (int, float, str) else str
+    if optional:
+        return lambda s: None if s.lower() == "none" else base(s)
+    return base
+
+
+def add_config_options(p: argparse.ArgumentParser, section: str, cls: type, dest: dict) -> None:
+    """One option per dataclass field; ``dest`` maps argparse dest -> (section, field)."""
+    group = p.add_argument_group(f"{section} options ({cls.__name__})")
+    for name, tp in cfgio.field_types(cls).items():
+        flag = _flag(section, name)
+        key = f"{section}__{name}"
+        if key in dest or any(f == flag for f in (_flag(s, n) for s, n in dest.values())):
+            raise RuntimeError(f"option {flag} defined twice")  # a programming error
+        dest[key] = (section, name)
+        default = next(f.default for f in dataclasses.fields(cls) if f.name == name)
+        _, inner = cfgio._is_optional(tp)
+        help_ = f"default: {default}"
+        if inner is bool:
+            group.add_argument(flag, dest=key, action=argparse.BooleanOptionalAction, default=None, help=help_)
+        elif get_origin(inner) is Literal:
+            group.add_argument(flag, dest=key, choices=get_args(inner), default=None, help=help_)
+        else:
+            if get_origin(inner) is tuple:
+                help_ += " (comma-separated)"
+            group.add_argument(flag, dest=key, type=_parser_type(tp), default=None, help=help_, metavar=name.upper())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="genzoo", allow_abbrev=False, description="Classic deep generative models: train, sample, reconstruct, evaluate.")
+    p.add_argument("--version", action="version", version=f"genzoo {__version__}")
+    p.add_argument("--debug", action="store_true", help="show full tracebacks")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    d = sub.add_parser("datasets", help="list datasets and whether they are present locally")
+    d.add_argument("--data-root", default=None, help="data root (default: $GENZOO_DATA or the user cache)")
+
+    t = sub.add_parser("train", help="train a model (see: genzoo train MODEL --help)")
+    tsub = t.add_subparsers(dest="model_type", required=True, metavar="MODEL")
+    for name in list_models():
+        cls = get_model_class(name)
+        mp = tsub.add_parser(name, allow_abbrev=False, help=(cls.__doc__ or "").strip().split("\n")[0] or None)
+        mp.add_argument("--out", type=Path, help="run directory to create")
+        mp.add_argument("--resume", type=Path, metavar="RUN", help="continue this run from its latest checkpoint")
+        mp.add_argument("--config", type=Path, help="JSON with model/train/data sections (e.g. a run's config.json)")
+        mp.add_argument("--quiet", action="store_true", help="no progress bar")
+        dest: dict[str, tuple[str, str]] = {}
+        add_config_options(mp, "model", cls.config_class, dest)
+        add_config_options(mp, "train", TrainConfig, dest)
+        add_config_options(mp, "data", DataConfig, dest)
+
+    def run_cmd(name: str, help_: str) -> argparse.ArgumentParser:
+        c = sub.add_parser(name, help=help_)
+        c.add_argument("run", type=Path, help="run directory or saved model")
+        c.add_argument("-o", "--output", type=Path, required=True, help="PNG file to write")
+        c.add_argument("--seed", type=int, default=0)
+        return c
+
+    s = run_cmd("sample", "draw new examples from a model")
+    s.add_argument("-n", type=int, default=64)
+    for name, help_ in (("reconstruct", "originals above, reconstructions below"), ("denoise", "clean / corrupted / restored rows")):
+        c = run_cmd(name, help_)
+        c.add_argument("-n", type=int, default=8, help="images per row")
+        c.add_argument("--data-root", default=None)
+        c.add_argument("--split", choices=("train", "test"), default="test")
+        if name == "denoise":
+            c.add_argument("--noise", default=None, help="corruption (default: the model's own), e.g. mask:0.5")
+    i = sub.add_parser("info", help="config, steps, losses, data and version of a run")
+    i.add_argument("run", type=Path)
+    return p
+
+
+def _sections_from_args(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {s: {} for s in SECTIONS}
+    for key, value in vars(args).items():
+        if "__" in key and value is not None:
+            section, name = key.split("__", 1)
+            out[section][name] = value
+    return out
+
+
+def spec_from_args(args: argparse.Namespace) -> tuple[RunSpec, Path, bool]:
+    flags = _sections_from_args(args)
+    file_cfg: dict[str, Any] = {}
+    if args.config:
+        file_cfg = io.read_json(args.config)
+        if not isinstance(file_cfg, dict):
+            raise ConfigError(f"{args.config} must hold a JSON object")
+        if file_cfg.get("model_type", args.model_type) != args.model_type:
+            raise ConfigError(f"{args.config} is for model {file_cfg['model_type']!r}, not {args.model_type!r}")
+    cls = get_model_class(args.model_type)
+    if args.resume:
+        old = read_run_spec(args.resume)
+        base = {"model": cfgio.to_dict(old.model), "train": cfgio.to_dict(old.train), "data": cfgio.to_dict(old.data)}
+    else:
+        base = {s: {} for s in SECTIONS}
+    merged = {s: base[s] | (file_cfg.get(s) or {}) | flags[s] for s in SECTIONS}
+    spec = RunSpec(
+        args.model_type,
+        cfgio.from_dict(cls.config_class, merged["model"], f"{args.model_type} config"),
+        cfgio.from_dict(DataConfig, merged["data"], "data config"),
+        cfgio.from_dict(TrainConfig, merged["train"], "train config"),
+    )
+    if args.resume and args.out and args.out.resolve() != args.resume.resolve():
+        raise ConfigError("--out and --resume name different runs; a resume continues in place")
+    out = args.resume or args.out
+    if out is None:
+        raise ConfigError("say where to write the run: --out DIR (or --resume RUN)")
+    return spec, out, bool(args.resume)
+
+
+def _eval_data(run: Path, data_root: str | None, split: str, n: int) -> torch.Tensor:
+    spec = read_run_spec(run)
+    data_cfg = cfgio.replace(spec.data, root=data_root) if data_root else spec.data
+    return load_dataset(data_cfg, split).x[:n]
+
+
+def cmd_info(run: Path) -> None:
+    import genzoo
+
+    mdir = io.resolve_model_dir(run)
+    cfg = io.read_json(mdir / io.CONFIG)
+    model = genzoo.load(run)
+    print(f"run:        {run}")
+    print(f"model:      {cfg['model_type']}  ({sum(p.numel() for p in model.parameters()):,} parameters)")
+    print(f"version:    saved by genzoo {cfg.get('genzoo_version')}, this is {__version__}")
+    if (mdir / "state.json").is_file():
+        print(f"step:       {io.read_json(mdir / 'state.json')['step']} (checkpoint {mdir.name})")
+    if "data" in cfg:
+        print(f"data:       {cfg['data']['name']}  shape {tuple(cfg['shape'])}")
+    metrics = run / "metrics.jsonl"
+    if metrics.is_file() and metrics.read_text().strip():
+        print("last log:   " + metrics.read_text().strip().splitlines()[-1])
+    for s in SECTIONS:
+        if s in cfg:
+            print(f"{s + ':':<11} {json.dumps(cfg[s])}")
+
+
+def run(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    import genzoo
+
+    if args.command == "datasets":
+        rows = list_datasets(args.data_root)
+        print(f"{'name':<16} {'shape':<12} {'classes':<8} {'present':<8} description")
+        for r in rows:
+            shape = "x".join(str(s) for s in r["shape"]) if r.get("shape") else "-"
+            print(f"{r['name']:<16} {shape:<12} {str(r['classes'] or '-'):<8} {str(r['present']):<8} {r['description']}")
+    elif args.command == "train":
+        spec, out, resume = spec_from_args(args)
+        path = train(spec, out, resume=resume, progress=not args.quiet)
+        print(f"trained {spec.model_type} to step {spec.train.steps}; run in {path}")
+    elif args.command == "info":
+        cmd_info(args.run)
+    else:
+        model = genzoo.load(args.run)
+        g = torch.Generator().manual_seed(args.seed)
+        if args.command == "sample":
+            x = model.sample(args.n, generator=g)
+            if len(model.shape) != 3:
+                raise GenzooError("sample -o writes images; this model's data are not images")
+            rows = viz.chunk_rows(x, max(1, int(args.n**0.5 + 0.999)))
+        else:
+            x = _eval_data(args.run, args.data_root, args.split, args.n)
+            with torch.no_grad():
+                if args.command == "reconstruct":
+                    rows = [x, model.reconstruct(x)]
+                else:
+                    if not hasattr(model, "corrupt") and args.noise is None:
+                        raise GenzooError(f"{model.model_type} is not a denoising model; pass --noise to corrupt inputs anyway")
+                    from genzoo.data import apply_noise
+
+                    noisy = apply_noise(x, args.noise, g) if args.noise else model.corrupt(x, g)
+                    rows = [x, noisy, model.reconstruct(noisy)]
+        if not hasattr(model, "reconstruct") and args.command != "sample":
+            raise GenzooError(f"{model.model_type} has no reconstruct()")
+        viz.save_grid(rows, args.output)
+        print(f"wrote {args.output}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    try:
+        return run(argv)
+    except GenzooError as e:
+        if debug:
+            raise
+        print(f"genzoo: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("genzoo: interrupted; the last checkpoint is kept", file=sys.stderr)
+        return 130

@@ -1,0 +1,93 @@
+"""Saved-model directories: ``config.json`` + ``model.safetensors`` (+ ``ema.safetensors``).
+
+Every file is written atomically (temporary file in the same directory, fsync, ``os.replace``),
+so a process killed at any moment leaves either the old file or the new one. Nothing is pickled.
+A *run* directory (what ``genzoo train`` writes) keeps its latest complete checkpoint under
+``checkpoints/<name>/``, named by the one-line file ``checkpoints/latest``; ``resolve_model_dir``
+maps a run to that checkpoint so that every command accepts either.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as st_load
+from safetensors.torch import save as st_save
+
+from genzoo.errors import CheckpointError
+
+CONFIG = "config.json"
+WEIGHTS = "model.safetensors"
+EMA_WEIGHTS = "ema.safetensors"
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see the old or the new file, never a partial one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
+    atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=False) + "\n").encode())
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    path = Path(path)
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise CheckpointError(f"{path} not found") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise CheckpointError(f"{path} is not valid JSON ({e})") from None
+
+
+def save_tensors(path: str | os.PathLike, tensors: dict[str, torch.Tensor], meta: dict | None = None) -> None:
+    """Atomic safetensors write; ``meta`` values are stored as strings in the header."""
+    flat = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+    md = {k: str(v) for k, v in (meta or {}).items()}
+    atomic_write_bytes(path, st_save(flat, metadata=md))
+
+
+def load_tensors(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    path = Path(path)
+    try:
+        return st_load(path.read_bytes())
+    except FileNotFoundError:
+        raise CheckpointError(f"{path} not found") from None
+    except (SafetensorError, ValueError, OSError) as e:
+        raise CheckpointError(f"{path} is not a readable safetensors file ({e})") from None
+
+
+def resolve_model_dir(path: str | os.PathLike) -> Path:
+    """A saved-model directory, or a run directory -> its latest complete checkpoint."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"{path} does not exist")
+    if (path / WEIGHTS).is_file():
+        return path
+    latest = path / "checkpoints" / "latest"
+    if latest.is_file():
+        ckpt = path / "checkpoints" / latest.read_text().strip()
+        if (ckpt / WEIGHTS).is_file():
+            return ckpt
+        raise CheckpointError(f"{latest} names {ckpt.name}, which has no {WEIGHTS}")
+    raise CheckpointError(
+        f"{path} is neither a saved model (no {WEIGHTS}) nor a run with a checkpoint "
+        "(no checkpoints/latest); was training stopped before its first checkpoint?"
+    )

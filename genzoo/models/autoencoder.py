@@ -1,0 +1,230 @@
+"""Autoencoders: plain (``ae``), deep/stacked with greedy layer-wise pretraining (``deep-ae``)
+and denoising (``dae``).
+
+An autoencoder learns an encoder f: x -> z (B, latent_dim) and a decoder g: z -> x_hat (B, *shape)
+by minimising the reconstruction loss L(x, g(f(x))): binary cross-entropy on pixel intensities in
+[0, 1] (the decoder emits logits) or mean squared error. A denoising autoencoder minimises
+L(x, g(f(c(x)))) for a corruption c (Gaussian, masking, salt-and-pepper) so that it learns to
+restore x. An autoencoder has no prior, so ``sample`` decodes z ~ N(mu, Sigma) with mu and Sigma
+fitted to the training codes (``prepare_for_sampling``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from genzoo.data.corrupt import apply_noise, parse_noise
+from genzoo.errors import ConfigError, GenzooError
+from genzoo.models.base import Batch, GenerativeModel, Output
+from genzoo.nn import ConvDecoder, ConvEncoder, mlp
+from genzoo.registry import register
+
+
+@dataclass(kw_only=True)
+class AEConfig:
+    arch: Literal["conv", "mlp"] = "conv"
+    latent_dim: int = 32
+    channels: tuple[int, ...] = (32, 64)  # conv: channels of each stride-2 stage
+    hidden: tuple[int, ...] = (512, 256)  # mlp: hidden sizes of the encoder (decoder mirrors)
+    loss: Literal["bce", "mse"] = "bce"
+    output: Literal["sigmoid", "identity"] = "sigmoid"  # identity for unbounded data (toy 2-D)
+
+
+@dataclass(kw_only=True)
+class DAEConfig(AEConfig):
+    noise: str = "gaussian:0.5"  # gaussian:STD | mask:P | saltpepper:P
+
+
+@dataclass(kw_only=True)
+class DeepAEConfig:
+    latent_dim: int = 32
+    hidden: tuple[int, ...] = (512, 256, 128)
+    loss: Literal["bce", "mse"] = "bce"
+    output: Literal["sigmoid", "identity"] = "sigmoid"
+    pretrain_steps: int = 0  # greedy layer-wise pretraining: steps per layer (0: end to end only)
+
+
+class _AutoencoderBase(GenerativeModel):
+    """Reconstruction loss, code prior and the encode/decode/reconstruct API of every AE."""
+
+    def __init__(self, config, shape: tuple[int, ...]) -> None:
+        super().__init__(config, shape)
+        if config.latent_dim < 1:
+            raise ConfigError("latent_dim must be at least 1")
+        if config.loss == "bce" and config.output != "sigmoid":
+            raise ConfigError("loss 'bce' needs output 'sigmoid' (data in [0, 1])")
+        d = config.latent_dim
+        self.register_buffer("prior_mean", torch.zeros(d))  # (d,)
+        self.register_buffer("prior_tril", torch.eye(d))  # (d, d) Cholesky factor of Sigma
+        self.register_buffer("prior_fitted", torch.zeros(()))
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:  # (B, *shape) -> (B, d)
+        raise NotImplementedError
+
+    def decode_logits(self, z: torch.Tensor) -> torch.Tensor:  # (B, d) -> (B, *shape)
+        raise NotImplementedError
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        logits = self.decode_logits(z)
+        return torch.sigmoid(logits) if self.config.output == "sigmoid" else logits
+
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decode(self.encode(x))
+
+    def recon_loss(self, logits: torch.Tensor, x: torch.Tensor) -> Output:
+        """Per-element mean BCE(x, sigmoid(logits)) or MSE(x, x_hat); MSE is always logged."""
+        x_hat = torch.sigmoid(logits) if self.config.output == "sigmoid" else logits
+        mse = F.mse_loss(x_hat, x)
+        if self.config.loss == "bce":
+            bce = F.binary_cross_entropy_with_logits(logits, x)
+            return Output(bce, {"bce": bce.detach(), "mse": mse.detach()})
+        return Output(mse, {"mse": mse.detach()})
+
+    def loss(self, batch: Batch, player: str = "model") -> Output:
+        x = batch[0]
+        return self.recon_loss(self.decode_logits(self.encode(x)), x)
+
+    @torch.no_grad()
+    def prepare_for_sampling(self, x: torch.Tensor) -> None:
+        """Fit N(mu, Sigma) to the codes of x (N, *shape); Sigma gets 1e-5 I for stability."""
+        was_training = self.training
+        self.eval()
+        z = torch.cat([self.encode(c) for c in x.split(1024)])  # (N, d)
+        self.train(was_training)
+        mu = z.mean(0)
+        zc = z - mu
+        cov = zc.T @ zc / max(len(z) - 1, 1) + 1e-5 * torch.eye(z.shape[1])
+        self.prior_mean.copy_(mu)
+        self.prior_tril.copy_(torch.linalg.cholesky(cov))
+        self.prior_fitted.fill_(1.0)
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Decode z = mu + L eps, eps ~ N(0, I): the Gaussian fitted to the training codes."""
+        if not bool(self.prior_fitted):
+            raise GenzooError(
+                "this autoencoder has no fitted code distribution yet; it is fitted at each "
+                "training checkpoint (or call model.prepare_for_sampling(train_x))"
+            )
+        eps = torch.randn(n, self.config.latent_dim, generator=generator)
+        return self.decode(self.prior_mean + eps @ self.prior_tril.T)
+
+    @torch.no_grad()
+    def progress_rows(self, x, generator=None) -> list[torch.Tensor]:
+        return [x, self.reconstruct(x)]
+
+
+@register
+class Autoencoder(_AutoencoderBase):
+    model_type = "ae"
+    config_class = AEConfig
+
+    def __init__(self, config: AEConfig, shape: tuple[int, ...]) -> None:
+        super().__init__(config, shape)
+        d = config.latent_dim
+        if config.arch == "conv":
+            if len(self.shape) != 3:
+                raise ConfigError(f"arch 'conv' needs image data (C, H, W), got shape {self.shape}; use --arch mlp")
+            self.encoder = ConvEncoder(self.shape, config.channels, d)
+            self.decoder = ConvDecoder(d, config.channels, self.shape)
+        else:
+            n_in = math.prod(self.shape)
+            self.encoder = mlp([n_in, *config.hidden, d])
+            self.decoder = mlp([d, *config.hidden[::-1], n_in])
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encoder(x if self.config.arch == "conv" else x.flatten(1))
+
+    def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
+        return self.decoder(z).view(z.shape[0], *self.shape)
+
+
+@register
+class DenoisingAutoencoder(Autoencoder):
+    model_type = "dae"
+    config_class = DAEConfig
+
+    def __init__(self, config: DAEConfig, shape: tuple[int, ...]) -> None:
+        parse_noise(config.noise)  # a bad spec fails here, naming the valid forms
+        super().__init__(config, shape)
+
+    def corrupt(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        return apply_noise(x, self.config.noise, generator)
+
+    def loss(self, batch: Batch, player: str = "model") -> Output:
+        """L(x, g(f(c(x)))): reconstruct the clean x from its corruption c(x)."""
+        x = batch[0]
+        return self.recon_loss(self.decode_logits(self.encode(self.corrupt(x))), x)
+
+    @torch.no_grad()
+    def progress_rows(self, x, generator=None) -> list[torch.Tensor]:
+        noisy = self.corrupt(x, generator)
+        return [x, noisy, self.reconstruct(noisy)]
+
+
+@register
+class DeepAutoencoder(_AutoencoderBase):
+    """Stacked MLP autoencoder, optionally pretrained greedily one layer pair at a time.
+
+    Stage k (steps [k P, (k+1) P)) trains encoder layer k and its mirror decoder layer k to
+    reconstruct h_k, the frozen output of the layers below (h_0 = x); then all layers are
+    fine-tuned end to end.
+    """
+
+    model_type = "deep-ae"
+    config_class = DeepAEConfig
+    ddp_find_unused = True  # greedy stages leave the other layers without gradients
+
+    def __init__(self, config: DeepAEConfig, shape: tuple[int, ...]) -> None:
+        super().__init__(config, shape)
+        dims = [math.prod(self.shape), *config.hidden, config.latent_dim]
+        self.enc = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:], strict=True))
+        self.dec = nn.ModuleList(nn.Linear(b, a) for a, b in zip(dims[:-1], dims[1:], strict=True))
+        self.register_buffer("step", torch.zeros((), dtype=torch.long), persistent=False)
+
+    def set_step(self, step: int) -> None:
+        self.step.fill_(step)
+
+    def _enc_layer(self, k: int, h: torch.Tensor) -> torch.Tensor:
+        h = self.enc[k](h)
+        return F.silu(h) if k < len(self.enc) - 1 else h  # the code layer is linear
+
+    def _dec_layer(self, k: int, h: torch.Tensor) -> torch.Tensor:
+        h = self.dec[k](h)
+        return F.silu(h) if k > 0 else h  # dec[0] emits logits
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        h = x.flatten(1)
+        for k in range(len(self.enc)):
+            h = self._enc_layer(k, h)
+        return h
+
+    def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
+        h = z
+        for k in reversed(range(len(self.dec))):
+            h = self._dec_layer(k, h)
+        return h.view(z.shape[0], *self.shape)
+
+    def loss(self, batch: Batch, player: str = "model") -> Output:
+        x = batch[0]
+        p = self.config.pretrain_steps
+        stage = int(self.step) // p if p > 0 else len(self.enc)
+        if stage >= len(self.enc):
+            return super().loss(batch, player)
+        with torch.no_grad():  # h_k from the frozen layers below stage k
+            h = x.flatten(1)
+            for k in range(stage):
+                h = self._enc_layer(k, h)
+        out = self._dec_layer(stage, self._enc_layer(stage, h))
+        if stage == 0:
+            res = self.recon_loss(out.view_as(x), x)
+        else:
+            res = Output(F.mse_loss(out, h), {})
+        res.terms["stage"] = torch.tensor(float(stage))
+        return res

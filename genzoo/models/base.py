@@ -1,0 +1,135 @@
+"""The model contract shared by every family, and saving/loading of a model directory.
+
+A model is built from ``(config, shape)``: its typed config dataclass and the per-example data
+shape, e.g. (C, H, W). It provides ``loss(batch, player) -> Output``; a model with several
+players (a GAN) lists them in ``players`` and ``player_parameters`` tells which weights each
+player's optimiser steps. The one trainer alternates the players; there is no second loop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from genzoo import config as cfgio
+from genzoo import io
+from genzoo.errors import CheckpointError
+
+Batch = tuple[torch.Tensor, torch.Tensor | None]  # (x: (B, *shape), y: (B,) or None)
+
+
+@dataclass
+class Output:
+    """A loss to minimise plus named terms to log (all scalar tensors)."""
+
+    loss: torch.Tensor
+    terms: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
+class GenerativeModel(nn.Module):
+    model_type: ClassVar[str]
+    config_class: ClassVar[type]
+    players: ClassVar[tuple[str, ...]] = ("model",)
+    ddp_find_unused: ClassVar[bool] = False  # True if a step leaves some weights without gradient
+
+    def __init__(self, config: Any, shape: tuple[int, ...]) -> None:
+        super().__init__()
+        if not isinstance(config, self.config_class):
+            raise TypeError(f"{type(self).__name__} needs a {self.config_class.__name__}")
+        self.config = config
+        self.shape = tuple(int(s) for s in shape)
+
+    # -- training contract -------------------------------------------------------------------
+    def forward(self, batch: Batch, player: str = "model") -> Output:
+        return self.loss(batch, player)
+
+    def loss(self, batch: Batch, player: str = "model") -> Output:
+        raise NotImplementedError
+
+    def player_parameters(self, player: str) -> list[nn.Parameter]:
+        """Weights stepped by ``player``'s optimiser (all of them for a single-player model)."""
+        return list(self.parameters())
+
+    def optimizer_overrides(self, player: str) -> dict[str, Any]:
+        """Per-player optimiser settings (e.g. a GAN's lr/betas) that replace the train config's."""
+        return {}
+
+    def set_step(self, step: int) -> None:
+        """Told the global step before each training step (for staged training); default: ignore."""
+
+    def prepare_for_sampling(self, x: torch.Tensor) -> None:
+        """Fit whatever sampling needs from training data (called before each checkpoint)."""
+
+    # -- using a model -------------------------------------------------------------------------
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """n new examples, (n, *shape), in the data's own range."""
+        raise NotImplementedError(f"{self.model_type} cannot sample")
+
+    def progress_rows(
+        self, x: torch.Tensor, generator: torch.Generator | None = None
+    ) -> list[torch.Tensor]:
+        """Rows of images showing learning on fixed inputs x (B, *shape); default: samples."""
+        return [self.sample(x.shape[0], generator=generator)]
+
+    # -- persistence ---------------------------------------------------------------------------
+    def config_dict(self) -> dict[str, Any]:
+        from genzoo import __version__
+
+        return {
+            "model_type": self.model_type,
+            "genzoo_version": __version__,
+            "shape": list(self.shape),
+            "model": cfgio.to_dict(self.config),
+        }
+
+    def save(self, path: str | Path, ema_state: dict[str, torch.Tensor] | None = None, **extra: Any) -> Path:
+        """Write ``config.json`` + ``model.safetensors`` (+ ``ema.safetensors``) into ``path``."""
+        path = Path(path)
+        meta = {"model_type": self.model_type}
+        io.save_tensors(path / io.WEIGHTS, self.state_dict(), meta)
+        if ema_state is not None:
+            io.save_tensors(path / io.EMA_WEIGHTS, ema_state, meta)
+        io.atomic_write_json(path / io.CONFIG, self.config_dict() | extra)
+        return path
+
+    @classmethod
+    def from_config_dict(cls, cfg: dict[str, Any]) -> GenerativeModel:
+        if cfg.get("model_type") != cls.model_type:
+            raise CheckpointError(
+                f"checkpoint holds a {cfg.get('model_type')!r} model, not {cls.model_type!r}"
+            )
+        config = cfgio.from_dict(cls.config_class, cfg.get("model"), f"{cls.model_type} config")
+        return cls(config, tuple(cfg["shape"]))
+
+    def load_weights(self, tensors: dict[str, torch.Tensor], source: str) -> None:
+        """Load a state dict, turning any key or shape mismatch into a CheckpointError."""
+        own = self.state_dict()
+        missing = sorted(set(own) - set(tensors))
+        unexpected = sorted(set(tensors) - set(own))
+        shapes = [
+            f"{k}: {tuple(tensors[k].shape)} vs {tuple(v.shape)}"
+            for k, v in own.items()
+            if k in tensors and tensors[k].shape != v.shape
+        ]
+        if missing or unexpected or shapes:
+            parts = [f"missing {missing[:5]}" if missing else "", f"unexpected {unexpected[:5]}" if unexpected else ""]
+            parts.append(f"shape mismatch {shapes[:5]}" if shapes else "")
+            raise CheckpointError(
+                f"{source} does not match a {self.model_type} model with this config: "
+                + "; ".join(p for p in parts if p)
+            )
+        self.load_state_dict(tensors)
+
+    @classmethod
+    def load(cls, path: str | Path, ema: bool | None = None) -> GenerativeModel:
+        """Load a saved model or a run's latest checkpoint; EMA weights by default when present."""
+        mdir = io.resolve_model_dir(path)
+        model = cls.from_config_dict(io.read_json(mdir / io.CONFIG))
+        use_ema = (mdir / io.EMA_WEIGHTS).is_file() if ema is None else ema
+        wfile = mdir / (io.EMA_WEIGHTS if use_ema else io.WEIGHTS)
+        model.load_weights(io.load_tensors(wfile), str(wfile))
+        return model.eval()

@@ -1,0 +1,42 @@
+"""Model registry: name -> model class (which names its own config class).
+
+Used by the CLI, ``genzoo.load`` and the conformance tests instead of an if/elif chain.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, TypeVar
+
+from genzoo.errors import ConfigError
+
+if TYPE_CHECKING:
+    from genzoo.models.base import GenerativeModel
+
+_MODELS: dict[str, type[GenerativeModel]] = {}
+M = TypeVar("M")
+
+
+def register(cls: M) -> M:
+    """Class decorator: make a model available under ``cls.model_type``."""
+    name = cls.model_type  # type: ignore[attr-defined]
+    if name in _MODELS and _MODELS[name] is not cls:
+        raise RuntimeError(f"model type {name!r} registered twice")
+    _MODELS[name] = cls  # type: ignore[assignment]
+    return cls
+
+
+def _ensure_loaded() -> None:
+    import genzoo.models  # noqa: F401  (importing registers the built-in families)
+
+
+def get_model_class(name: str) -> type[GenerativeModel]:
+    _ensure_loaded()
+    try:
+        return _MODELS[name]
+    except KeyError:
+        raise ConfigError(f"unknown model {name!r}; available: {', '.join(list_models())}") from None
+
+
+def list_models() -> list[str]:
+    _ensure_loaded()
+    return sorted(_MODELS)

@@ -1,0 +1,55 @@
+"""Process-group setup for ``torchrun`` (gloo on CPU); one process when not launched by it."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+
+@dataclass(frozen=True)
+class DistInfo:
+    rank: int = 0
+    world: int = 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world > 1
+
+
+def setup() -> DistInfo:
+    """Join the process group that torchrun describes through WORLD_SIZE/RANK/MASTER_ADDR."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return DistInfo()
+    if not dist.is_initialized():
+        dist.init_process_group("gloo")
+    return DistInfo(dist.get_rank(), dist.get_world_size())
+
+
+def all_mean(t: torch.Tensor, info: DistInfo) -> torch.Tensor:
+    """Mean of t over processes (t itself when not distributed)."""
+    if info.enabled:
+        t = t.clone()
+        dist.all_reduce(t)
+        t /= info.world
+    return t
+
+
+def all_gather(t: torch.Tensor, info: DistInfo) -> list[torch.Tensor]:
+    if not info.enabled:
+        return [t]
+    out = [torch.empty_like(t) for _ in range(info.world)]
+    dist.all_gather(out, t)
+    return out
+
+
+def barrier(info: DistInfo) -> None:
+    if info.enabled:
+        dist.barrier()
