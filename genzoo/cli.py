@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
@@ -188,7 +189,8 @@ def run(argv: list[str] | None = None) -> int:
     elif args.command == "train":
         spec, out, resume = spec_from_args(args)
         path = train(spec, out, resume=resume, progress=not args.quiet)
-        print(f"trained {spec.model_type} to step {spec.train.steps}; run in {path}")
+        if os.environ.get("RANK", "0") == "0":
+            print(f"trained {spec.model_type} to step {spec.train.steps}; run in {path}")
     elif args.command == "info":
         cmd_info(args.run)
     else:

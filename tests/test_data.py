@@ -257,7 +257,9 @@ def test_download_from_local_mirror(tmp_path, mnist_t10k, serve):
     dead = serve(tmp_path / "empty")  # 404 for everything: the next mirror is tried
     root = tmp_path / "root"
     data = load_dataset(
-        DataConfig(name="mnist", root=str(root)), "test", mirrors=[dead, serve(site)]
+        DataConfig(name="mnist", root=str(root)),
+        "test",
+        mirrors=[dead, serve(site)],
     )
     assert data.x.shape == (10000, 1, 28, 28)
     assert torch.bincount(data.y).tolist() == MNIST_TEST_COUNTS

@@ -153,8 +153,7 @@ def list_datasets(root: str | None = None) -> list[dict]:
             name="folder",
             shape=None,
             classes=None,
-            description="a directory of .png/.jpg images, subfolders as classes "
-            "(needs --data-path)",
+            description="directory of .png/.jpg images, subfolders = classes (needs --data-path)",
             present=False,
         )
     )

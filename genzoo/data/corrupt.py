@@ -47,13 +47,15 @@ def _number(spec: str, text: str) -> float:
         ) from None
     if not math.isfinite(value) or value < 0:
         raise ConfigError(
-            f"noise {spec!r}: level must be finite and >= 0; valid forms: {VALID_FORMS}"
+            f"noise {spec!r}: level must be finite and >= 0; valid forms: {VALID_FORMS}",
         )
     return value
 
 
 def apply_noise(
-    x: torch.Tensor, spec: str, generator: torch.Generator | None = None
+    x: torch.Tensor,
+    spec: str,
+    generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """Corrupt a batch x (any shape, floating point, values in [0, 1]) by `spec`.
 

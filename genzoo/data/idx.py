@@ -141,7 +141,7 @@ def download(name: str, file: str, root: Path, mirrors: list[str] | None = None)
     if created and not any(folder.iterdir()):
         folder.rmdir()  # leave no trace of a failed first download
     raise DataError(
-        f"{name}: could not download {file} into {folder}; tried:\n  " + "\n  ".join(errors)
+        f"{name}: could not download {file} into {folder}; tried:\n  " + "\n  ".join(errors),
     )
 
 
@@ -205,7 +205,10 @@ def load_idx(
     x = images.astype(np.float32)[:, None]  # (N, 1, 28, 28)
     np.divide(x, 255.0, out=x)
     info = DatasetInfo(
-        name=name, shape=(1, 28, 28), value_range=(0.0, 1.0), class_names=CLASS_NAMES[name]
+        name=name,
+        shape=(1, 28, 28),
+        value_range=(0.0, 1.0),
+        class_names=CLASS_NAMES[name],
     )
     y = torch.from_numpy(labels.astype(np.int64))
     return TensorData(x=torch.from_numpy(x), y=y, info=info, split=split)

@@ -1,0 +1,49 @@
+"""Shared fixtures: small configs for every registered model, and the data root from the environment."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+from genzoo.data import DataConfig
+from genzoo.train import RunSpec, TrainConfig
+
+# Tiny, fast configs for the conformance suite. A newly registered model must add an entry
+# here (test_every_model_has_a_tiny_config fails otherwise).
+TINY: dict[str, dict] = {
+    "ae": {"arch": "conv", "latent_dim": 4, "channels": (8, 16)},
+    "dae": {"arch": "conv", "latent_dim": 4, "channels": (8, 16), "noise": "gaussian:0.3"},
+    "deep-ae": {"latent_dim": 4, "hidden": (32, 16), "pretrain_steps": 0},
+}
+SHAPE = (1, 8, 8)
+
+
+@pytest.fixture
+def images() -> torch.Tensor:
+    """16 fixed 'images' (16, 1, 8, 8) in [0, 1]."""
+    g = torch.Generator().manual_seed(123)
+    return torch.rand(16, *SHAPE, generator=g)
+
+
+def tiny_spec(model_type: str = "ae", data: dict | None = None, **train) -> RunSpec:
+    from genzoo import config as cfgio
+    from genzoo.registry import get_model_class
+
+    cls = get_model_class(model_type)
+    tc = {"steps": 20, "batch_size": 32, "log_every": 5, "image_every": 10, "ckpt_every": 10, "warmup_steps": 5}
+    return RunSpec(
+        model_type,
+        cfgio.from_dict(cls.config_class, TINY.get(model_type, {})),
+        cfgio.from_dict(DataConfig, {"name": "digits"} | (data or {})),
+        cfgio.from_dict(TrainConfig, tc | train),
+    )
+
+
+@pytest.fixture
+def real_data_root() -> str:
+    root = os.environ.get("GENZOO_DATA")
+    if not root:
+        pytest.skip("GENZOO_DATA is not set (point it at a folder holding mnist/ and fashion-mnist/)")
+    return root

@@ -1,0 +1,112 @@
+"""One conformance suite over every registered model (shapes, persistence, determinism, learning)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import genzoo
+from genzoo import config as cfgio
+from genzoo.errors import CheckpointError
+from genzoo.registry import get_model_class, list_models
+from tests.conftest import SHAPE, TINY
+
+MODELS = list_models()
+
+
+def build(name: str, seed: int = 0):
+    torch.manual_seed(seed)
+    cls = get_model_class(name)
+    return cls(cfgio.from_dict(cls.config_class, TINY[name]), SHAPE)
+
+
+def test_every_model_has_a_tiny_config():
+    assert set(MODELS) <= set(TINY), f"add tiny configs for {set(MODELS) - set(TINY)} in conftest.TINY"
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_loss_and_shapes(name, images):
+    model = build(name)
+    for player in model.players:
+        out = model.loss((images, None), player)
+        assert out.loss.shape == () and torch.isfinite(out.loss)
+        assert all(v.shape == () for v in out.terms.values())
+    model.prepare_for_sampling(images)
+    x = model.sample(5, generator=torch.Generator().manual_seed(0))
+    assert x.shape == (5, *SHAPE)
+    assert x.min() >= 0 and x.max() <= 1  # images come back in the data's range
+    if hasattr(model, "encode"):
+        z = model.encode(images)
+        assert z.shape == (16, model.config.latent_dim)
+        assert model.decode(z).shape == images.shape
+        assert model.reconstruct(images).shape == images.shape
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_save_load_round_trip(name, images, tmp_path):
+    model = build(name)
+    model.prepare_for_sampling(images)
+    model.save(tmp_path / "m")
+    loaded = genzoo.load(tmp_path / "m")
+    assert type(loaded) is type(model) and loaded.config == model.config
+    a, b = model.state_dict(), loaded.state_dict()
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    model.eval()
+    g1, g2 = torch.Generator().manual_seed(7), torch.Generator().manual_seed(7)
+    assert torch.equal(model.sample(4, generator=g1), loaded.sample(4, generator=g2))
+    if hasattr(model, "reconstruct"):
+        assert torch.equal(model.reconstruct(images), loaded.reconstruct(images))
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_load_rejects_other_model_type_and_mismatched_weights(name, images, tmp_path):
+    model = build(name)
+    model.save(tmp_path / "m")
+    other = next(get_model_class(n) for n in MODELS if get_model_class(n) is not type(model))
+    with pytest.raises(CheckpointError, match="not"):
+        other.load(tmp_path / "m")
+    cfg = dict(TINY[name], latent_dim=TINY[name]["latent_dim"] + 1)
+    bigger = type(model)(cfgio.from_dict(type(model).config_class, cfg), SHAPE)
+    with pytest.raises(CheckpointError, match="does not match"):
+        bigger.load_weights(model.state_dict(), "test weights")
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_seeded_determinism(name, images):
+    m1, m2 = build(name, seed=3), build(name, seed=3)
+    assert all(torch.equal(p, q) for p, q in zip(m1.parameters(), m2.parameters(), strict=True))
+    torch.manual_seed(5)
+    l1 = m1.loss((images, None), m1.players[0]).loss
+    torch.manual_seed(5)
+    l2 = m2.loss((images, None), m2.players[0]).loss
+    assert torch.equal(l1, l2)
+    assert not all(torch.equal(p, q) for p, q in zip(m1.parameters(), build(name, 4).parameters(), strict=True))
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_one_step_changes_the_weights_of_each_player(name, images):
+    model = build(name)
+    for player in model.players:
+        params = model.player_parameters(player)
+        before = [p.detach().clone() for p in params]
+        opt = torch.optim.AdamW(params, lr=1e-3)
+        model.loss((images, None), player).loss.backward()
+        opt.step()
+        changed = [not torch.equal(a, p) for a, p in zip(before, params, strict=True)]
+        assert any(changed), f"player {player} did not change its weights"
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_overfits_a_tiny_batch(name, images):
+    model = build(name)
+    x = images[:8]
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    torch.manual_seed(0)
+    first = model.loss((x, None)).terms["mse"].item()
+    for _ in range(300):
+        opt.zero_grad()
+        model.loss((x, None)).loss.backward()
+        opt.step()
+    model.eval()
+    final = torch.nn.functional.mse_loss(model.reconstruct(x), x).item()
+    assert final < 0.25 * first, (first, final)

@@ -1,0 +1,244 @@
+"""The one training loop: learning, exact resume, NaN guard, crash safety, two players, DDP."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+import genzoo
+from genzoo import io, registry
+from genzoo.errors import CheckpointError, TrainingError
+from genzoo.models.autoencoder import Autoencoder
+from genzoo.models.base import GenerativeModel, Output
+from genzoo.train import TrainConfig, train
+from genzoo.train.ema import EMA
+from genzoo.train.trainer import BatchSchedule, lr_at
+from genzoo.train.distributed import DistInfo
+from tests.conftest import tiny_spec
+
+
+def tensors(path: Path, name: str) -> dict[str, torch.Tensor]:
+    return io.load_tensors(io.resolve_model_dir(path) / name)
+
+
+def metrics(run: Path) -> list[dict]:
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_training_improves_the_objective_and_writes_a_complete_run(tmp_path):
+    run = train(tiny_spec("ae", steps=60, log_every=10, lr=3e-3), tmp_path / "r", progress=False)
+    m = metrics(run)
+    assert [r["step"] for r in m] == [10, 20, 30, 40, 50, 60]
+    assert m[-1]["loss"] < 0.8 * m[0]["loss"]
+    assert sorted(p.name for p in (run / "progress").iterdir())[:2] == ["step-0000010.png", "step-0000020.png"]
+    assert (run / "checkpoints" / "latest").read_text().strip() == "step-0000060"
+    assert len(list((run / "checkpoints").glob("step-*"))) == 1  # keep_checkpoints=1
+    model = genzoo.load(run)
+    assert model.model_type == "ae" and bool(model.prior_fitted)
+
+
+@pytest.mark.parametrize("model_type", ["dae", "deep-ae"])
+def test_resume_is_bit_identical(tmp_path, model_type):
+    # dae draws noise from the global RNG; deep-ae runs greedy stages then fine-tuning.
+    extra = {"ema_decay": 0.9}
+    spec = tiny_spec(model_type, steps=20, **extra)
+    if model_type == "deep-ae":
+        spec.model.pretrain_steps = 5
+    train(spec, tmp_path / "straight", progress=False)
+    train(spec, tmp_path / "split", progress=False, stop_at=10)
+    assert (tmp_path / "split/checkpoints/latest").read_text().strip() == "step-0000010"
+    train(spec, tmp_path / "split", resume=True, progress=False)
+    for name in (io.WEIGHTS, io.EMA_WEIGHTS, "optimizer.safetensors"):
+        a, b = tensors(tmp_path / "straight", name), tensors(tmp_path / "split", name)
+        assert a.keys() == b.keys()
+        for k in a:
+            assert torch.equal(a[k], b[k]), f"{name}:{k} differs after resume"
+    logged = [[(r["step"], r["loss"]) for r in metrics(tmp_path / run)] for run in ("straight", "split")]
+    assert logged[0] == logged[1]  # the resumed run logs the same losses at the same steps
+
+
+def test_resume_refuses_a_different_model_config(tmp_path):
+    spec = tiny_spec("ae", steps=10)
+    train(spec, tmp_path / "r", progress=False)
+    spec.model.latent_dim = 5
+    with pytest.raises(TrainingError, match="latent_dim"):
+        train(spec, tmp_path / "r", resume=True, progress=False)
+    with pytest.raises(TrainingError, match="already holds a run"):
+        train(tiny_spec("ae"), tmp_path / "r", progress=False)
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+    real_loss = Autoencoder.loss
+
+    def flaky(self, batch, player="model"):
+        out = real_loss(self, batch, player)
+        if self.training and flaky.calls >= 15:
+            out.loss = out.loss * float("nan")
+        flaky.calls += 1
+        return out
+
+    flaky.calls = 0
+    monkeypatch.setattr(Autoencoder, "loss", flaky)
+    with pytest.raises(TrainingError, match=r"became nan at step 15.*step-0000010"):
+        train(tiny_spec("ae", steps=20), tmp_path / "r", progress=False)
+    assert (tmp_path / "r/checkpoints/latest").read_text().strip() == "step-0000010"
+    model = genzoo.load(tmp_path / "r")
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+def test_a_crash_while_checkpointing_leaves_the_previous_checkpoint(tmp_path, monkeypatch):
+    spec = tiny_spec("ae", steps=20)
+    real_replace = os.replace
+
+    def crash_on_second_checkpoint(src, dst):
+        if Path(dst).name == "step-0000020":
+            raise KeyboardInterrupt("simulated kill")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", crash_on_second_checkpoint)
+    with pytest.raises(KeyboardInterrupt):
+        train(spec, tmp_path / "r", progress=False)
+    monkeypatch.setattr(os, "replace", real_replace)
+    assert (tmp_path / "r/checkpoints/latest").read_text().strip() == "step-0000010"
+    genzoo.load(tmp_path / "r")
+    train(spec, tmp_path / "r", resume=True, progress=False)  # and the run can continue
+    assert (tmp_path / "r/checkpoints/latest").read_text().strip() == "step-0000020"
+
+
+def test_a_killed_process_leaves_a_loadable_resumable_run(tmp_path):
+    run = tmp_path / "r"
+    cmd = [sys.executable, "-m", "genzoo", "train", "ae", "--out", str(run), "--steps", "100000",
+           "--ckpt-every", "3", "--arch", "mlp", "--hidden", "16", "--latent-dim", "2", "--quiet"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 60
+        while not (run / "checkpoints/latest").exists() and time.time() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.7)  # let it write a few more checkpoints, then kill it mid-flight
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    model = genzoo.load(run)
+    assert model.model_type == "ae"
+    step = int((run / "checkpoints/latest").read_text().strip().split("-")[1])
+    spec = genzoo.train.read_run_spec(run)
+    spec.train.steps = step + 3
+    train(spec, run, resume=True, progress=False)
+    assert metrics(run)[-1]["step"] == step + 3
+
+
+def test_lr_schedule_and_ema_follow_their_formulas():
+    cfg = TrainConfig(steps=110, lr=1.0, warmup_steps=10, min_lr_ratio=0.0)
+    assert lr_at(0, cfg) == pytest.approx(0.1) and lr_at(9, cfg) == pytest.approx(1.0)
+    assert lr_at(60, cfg) == pytest.approx(0.5)  # half-way through the cosine
+    assert lr_at(110, cfg) == pytest.approx(0.0, abs=1e-12)
+    lin = nn.Linear(1, 1, bias=False)
+    nn.init.constant_(lin.weight, 0.0)
+    ema = EMA(lin, decay=0.5)
+    nn.init.constant_(lin.weight, 1.0)
+    ema.update(lin, step=100)  # d = min(0.5, 101/110) = 0.5
+    assert ema.shadow["weight"].item() == pytest.approx(0.5)
+
+
+def test_batch_schedule_covers_each_epoch_once_and_splits_across_ranks():
+    n, gb = 100, 20
+    one = BatchSchedule(n, gb, seed=1, info=DistInfo(0, 1))
+    seen = torch.cat([one.indices(s) for s in range(5)])
+    assert sorted(seen.tolist()) == list(range(n))
+    halves = [BatchSchedule(n, gb, seed=1, info=DistInfo(r, 2)).indices(7) for r in (0, 1)]
+    assert torch.equal(torch.cat(halves), one.indices(7))
+
+
+# -- a two-player model: the trainer must alternate players with one optimiser each ---------------
+@dataclass(kw_only=True)
+class TinyGANConfig:
+    latent_dim: int = 2
+
+
+class TinyGAN(GenerativeModel):
+    """Minimax game min_G max_D E[log D(x)] + E[log(1 - D(G(z)))] on 2-D points."""
+
+    model_type = "test-tiny-gan"
+    config_class = TinyGANConfig
+    players = ("disc", "gen")
+    ddp_find_unused = True
+
+    def __init__(self, config, shape):
+        super().__init__(config, shape)
+        self.gen = nn.Sequential(nn.Linear(config.latent_dim, 16), nn.SiLU(), nn.Linear(16, 2))
+        self.disc = nn.Sequential(nn.Linear(2, 16), nn.SiLU(), nn.Linear(16, 1))
+
+    def player_parameters(self, player):
+        return list((self.disc if player == "disc" else self.gen).parameters())
+
+    def optimizer_overrides(self, player):
+        return {"lr": 1e-3, "betas": (0.5, 0.999)} if player == "disc" else {}
+
+    def loss(self, batch, player="gen"):
+        x = batch[0]
+        fake = self.gen(torch.randn(x.shape[0], self.config.latent_dim))
+        bce = nn.functional.binary_cross_entropy_with_logits
+        if player == "disc":
+            real_l, fake_l = self.disc(x), self.disc(fake.detach())
+            loss = bce(real_l, torch.ones_like(real_l)) + bce(fake_l, torch.zeros_like(fake_l))
+            return Output(loss, {"d_real": torch.sigmoid(real_l).mean().detach()})
+        fake_l = self.disc(fake)
+        return Output(bce(fake_l, torch.ones_like(fake_l)))  # non-saturating generator loss
+
+    def sample(self, n, generator=None):
+        return self.gen(torch.randn(n, self.config.latent_dim, generator=generator))
+
+
+@pytest.fixture
+def tiny_gan():
+    registry.register(TinyGAN)
+    yield TinyGAN
+    registry._MODELS.pop(TinyGAN.model_type)
+
+
+def test_two_players_alternate_with_their_own_optimisers(tmp_path, tiny_gan):
+    spec = tiny_spec("test-tiny-gan", data={"name": "moons", "n_points": 256}, steps=20, batch_size=64, lr=5e-3)
+    run = train(spec, tmp_path / "gan", progress=False, stop_at=10)
+    train(spec, run, resume=True, progress=False)
+    m = metrics(run)
+    assert {"disc_loss", "disc_d_real", "gen_loss"} <= set(m[-1])
+    opt = tensors(run, "optimizer.safetensors")
+    assert {k.split("/")[0] for k in opt} == {"disc", "gen"}
+    n_disc = len(list(TinyGAN(TinyGANConfig(), (2,)).disc.parameters()))
+    assert len({k.split("/")[1] for k in opt if k.startswith("disc/")}) == n_disc
+    straight = train(spec, tmp_path / "straight", progress=False)
+    a, b = tensors(straight, io.WEIGHTS), tensors(run, io.WEIGHTS)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not torch.equal(a["gen.0.weight"], TinyGAN(TinyGANConfig(), (2,)).gen[0].weight)
+
+
+def test_two_process_ddp_matches_one_process_with_the_same_global_batch(tmp_path):
+    common = ["train", "ae", "--arch", "mlp", "--hidden", "32", "--latent-dim", "4", "--steps", "12",
+              "--batch-size", "32", "--ckpt-every", "6", "--image-every", "0", "--quiet"]
+    env = os.environ | {"OMP_NUM_THREADS": "1"}
+    one = subprocess.run([sys.executable, "-m", "genzoo", *common, "--out", str(tmp_path / "one")],
+                         env=env, capture_output=True, text=True, timeout=300)
+    assert one.returncode == 0, one.stderr
+    two = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+         "-m", "genzoo", *common, "--out", str(tmp_path / "two")],
+        env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert two.returncode == 0, two.stderr[-3000:]
+    a, b = tensors(tmp_path / "one", io.WEIGHTS), tensors(tmp_path / "two", io.WEIGHTS)
+    for k in a:
+        assert torch.allclose(a[k], b[k], atol=1e-5), k
+    rng = tensors(tmp_path / "two", "rng.safetensors")
+    assert set(rng) == {"rank0", "rank1"}
+    assert math.isfinite(metrics(tmp_path / "two")[-1]["loss"])
