@@ -57,17 +57,25 @@ def add_config_options(p: argparse.ArgumentParser, section: str, cls: type, dest
         _, inner = cfgio._is_optional(tp)
         help_ = f"default: {default}"
         if inner is bool:
-            group.add_argument(flag, dest=key, action=argparse.BooleanOptionalAction, default=None, help=help_)
+            group.add_argument(
+                flag, dest=key, action=argparse.BooleanOptionalAction, default=None, help=help_
+            )
         elif get_origin(inner) is Literal:
             group.add_argument(flag, dest=key, choices=get_args(inner), default=None, help=help_)
         else:
             if get_origin(inner) is tuple:
                 help_ += " (comma-separated)"
-            group.add_argument(flag, dest=key, type=_parser_type(tp), default=None, help=help_, metavar=name.upper())
+            group.add_argument(
+                flag, dest=key, type=_parser_type(tp), default=None, help=help_, metavar=name.upper()
+            )
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="genzoo", allow_abbrev=False, description="Classic deep generative models: train, sample, reconstruct, evaluate.")
+    p = argparse.ArgumentParser(
+        prog="genzoo",
+        allow_abbrev=False,
+        description="Classic deep generative models: train, sample, reconstruct, evaluate.",
+    )
     p.add_argument("--version", action="version", version=f"genzoo {__version__}")
     p.add_argument("--debug", action="store_true", help="show full tracebacks")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -79,10 +87,16 @@ def build_parser() -> argparse.ArgumentParser:
     tsub = t.add_subparsers(dest="model_type", required=True, metavar="MODEL")
     for name in list_models():
         cls = get_model_class(name)
-        mp = tsub.add_parser(name, allow_abbrev=False, help=(cls.__doc__ or "").strip().split("\n")[0] or None)
+        mp = tsub.add_parser(
+            name, allow_abbrev=False, help=(cls.__doc__ or "").strip().split("\n")[0] or None
+        )
         mp.add_argument("--out", type=Path, help="run directory to create")
-        mp.add_argument("--resume", type=Path, metavar="RUN", help="continue this run from its latest checkpoint")
-        mp.add_argument("--config", type=Path, help="JSON with model/train/data sections (e.g. a run's config.json)")
+        mp.add_argument(
+            "--resume", type=Path, metavar="RUN", help="continue this run from its latest checkpoint"
+        )
+        mp.add_argument(
+            "--config", type=Path, help="JSON with model/train/data sections (e.g. a run's config.json)"
+        )
         mp.add_argument("--quiet", action="store_true", help="no progress bar")
         dest: dict[str, tuple[str, str]] = {}
         add_config_options(mp, "model", cls.config_class, dest)
@@ -98,13 +112,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = run_cmd("sample", "draw new examples from a model")
     s.add_argument("-n", type=int, default=64)
-    for name, help_ in (("reconstruct", "originals above, reconstructions below"), ("denoise", "clean / corrupted / restored rows")):
+    for name, help_ in (
+        ("reconstruct", "originals above, reconstructions below"),
+        ("denoise", "clean / corrupted / restored rows"),
+    ):
         c = run_cmd(name, help_)
         c.add_argument("-n", type=int, default=8, help="images per row")
         c.add_argument("--data-root", default=None)
         c.add_argument("--split", choices=("train", "test"), default="test")
         if name == "denoise":
-            c.add_argument("--noise", default=None, help="corruption (default: the model's own), e.g. mask:0.5")
+            c.add_argument(
+                "--noise", default=None, help="corruption (default: the model's own), e.g. mask:0.5"
+            )
     i = sub.add_parser("info", help="config, steps, losses, data and version of a run")
     i.add_argument("run", type=Path)
     return p
@@ -127,11 +146,17 @@ def spec_from_args(args: argparse.Namespace) -> tuple[RunSpec, Path, bool]:
         if not isinstance(file_cfg, dict):
             raise ConfigError(f"{args.config} must hold a JSON object")
         if file_cfg.get("model_type", args.model_type) != args.model_type:
-            raise ConfigError(f"{args.config} is for model {file_cfg['model_type']!r}, not {args.model_type!r}")
+            raise ConfigError(
+                f"{args.config} is for model {file_cfg['model_type']!r}, not {args.model_type!r}"
+            )
     cls = get_model_class(args.model_type)
     if args.resume:
         old = read_run_spec(args.resume)
-        base = {"model": cfgio.to_dict(old.model), "train": cfgio.to_dict(old.train), "data": cfgio.to_dict(old.data)}
+        base = {
+            "model": cfgio.to_dict(old.model),
+            "train": cfgio.to_dict(old.train),
+            "data": cfgio.to_dict(old.data),
+        }
     else:
         base = {s: {} for s in SECTIONS}
     merged = {s: base[s] | (file_cfg.get(s) or {}) | flags[s] for s in SECTIONS}
@@ -185,7 +210,9 @@ def run(argv: list[str] | None = None) -> int:
         print(f"{'name':<16} {'shape':<12} {'classes':<8} {'present':<8} description")
         for r in rows:
             shape = "x".join(str(s) for s in r["shape"]) if r.get("shape") else "-"
-            print(f"{r['name']:<16} {shape:<12} {str(r['classes'] or '-'):<8} {str(r['present']):<8} {r['description']}")
+            print(
+                f"{r['name']:<16} {shape:<12} {str(r['classes'] or '-'):<8} {str(r['present']):<8} {r['description']}"
+            )
     elif args.command == "train":
         spec, out, resume = spec_from_args(args)
         path = train(spec, out, resume=resume, progress=not args.quiet)
@@ -208,7 +235,9 @@ def run(argv: list[str] | None = None) -> int:
                     rows = [x, model.reconstruct(x)]
                 else:
                     if not hasattr(model, "corrupt") and args.noise is None:
-                        raise GenzooError(f"{model.model_type} is not a denoising model; pass --noise to corrupt inputs anyway")
+                        raise GenzooError(
+                            f"{model.model_type} is not a denoising model; pass --noise to corrupt inputs anyway"
+                        )
                     from genzoo.data import apply_noise
 
                     noisy = apply_noise(x, args.noise, g) if args.noise else model.corrupt(x, g)

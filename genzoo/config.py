@@ -85,9 +85,7 @@ def from_dict(cls: type[T], data: dict[str, Any] | None, what: str = "config") -
     types_ = field_types(cls)
     unknown = sorted(set(data) - set(types_))
     if unknown:
-        raise ConfigError(
-            f"unknown key(s) {unknown} in {what}; known keys: {', '.join(types_)}"
-        )
+        raise ConfigError(f"unknown key(s) {unknown} in {what}; known keys: {', '.join(types_)}")
     kwargs = {k: coerce(v, types_[k], f"{what}.{k}") for k, v in data.items()}
     try:
         return cls(**kwargs)

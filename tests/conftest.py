@@ -32,7 +32,14 @@ def tiny_spec(model_type: str = "ae", data: dict | None = None, **train) -> RunS
     from genzoo.registry import get_model_class
 
     cls = get_model_class(model_type)
-    tc = {"steps": 20, "batch_size": 32, "log_every": 5, "image_every": 10, "ckpt_every": 10, "warmup_steps": 5}
+    tc = {
+        "steps": 20,
+        "batch_size": 32,
+        "log_every": 5,
+        "image_every": 10,
+        "ckpt_every": 10,
+        "warmup_steps": 5,
+    }
     return RunSpec(
         model_type,
         cfgio.from_dict(cls.config_class, TINY.get(model_type, {})),

@@ -80,7 +80,9 @@ def test_seeded_determinism(name, images):
     torch.manual_seed(5)
     l2 = m2.loss((images, None), m2.players[0]).loss
     assert torch.equal(l1, l2)
-    assert not all(torch.equal(p, q) for p, q in zip(m1.parameters(), build(name, 4).parameters(), strict=True))
+    assert not all(
+        torch.equal(p, q) for p, q in zip(m1.parameters(), build(name, 4).parameters(), strict=True)
+    )
 
 
 @pytest.mark.parametrize("name", MODELS)

@@ -18,13 +18,13 @@ from torch import nn
 
 import genzoo
 from genzoo import io, registry
-from genzoo.errors import CheckpointError, TrainingError
+from genzoo.errors import TrainingError
 from genzoo.models.autoencoder import Autoencoder
 from genzoo.models.base import GenerativeModel, Output
 from genzoo.train import TrainConfig, train
+from genzoo.train.distributed import DistInfo
 from genzoo.train.ema import EMA
 from genzoo.train.trainer import BatchSchedule, lr_at
-from genzoo.train.distributed import DistInfo
 from tests.conftest import tiny_spec
 
 
@@ -41,7 +41,10 @@ def test_training_improves_the_objective_and_writes_a_complete_run(tmp_path):
     m = metrics(run)
     assert [r["step"] for r in m] == [10, 20, 30, 40, 50, 60]
     assert m[-1]["loss"] < 0.8 * m[0]["loss"]
-    assert sorted(p.name for p in (run / "progress").iterdir())[:2] == ["step-0000010.png", "step-0000020.png"]
+    assert sorted(p.name for p in (run / "progress").iterdir())[:2] == [
+        "step-0000010.png",
+        "step-0000020.png",
+    ]
     assert (run / "checkpoints" / "latest").read_text().strip() == "step-0000060"
     assert len(list((run / "checkpoints").glob("step-*"))) == 1  # keep_checkpoints=1
     model = genzoo.load(run)
@@ -118,8 +121,26 @@ def test_a_crash_while_checkpointing_leaves_the_previous_checkpoint(tmp_path, mo
 
 def test_a_killed_process_leaves_a_loadable_resumable_run(tmp_path):
     run = tmp_path / "r"
-    cmd = [sys.executable, "-m", "genzoo", "train", "ae", "--out", str(run), "--steps", "100000",
-           "--ckpt-every", "3", "--arch", "mlp", "--hidden", "16", "--latent-dim", "2", "--quiet"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "genzoo",
+        "train",
+        "ae",
+        "--out",
+        str(run),
+        "--steps",
+        "100000",
+        "--ckpt-every",
+        "3",
+        "--arch",
+        "mlp",
+        "--hidden",
+        "16",
+        "--latent-dim",
+        "2",
+        "--quiet",
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.time() + 60
@@ -208,7 +229,9 @@ def tiny_gan():
 
 
 def test_two_players_alternate_with_their_own_optimisers(tmp_path, tiny_gan):
-    spec = tiny_spec("test-tiny-gan", data={"name": "moons", "n_points": 256}, steps=20, batch_size=64, lr=5e-3)
+    spec = tiny_spec(
+        "test-tiny-gan", data={"name": "moons", "n_points": 256}, steps=20, batch_size=64, lr=5e-3
+    )
     run = train(spec, tmp_path / "gan", progress=False, stop_at=10)
     train(spec, run, resume=True, progress=False)
     m = metrics(run)
@@ -224,16 +247,52 @@ def test_two_players_alternate_with_their_own_optimisers(tmp_path, tiny_gan):
 
 
 def test_two_process_ddp_matches_one_process_with_the_same_global_batch(tmp_path):
-    common = ["train", "ae", "--arch", "mlp", "--hidden", "32", "--latent-dim", "4", "--steps", "12",
-              "--batch-size", "32", "--ckpt-every", "6", "--image-every", "0", "--quiet"]
+    common = [
+        "train",
+        "ae",
+        "--arch",
+        "mlp",
+        "--hidden",
+        "32",
+        "--latent-dim",
+        "4",
+        "--steps",
+        "12",
+        "--batch-size",
+        "32",
+        "--ckpt-every",
+        "6",
+        "--image-every",
+        "0",
+        "--quiet",
+    ]
     env = os.environ | {"OMP_NUM_THREADS": "1"}
-    one = subprocess.run([sys.executable, "-m", "genzoo", *common, "--out", str(tmp_path / "one")],
-                         env=env, capture_output=True, text=True, timeout=300)
+    one = subprocess.run(
+        [sys.executable, "-m", "genzoo", *common, "--out", str(tmp_path / "one")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert one.returncode == 0, one.stderr
     two = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-         "-m", "genzoo", *common, "--out", str(tmp_path / "two")],
-        env=env, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node",
+            "2",
+            "-m",
+            "genzoo",
+            *common,
+            "--out",
+            str(tmp_path / "two"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert two.returncode == 0, two.stderr[-3000:]
     a, b = tensors(tmp_path / "one", io.WEIGHTS), tensors(tmp_path / "two", io.WEIGHTS)

@@ -130,7 +130,9 @@ class Autoencoder(_AutoencoderBase):
         d = config.latent_dim
         if config.arch == "conv":
             if len(self.shape) != 3:
-                raise ConfigError(f"arch 'conv' needs image data (C, H, W), got shape {self.shape}; use --arch mlp")
+                raise ConfigError(
+                    f"arch 'conv' needs image data (C, H, W), got shape {self.shape}; use --arch mlp"
+                )
             self.encoder = ConvEncoder(self.shape, config.channels, d)
             self.decoder = ConvDecoder(d, config.channels, self.shape)
         else:

@@ -69,9 +69,7 @@ class GenerativeModel(nn.Module):
         """n new examples, (n, *shape), in the data's own range."""
         raise NotImplementedError(f"{self.model_type} cannot sample")
 
-    def progress_rows(
-        self, x: torch.Tensor, generator: torch.Generator | None = None
-    ) -> list[torch.Tensor]:
+    def progress_rows(self, x: torch.Tensor, generator: torch.Generator | None = None) -> list[torch.Tensor]:
         """Rows of images showing learning on fixed inputs x (B, *shape); default: samples."""
         return [self.sample(x.shape[0], generator=generator)]
 
@@ -116,7 +114,10 @@ class GenerativeModel(nn.Module):
             if k in tensors and tensors[k].shape != v.shape
         ]
         if missing or unexpected or shapes:
-            parts = [f"missing {missing[:5]}" if missing else "", f"unexpected {unexpected[:5]}" if unexpected else ""]
+            parts = [
+                f"missing {missing[:5]}" if missing else "",
+                f"unexpected {unexpected[:5]}" if unexpected else "",
+            ]
             parts.append(f"shape mismatch {shapes[:5]}" if shapes else "")
             raise CheckpointError(
                 f"{source} does not match a {self.model_type} model with this config: "

@@ -109,13 +109,17 @@ def check_resume(run: Path, spec: RunSpec) -> None:
 
 
 class Trainer:
-    def __init__(self, spec: RunSpec, out: str | Path, *, resume: bool = False, progress: bool = True) -> None:
+    def __init__(
+        self, spec: RunSpec, out: str | Path, *, resume: bool = False, progress: bool = True
+    ) -> None:
         self.spec, self.run, self.progress = spec, Path(out), progress
         self.info = dd.setup()
         if resume:
             check_resume(self.run, spec)
         elif (self.run / "checkpoints").exists() or (self.run / io.CONFIG).exists():
-            raise TrainingError(f"{self.run} already holds a run; pass --resume to continue it or choose another --out")
+            raise TrainingError(
+                f"{self.run} already holds a run; pass --resume to continue it or choose another --out"
+            )
         tc = spec.train
         self.data: TensorData = load_dataset(spec.data, "train")
         torch.manual_seed(tc.seed)  # the same initial weights in every process
@@ -123,7 +127,10 @@ class Trainer:
         self.opts = {
             p: torch.optim.AdamW(
                 self.model.player_parameters(p),
-                **({"lr": tc.lr, "betas": tuple(tc.betas), "weight_decay": tc.weight_decay} | self.model.optimizer_overrides(p)),
+                **(
+                    {"lr": tc.lr, "betas": tuple(tc.betas), "weight_decay": tc.weight_decay}
+                    | self.model.optimizer_overrides(p)
+                ),
             )
             for p in self.model.players
         }
@@ -168,8 +175,14 @@ class Trainer:
             shadow.prepare_for_sampling(self.data.x[:n_fit])
             ema_state = shadow.state_dict()
         ckpt.save_checkpoint(
-            self.run, self.model, step=self.step, run_config=self.spec.to_dict(self.data.info.shape),
-            opts=self.opts, rng_states=rng, ema_state=ema_state, keep=self.spec.train.keep_checkpoints,
+            self.run,
+            self.model,
+            step=self.step,
+            run_config=self.spec.to_dict(self.data.info.shape),
+            opts=self.opts,
+            rng_states=rng,
+            ema_state=ema_state,
+            keep=self.spec.train.keep_checkpoints,
         )
 
     def _images(self) -> None:
@@ -183,8 +196,12 @@ class Trainer:
     def _check_finite(self, loss: torch.Tensor, player: str) -> None:
         bad = torch.tensor(0.0 if torch.isfinite(loss) else 1.0)
         if float(dd.all_mean(bad, self.info)) > 0:
-            last = (self.run / "checkpoints" / "latest")
-            kept = f"the last good checkpoint ({last.read_text().strip()}) is kept" if last.exists() else "no checkpoint had been written yet"
+            last = self.run / "checkpoints" / "latest"
+            kept = (
+                f"the last good checkpoint ({last.read_text().strip()}) is kept"
+                if last.exists()
+                else "no checkpoint had been written yet"
+            )
             raise TrainingError(
                 f"loss of {player!r} became {float(loss)} at step {self.step}; training stopped and "
                 f"{kept} in {self.run}. Try a lower --lr or --grad-clip, then --resume."
@@ -200,7 +217,9 @@ class Trainer:
         self.model.train()
         sums: dict[str, torch.Tensor] = {}
         count, t0, t_start = 0, time.perf_counter(), time.perf_counter()
-        bar = tqdm(total=end, initial=self.step, disable=not (main and self.progress), desc=self.spec.model_type)
+        bar = tqdm(
+            total=end, initial=self.step, disable=not (main and self.progress), desc=self.spec.model_type
+        )
         while self.step < end:
             idx = self.batches.indices(self.step)
             batch = (self.data.x[idx], None if self.data.y is None else self.data.y[idx])
@@ -240,7 +259,9 @@ class Trainer:
         names = sorted(sums)
         means = dd.all_mean(torch.stack([torch.as_tensor(sums[k]) for k in names]) / count, self.info)
         dt = time.perf_counter() - t0
-        rec: dict[str, Any] = {"step": self.step} | {k: round(float(v), 6) for k, v in zip(names, means, strict=True)}
+        rec: dict[str, Any] = {"step": self.step} | {
+            k: round(float(v), 6) for k, v in zip(names, means, strict=True)
+        }
         rec |= {
             "lr": lr_at(self.step - 1, self.spec.train),
             "steps_per_s": round(count / dt, 3),
@@ -253,6 +274,8 @@ class Trainer:
             bar.set_postfix({k: f"{rec[k]:.4g}" for k in names[:3]})
 
 
-def train(spec: RunSpec, out: str | Path, *, resume: bool = False, progress: bool = True, stop_at: int | None = None) -> Path:
+def train(
+    spec: RunSpec, out: str | Path, *, resume: bool = False, progress: bool = True, stop_at: int | None = None
+) -> Path:
     """Train (or resume) a run; returns the run directory."""
     return Trainer(spec, out, resume=resume, progress=progress).fit(stop_at=stop_at)
