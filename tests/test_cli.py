@@ -18,13 +18,32 @@ SMALL = ["--steps", "30", "--batch-size", "64", "--ckpt-every", "15", "--image-e
 @pytest.fixture(scope="module")
 def ae_run(tmp_path_factory):
     run = tmp_path_factory.mktemp("cli") / "ae"
-    assert main(["train", "ae", "--data", "digits", "--latent-dim", "4", "--channels", "8,16", "--out", str(run), *SMALL]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "ae",
+                "--data",
+                "digits",
+                "--latent-dim",
+                "4",
+                "--channels",
+                "8,16",
+                "--out",
+                str(run),
+                *SMALL,
+            ]
+        )
+        == 0
+    )
     return run
 
 
 def test_train_writes_a_run_and_info_describes_it(ae_run, capsys):
     cfg = json.loads((ae_run / "config.json").read_text())
-    assert cfg["model_type"] == "ae" and cfg["model"]["latent_dim"] == 4 and cfg["model"]["channels"] == [8, 16]
+    assert (
+        cfg["model_type"] == "ae" and cfg["model"]["latent_dim"] == 4 and cfg["model"]["channels"] == [8, 16]
+    )
     assert cfg["train"]["steps"] == 30 and cfg["data"]["name"] == "digits" and cfg["shape"] == [1, 8, 8]
     assert main(["info", str(ae_run)]) == 0
     out = capsys.readouterr().out
@@ -51,7 +70,17 @@ def test_resume_continues_to_more_steps(ae_run, tmp_path):
 
 def test_config_file_and_flags(ae_run, tmp_path):
     run = tmp_path / "from-config"
-    args = ["train", "ae", "--config", str(ae_run / "config.json"), "--steps", "5", "--out", str(run), "--quiet"]
+    args = [
+        "train",
+        "ae",
+        "--config",
+        str(ae_run / "config.json"),
+        "--steps",
+        "5",
+        "--out",
+        str(run),
+        "--quiet",
+    ]
     assert main(args) == 0
     cfg = json.loads((run / "config.json").read_text())
     assert cfg["model"]["latent_dim"] == 4 and cfg["train"]["steps"] == 5
@@ -59,7 +88,24 @@ def test_config_file_and_flags(ae_run, tmp_path):
 
 def test_denoise_with_a_dae(tmp_path):
     run = tmp_path / "dae"
-    assert main(["train", "dae", "--noise", "mask:0.4", "--arch", "mlp", "--hidden", "32", "--out", str(run), *SMALL]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "dae",
+                "--noise",
+                "mask:0.4",
+                "--arch",
+                "mlp",
+                "--hidden",
+                "32",
+                "--out",
+                str(run),
+                *SMALL,
+            ]
+        )
+        == 0
+    )
     assert main(["denoise", str(run), "-o", str(tmp_path / "d.png")]) == 0
     assert Image.open(tmp_path / "d.png").size[0] > 0
 
@@ -100,7 +146,9 @@ def test_loading_a_run_of_another_type_as_this_type_fails(ae_run, tmp_path, caps
 
 
 def test_python_dash_m_and_help():
-    out = subprocess.run([sys.executable, "-m", "genzoo", "train", "dae", "--help"], capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "genzoo", "train", "dae", "--help"], capture_output=True, text=True
+    )
     assert out.returncode == 0
     for flag in ("--latent-dim", "--noise", "--steps", "--data-root", "--resume", "--ema-decay"):
         assert flag in out.stdout

@@ -14,26 +14,28 @@ from tests.conftest import SHAPE, TINY
 MODELS = list_models()
 
 
-def build(name: str, seed: int = 0):
+def build(name: str, seed: int = 0, shape: tuple[int, ...] = SHAPE):
     torch.manual_seed(seed)
     cls = get_model_class(name)
-    return cls(cfgio.from_dict(cls.config_class, TINY[name]), SHAPE)
+    return cls(cfgio.from_dict(cls.config_class, TINY[name]), shape)
 
 
 def test_every_model_has_a_tiny_config():
     assert set(MODELS) <= set(TINY), f"add tiny configs for {set(MODELS) - set(TINY)} in conftest.TINY"
 
 
+@pytest.mark.parametrize("shape", [SHAPE, (3, 12, 20), (1, 28, 28)], ids=["gray8", "rgb12x20", "gray28"])
 @pytest.mark.parametrize("name", MODELS)
-def test_loss_and_shapes(name, images):
-    model = build(name)
+def test_loss_and_shapes(name, shape):
+    images = torch.rand(16, *shape, generator=torch.Generator().manual_seed(1))
+    model = build(name, shape=shape)
     for player in model.players:
         out = model.loss((images, None), player)
         assert out.loss.shape == () and torch.isfinite(out.loss)
         assert all(v.shape == () for v in out.terms.values())
     model.prepare_for_sampling(images)
     x = model.sample(5, generator=torch.Generator().manual_seed(0))
-    assert x.shape == (5, *SHAPE)
+    assert x.shape == (5, *shape)
     assert x.min() >= 0 and x.max() <= 1  # images come back in the data's range
     if hasattr(model, "encode"):
         z = model.encode(images)

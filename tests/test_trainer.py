@@ -71,6 +71,25 @@ def test_resume_is_bit_identical(tmp_path, model_type):
     assert logged[0] == logged[1]  # the resumed run logs the same losses at the same steps
 
 
+def test_greedy_pretraining_trains_one_layer_pair_per_stage(tmp_path):
+    spec = tiny_spec("deep-ae", steps=30, warmup_steps=1)
+    spec.model.pretrain_steps = 5  # stage k: steps [5k, 5k + 5); three pairs, then end to end
+    torch.manual_seed(spec.train.seed)
+    init = genzoo.registry.get_model_class("deep-ae")(spec.model, (1, 8, 8)).state_dict()
+    snaps = [init]
+    for stop in (5, 10, 15, 30):
+        train(spec, tmp_path / "r", resume=stop > 5, progress=False, stop_at=stop)
+        snaps.append(tensors(tmp_path / "r", io.WEIGHTS))
+    layers = ["enc.0", "enc.1", "enc.2", "dec.0", "dec.1", "dec.2"]
+    for stage in range(3):
+        before, after = snaps[stage], snaps[stage + 1]
+        changed = {
+            name for name in layers if not torch.equal(before[name + ".weight"], after[name + ".weight"])
+        }
+        assert changed == {f"enc.{stage}", f"dec.{stage}"}, (stage, changed)
+    assert all(not torch.equal(snaps[3][n + ".weight"], snaps[4][n + ".weight"]) for n in layers)
+
+
 def test_resume_refuses_a_different_model_config(tmp_path):
     spec = tiny_spec("ae", steps=10)
     train(spec, tmp_path / "r", progress=False)

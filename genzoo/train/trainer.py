@@ -66,6 +66,15 @@ class BatchSchedule:
         return block[self.info.rank * local : (self.info.rank + 1) * local]
 
 
+def tensorboard_writer(run: Path):
+    """A TensorBoard writer into run/tb when the tensorboard package is installed, else None."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        return None
+    return SummaryWriter(str(run / "tb"))
+
+
 @dataclass
 class RunSpec:
     model_type: str
@@ -148,6 +157,7 @@ class Trainer:
         self.batches = BatchSchedule(len(self.data), tc.batch_size, tc.seed, self.info)
         test = load_dataset(spec.data, "test")
         self.fixed_x = test.x[:8].clone()  # inputs of the progress grids
+        self.tb = tensorboard_writer(self.run) if self.info.is_main else None
 
     def _restore(self) -> None:
         ck, step, otensors, oextras, rng = ckpt.load_training_state(self.run)
@@ -250,6 +260,8 @@ class Trainer:
                 self.save()
             bar.update(1)
         bar.close()
+        if self.tb is not None:
+            self.tb.flush()
         dd.barrier(self.info)
         return self.run
 
@@ -271,6 +283,10 @@ class Trainer:
         if self.info.is_main:
             with open(self.run / "metrics.jsonl", "a") as f:
                 f.write(json.dumps(rec) + "\n")
+            if self.tb is not None:
+                for k, v in rec.items():
+                    if k != "step":
+                        self.tb.add_scalar(k, v, self.step)
             bar.set_postfix({k: f"{rec[k]:.4g}" for k in names[:3]})
 
 
