@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -118,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         c = run_cmd(name, help_)
         c.add_argument("-n", type=int, default=8, help="images per row")
+        c.add_argument("--data", default=None, help="dataset (default: the one the model was trained on)")
         c.add_argument("--data-root", default=None)
         c.add_argument("--split", choices=("train", "test"), default="test")
         if name == "denoise":
@@ -174,10 +176,49 @@ def spec_from_args(args: argparse.Namespace) -> tuple[RunSpec, Path, bool]:
     return spec, out, bool(args.resume)
 
 
-def _eval_data(run: Path, data_root: str | None, split: str, n: int) -> torch.Tensor:
-    spec = read_run_spec(run)
-    data_cfg = cfgio.replace(spec.data, root=data_root) if data_root else spec.data
-    return load_dataset(data_cfg, split).x[:n]
+def _eval_data(args: argparse.Namespace) -> torch.Tensor:
+    """The first n examples of the run's dataset (or --data), for reconstruct/denoise."""
+    cfg = io.read_json(io.resolve_model_dir(args.run) / io.CONFIG)
+    if args.data is None and "data" not in cfg:
+        raise ConfigError(f"{args.run} does not record its training data; pass --data NAME")
+    data = cfgio.from_dict(DataConfig, cfg.get("data"), "data config")
+    changes = {k: v for k, v in (("name", args.data), ("root", args.data_root)) if v is not None}
+    data = cfgio.replace(data, **changes)
+    x = load_dataset(data, args.split).x[: args.n]
+    if tuple(x.shape[1:]) != tuple(cfg["shape"]):
+        raise ConfigError(
+            f"{data.name} has shape {tuple(x.shape[1:])}; the model expects {tuple(cfg['shape'])}"
+        )
+    return x
+
+
+def cmd_images(args: argparse.Namespace) -> None:
+    """sample / reconstruct / denoise: load a model and write a PNG grid."""
+    import genzoo
+    from genzoo.data import apply_noise
+
+    model = genzoo.load(args.run)
+    if len(model.shape) != 3:
+        raise GenzooError(f"{args.command} writes images; this model's data have shape {model.shape}")
+    if args.command != "sample" and not hasattr(model, "reconstruct"):
+        raise GenzooError(f"{model.model_type} cannot reconstruct; try genzoo sample")
+    if args.command == "denoise" and not hasattr(model, "corrupt") and args.noise is None:
+        raise GenzooError(
+            f"{model.model_type} is not a denoising model; pass --noise to corrupt inputs anyway"
+        )
+    g = torch.Generator().manual_seed(args.seed)
+    with torch.no_grad():
+        if args.command == "sample":
+            rows = viz.chunk_rows(model.sample(args.n, generator=g), max(1, math.ceil(math.sqrt(args.n))))
+        elif args.command == "reconstruct":
+            x = _eval_data(args)
+            rows = [x, model.reconstruct(x)]
+        else:
+            x = _eval_data(args)
+            noisy = apply_noise(x, args.noise, g) if args.noise else model.corrupt(x, g)
+            rows = [x, noisy, model.reconstruct(noisy)]
+    viz.save_grid(rows, args.output)
+    print(f"wrote {args.output}")
 
 
 def cmd_info(run: Path) -> None:
@@ -203,8 +244,6 @@ def cmd_info(run: Path) -> None:
 
 def run(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    import genzoo
-
     if args.command == "datasets":
         rows = list_datasets(args.data_root)
         print(f"{'name':<16} {'shape':<12} {'classes':<8} {'present':<8} description")
@@ -221,31 +260,7 @@ def run(argv: list[str] | None = None) -> int:
     elif args.command == "info":
         cmd_info(args.run)
     else:
-        model = genzoo.load(args.run)
-        g = torch.Generator().manual_seed(args.seed)
-        if args.command == "sample":
-            x = model.sample(args.n, generator=g)
-            if len(model.shape) != 3:
-                raise GenzooError("sample -o writes images; this model's data are not images")
-            rows = viz.chunk_rows(x, max(1, int(args.n**0.5 + 0.999)))
-        else:
-            x = _eval_data(args.run, args.data_root, args.split, args.n)
-            with torch.no_grad():
-                if args.command == "reconstruct":
-                    rows = [x, model.reconstruct(x)]
-                else:
-                    if not hasattr(model, "corrupt") and args.noise is None:
-                        raise GenzooError(
-                            f"{model.model_type} is not a denoising model; pass --noise to corrupt inputs anyway"
-                        )
-                    from genzoo.data import apply_noise
-
-                    noisy = apply_noise(x, args.noise, g) if args.noise else model.corrupt(x, g)
-                    rows = [x, noisy, model.reconstruct(noisy)]
-        if not hasattr(model, "reconstruct") and args.command != "sample":
-            raise GenzooError(f"{model.model_type} has no reconstruct()")
-        viz.save_grid(rows, args.output)
-        print(f"wrote {args.output}")
+        cmd_images(args)
     return 0
 
 

@@ -1,0 +1,316 @@
+"""Autoencoders on MNIST: conv AE vs PCA (test MSE/pixel), 2-D codes, DAE PSNR, throughput.
+
+Trains three runs through the library (``ae`` latent 2, ``ae`` latent 32, ``dae`` gaussian:0.5),
+reloads each with ``genzoo.load`` and measures it on the 10k MNIST test split; PCA is fitted
+with scikit-learn on the 60k train split. Prints a markdown table and writes ``OUT/results.json``.
+
+    python benchmarks/bench_autoencoders.py --data-root DIR --out runs/bench [--quick]
+
+``--quick`` trains a few steps only (a smoke test, about a minute) and writes its figures under
+``OUT/img`` instead of ``docs/img``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import math
+import platform
+import statistics
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+import genzoo
+from genzoo import viz
+from genzoo.data import DataConfig, TensorData, load_dataset
+from genzoo.registry import get_model_class
+from genzoo.train import RunSpec, TrainConfig, train
+
+REPO = Path(__file__).resolve().parents[1]
+DAE_NOISE = "gaussian:0.5"
+NOISE_SEED = 1234  # torch.Generator seed of the test-set corruption
+N_SCATTER = 5000
+
+
+@dataclass
+class RunSetting:
+    """One training run of the benchmark (model and training settings that differ from defaults)."""
+
+    name: str
+    model_type: str
+    latent_dim: int
+    steps: int
+    loss: str
+    lr: float
+    noise: str | None = None
+
+    def describe(self) -> str:
+        noise = f", noise {self.noise}" if self.noise else ""
+        return f"conv (32,64), loss {self.loss}, lr {self.lr:g} cosine, batch 128{noise}"
+
+
+def cpu_model() -> str:
+    """The CPU model name from /proc/cpuinfo (or platform.processor())."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def train_run(s: RunSetting, data: DataConfig, out: Path, *, quick: bool, reuse: bool) -> tuple[Path, float]:
+    """Train one run with genzoo.train (or reuse a finished one); returns (run dir, seconds)."""
+    run = out / s.name
+    if reuse and (run / "checkpoints" / "latest").is_file():
+        print(f"[bench] reusing {run}", file=sys.stderr)
+        return run, float("nan")
+    if run.exists():
+        raise SystemExit(f"{run} exists; remove it, choose another --out, or pass --reuse")
+    kw: dict[str, Any] = {"latent_dim": s.latent_dim, "loss": s.loss}
+    if s.noise is not None:
+        kw["noise"] = s.noise
+    model_cfg = get_model_class(s.model_type).config_class(**kw)
+    train_cfg = TrainConfig(
+        steps=s.steps,
+        lr=s.lr,
+        batch_size=128,
+        warmup_steps=min(100, s.steps // 10),
+        log_every=5 if quick else 50,
+        image_every=0 if quick else 500,
+        ckpt_every=s.steps,
+    )
+    print(f"[bench] training {s.name}: {s.model_type} latent {s.latent_dim}, {s.steps} steps", file=sys.stderr)
+    t0 = time.perf_counter()
+    train(RunSpec(s.model_type, model_cfg, data, train_cfg), run, progress=False)
+    return run, time.perf_counter() - t0
+
+
+@torch.no_grad()
+def reconstruct(model: Any, x: torch.Tensor, chunk: int = 1000) -> torch.Tensor:
+    """model.reconstruct over x (N, C, H, W) in chunks."""
+    return torch.cat([model.reconstruct(c) for c in x.split(chunk)])
+
+
+@torch.no_grad()
+def encode(model: Any, x: torch.Tensor, chunk: int = 1000) -> torch.Tensor:
+    """model.encode over x (N, C, H, W) in chunks -> (N, d)."""
+    return torch.cat([model.encode(c) for c in x.split(chunk)])
+
+
+def mse_per_pixel(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Mean squared error over all pixels and images."""
+    return float(((a.double() - b.double()) ** 2).mean())
+
+
+def psnr_per_image(x: torch.Tensor, ref: torch.Tensor) -> float:
+    """PSNR in dB with peak 1.0, computed per image (10 log10(1 / MSE_i)) and then averaged."""
+    mse = ((x.double() - ref.double()) ** 2).flatten(1).mean(1).clamp_min(1e-12)
+    return float((10 * torch.log10(1.0 / mse)).mean())
+
+
+def pca_fit(train_x: np.ndarray, test_x: np.ndarray, k: int) -> tuple[float, np.ndarray]:
+    """PCA(k) fitted on train (N, 784); returns (test MSE/pixel, test projections (M, k))."""
+    from sklearn.decomposition import PCA
+
+    pca = PCA(n_components=k, svd_solver="covariance_eigh").fit(train_x)
+    codes = pca.transform(test_x)
+    recon = pca.inverse_transform(codes)
+    return float(((recon.astype(np.float64) - test_x) ** 2).mean()), codes
+
+
+def median_throughput(run: Path) -> tuple[float, int]:
+    """Median examples_per_s over the metrics.jsonl lines after the first; (median, lines used)."""
+    lines = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines() if x.strip()]
+    vals = [r["examples_per_s"] for r in lines[1:] if "examples_per_s" in r]
+    return (statistics.median(vals) if vals else float("nan")), len(vals)
+
+
+def scatter_codes(ae_codes: np.ndarray, pca_codes: np.ndarray, labels: np.ndarray, path: Path) -> None:
+    """Side-by-side scatter of AE latent-2 codes and PCA-2 projections, coloured by digit."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 5), dpi=100)
+    cmap = plt.get_cmap("tab10")
+    for ax, codes, title in (
+        (axes[0], ae_codes, "conv AE, latent 2 (test set)"),
+        (axes[1], pca_codes, "PCA, 2 components (test set)"),
+    ):
+        for d in range(10):
+            sel = labels == d
+            ax.scatter(codes[sel, 0], codes[sel, 1], s=2, color=cmap(d), label=str(d), rasterized=True)
+        ax.set_title(title)
+        ax.set_xlabel("z1")
+        ax.set_ylabel("z2")
+    axes[1].legend(title="digit", markerscale=5, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
+    fig.suptitle(f"MNIST 2-D codes, {len(labels)} test images")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def markdown(results: dict[str, Any]) -> str:
+    """The results as markdown tables."""
+    out = [
+        "| model | latent | steps | settings | test MSE/pixel | PCA MSE/pixel (same k) |",
+        "| --- | ---: | ---: | --- | ---: | ---: |",
+    ]
+    for r in results["ae"]:
+        out.append(
+            f"| {r['model_type']} | {r['latent_dim']} | {r['steps']} | {r['settings']} | "
+            f"{r['test_mse']:.4f} | {r['pca_mse']:.4f} |"
+        )
+    d = results["dae"]
+    out += [
+        "",
+        f"DAE ({d['noise']}, latent {d['latent_dim']}, {d['steps']} steps): "
+        "PSNR in dB, peak 1.0, per image then averaged over the 10k test images",
+        "",
+        "| input | PSNR vs clean (dB) | MSE/pixel |",
+        "| --- | ---: | ---: |",
+        f"| noisy input | {d['psnr_noisy']:.2f} | {d['mse_noisy']:.4f} |",
+        f"| DAE restored | {d['psnr_restored']:.2f} | {d['mse_restored']:.4f} |",
+        "",
+        f"Throughput ae conv latent 32 batch 128: {results['throughput']['examples_per_s_median']:.0f} "
+        f"images/s (median of {results['throughput']['log_lines']} log lines), "
+        f"torch threads {results['machine']['torch_threads']}",
+    ]
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--data-root", default=None, help="holds mnist/ (default: $GENZOO_DATA)")
+    p.add_argument("--out", type=Path, default=Path("runs/bench"), help="runs and results.json")
+    p.add_argument("--img-dir", type=Path, default=None, help="figures (default: docs/img; quick: OUT/img)")
+    p.add_argument("--quick", action="store_true", help="a few steps only: a smoke test")
+    p.add_argument("--reuse", action="store_true", help="evaluate finished runs under OUT instead of training")
+    p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
+    p.add_argument("--steps-latent2", type=int, default=3000)
+    p.add_argument("--steps-latent32", type=int, default=3000)
+    p.add_argument("--steps-dae", type=int, default=2000)
+    p.add_argument("--loss", choices=("bce", "mse"), default="bce", help="reconstruction loss of all runs")
+    p.add_argument("--lr", type=float, default=2e-3)
+    args = p.parse_args(argv)
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    t_all = time.perf_counter()
+    img_dir = args.img_dir or (args.out / "img" if args.quick else REPO / "docs" / "img")
+    n_steps = (20, 20, 20) if args.quick else (args.steps_latent2, args.steps_latent32, args.steps_dae)
+    settings = [
+        RunSetting("ae-latent2", "ae", 2, n_steps[0], args.loss, args.lr),
+        RunSetting("ae-latent32", "ae", 32, n_steps[1], args.loss, args.lr),
+        RunSetting("dae-gaussian05", "dae", 32, n_steps[2], args.loss, args.lr, DAE_NOISE),
+    ]
+    data = DataConfig(name="mnist", root=args.data_root)
+    train_set: TensorData = load_dataset(data, "train")
+    test_set: TensorData = load_dataset(data, "test")
+    x_test, y_test = test_set.x, test_set.y
+    assert y_test is not None
+
+    runs: dict[str, tuple[Path, float]] = {
+        s.name: train_run(s, data, args.out, quick=args.quick, reuse=args.reuse) for s in settings
+    }
+
+    print("[bench] PCA and evaluation", file=sys.stderr)
+    flat_train = train_set.x.flatten(1).numpy().astype(np.float64)
+    flat_test = x_test.flatten(1).numpy().astype(np.float64)
+    results: dict[str, Any] = {
+        "command": " ".join([Path(sys.argv[0]).as_posix(), *(argv if argv is not None else sys.argv[1:])]),
+        "date": datetime.date.today().isoformat(),
+        "machine": {
+            "cpu": cpu_model(),
+            "cpu_count": torch.multiprocessing.cpu_count(),
+            "torch": torch.__version__,
+            "torch_threads": torch.get_num_threads(),
+            "genzoo": genzoo.__version__,
+            "python": platform.python_version(),
+        },
+        "quick": args.quick,
+        "ae": [],
+    }
+    ae2_codes = pca2_codes = None
+    for s in settings[:2]:
+        run, secs = runs[s.name]
+        model = genzoo.load(run).eval()
+        pca_mse, pca_codes = pca_fit(flat_train, flat_test, s.latent_dim)
+        recon = reconstruct(model, x_test)
+        results["ae"].append(
+            asdict(s)
+            | {
+                "run": str(run),
+                "settings": s.describe(),
+                "train_seconds": round(secs, 1),
+                "test_mse": mse_per_pixel(recon, x_test),
+                "pca_mse": pca_mse,
+            }
+        )
+        if s.latent_dim == 2:
+            ae2_codes, pca2_codes = encode(model, x_test).numpy(), pca_codes
+        if s.latent_dim == 32:
+            viz.save_grid([x_test[:10], recon[:10]], img_dir / "ae_mnist_latent32_recon.png")
+            results["throughput"] = dict(
+                zip(("examples_per_s_median", "log_lines"), median_throughput(run), strict=True)
+            )
+    assert ae2_codes is not None and pca2_codes is not None
+    scatter_codes(
+        ae2_codes[:N_SCATTER], pca2_codes[:N_SCATTER], y_test[:N_SCATTER].numpy(), img_dir / "ae_vs_pca_latent2.png"
+    )
+
+    s = settings[2]
+    run, secs = runs[s.name]
+    dae = genzoo.load(run).eval()
+    noisy = dae.corrupt(x_test, torch.Generator().manual_seed(NOISE_SEED))  # whole set: chunk-independent
+    restored = reconstruct(dae, noisy)
+    results["dae"] = asdict(s) | {
+        "run": str(run),
+        "settings": s.describe(),
+        "train_seconds": round(secs, 1),
+        "noise_seed": NOISE_SEED,
+        "psnr_noisy": psnr_per_image(noisy, x_test),
+        "psnr_restored": psnr_per_image(restored, x_test),
+        "mse_noisy": mse_per_pixel(noisy, x_test),
+        "mse_restored": mse_per_pixel(restored, x_test),
+    }
+    viz.save_grid([x_test[:10], noisy[:10], restored[:10]], img_dir / "dae_mnist_gaussian05.png")
+
+    results["total_seconds"] = round(time.perf_counter() - t_all, 1)
+    results["images"] = {
+        k: str(img_dir / f)
+        for k, f in (
+            ("scatter", "ae_vs_pca_latent2.png"),
+            ("recon", "ae_mnist_latent32_recon.png"),
+            ("dae", "dae_mnist_gaussian05.png"),
+        )
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "results.json").write_text(json.dumps(results, indent=2, default=_json_default) + "\n")
+    print(markdown(results))
+    print(f"\nwrote {args.out / 'results.json'} in {results['total_seconds']:.0f} s")
+    ok = all(r["test_mse"] < r["pca_mse"] for r in results["ae"])
+    ok &= results["dae"]["psnr_restored"] > results["dae"]["psnr_noisy"]
+    print("quality bar (AE below PCA, DAE above noisy input):", "met" if ok else "NOT met")
+    return 0
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, float) and math.isnan(o):
+        return None
+    return str(o)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
