@@ -166,6 +166,10 @@ def test_reconstruct_a_saved_model_needs_to_be_told_its_data(ae_run, tmp_path, c
     genzoo.load(ae_run).save(tmp_path / "saved")
     assert main(["reconstruct", str(tmp_path / "saved"), "-o", str(tmp_path / "r.png")]) == 2
     assert "pass --data NAME" in capsys.readouterr().err
-    assert main(["reconstruct", str(tmp_path / "saved"), "--data", "digits", "-o", str(tmp_path / "r.png")]) == 0
-    assert main(["reconstruct", str(tmp_path / "saved"), "--data", "moons", "-o", str(tmp_path / "r.png")]) == 2
+    assert (
+        main(["reconstruct", str(tmp_path / "saved"), "--data", "digits", "-o", str(tmp_path / "r.png")]) == 0
+    )
+    assert (
+        main(["reconstruct", str(tmp_path / "saved"), "--data", "moons", "-o", str(tmp_path / "r.png")]) == 2
+    )
     assert "the model expects (1, 8, 8)" in capsys.readouterr().err
