@@ -128,7 +128,67 @@ def build_parser() -> argparse.ArgumentParser:
             )
     i = sub.add_parser("info", help="config, steps, losses, data and version of a run")
     i.add_argument("run", type=Path)
+
+    e = sub.add_parser(
+        "eval", help="score a run (FID/KID/precision/recall, reconstruction) or a .npz of images"
+    )
+    e.add_argument("run", type=Path, nargs="?", help="run directory or saved model (writes RUN/eval.json)")
+    e.add_argument(
+        "--samples", type=Path, help="score these images instead (.npz, (N,28,28) uint8 or [0,1] floats)"
+    )
+    e.add_argument("--data", default=None, help="dataset whose test split is the reference (with --samples)")
+    e.add_argument("--n", type=int, default=10_000, help="number of samples (default 10000)")
+    e.add_argument("--data-root", default=None)
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--json", type=Path, help="also write the result to this JSON file")
+
+    b = sub.add_parser(
+        "bench", help="train models for the same time budget, score them, write a table and a plot"
+    )
+    b.add_argument("--data", default="mnist")
+    b.add_argument("--data-root", default=None)
+    b.add_argument("--budget", default="10m", help="wall-clock training time per model, e.g. 90s, 10m")
+    b.add_argument("--models", default=None, help="comma-separated (default: every registered model)")
+    b.add_argument(
+        "--out", type=Path, default=Path("bench.md"), help="markdown report (plot and JSON beside it)"
+    )
+    b.add_argument("--work", type=Path, default=Path("runs/bench"), help="where the runs are written")
+    b.add_argument("--evals", type=int, default=4, help="checkpoints scored per model (quality vs time)")
+    b.add_argument("--n", type=int, default=10_000, help="samples per score")
     return p
+
+
+def cmd_eval(args: argparse.Namespace) -> None:
+    from genzoo.eval.evaluate import evaluate_images, evaluate_run, format_result, load_samples
+
+    if (args.run is None) == (args.samples is None):
+        raise ConfigError("give either a RUN or --samples FILE.npz (with --data)")
+    if args.samples is not None:
+        if args.data is None:
+            raise ConfigError("--samples needs --data, the dataset to compare with (e.g. --data mnist)")
+        x = load_samples(args.samples)[: args.n]
+        result = {"dataset": args.data, "model_type": str(args.samples)} | evaluate_images(
+            x, args.data, args.data_root
+        )
+    else:
+        result = evaluate_run(args.run, n=args.n, data_root=args.data_root, seed=args.seed)
+    if args.json:
+        io.atomic_write_json(args.json, result)
+    print(format_result(result))
+
+
+def cmd_bench(args: argparse.Namespace) -> None:
+    from genzoo.bench import parse_duration, run_bench
+
+    models = args.models.split(",") if args.models else list_models()
+    for m in models:
+        get_model_class(m)  # unknown names fail before any training
+    data = DataConfig(name=args.data, root=args.data_root)
+    command = "genzoo " + " ".join(sys.argv[1:])
+    run_bench(
+        data, parse_duration(args.budget), models, args.out, args.work, args.evals, args.n, command=command
+    )
+    print(f"wrote {args.out}")
 
 
 def _sections_from_args(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
@@ -259,6 +319,10 @@ def run(argv: list[str] | None = None) -> int:
             print(f"trained {spec.model_type} to step {spec.train.steps}; run in {path}")
     elif args.command == "info":
         cmd_info(args.run)
+    elif args.command == "eval":
+        cmd_eval(args)
+    elif args.command == "bench":
+        cmd_bench(args)
     else:
         cmd_images(args)
     return 0

@@ -217,8 +217,15 @@ class Trainer:
                 f"{kept} in {self.run}. Try a lower --lr or --grad-clip, then --resume."
             )
 
-    def fit(self, stop_at: int | None = None) -> Path:
-        """Train to ``train.steps`` (or stop early at ``stop_at``, still checkpointing)."""
+    def _out_of_time(self, t_start: float, limit: float | None) -> bool:
+        if limit is None:
+            return False
+        late = torch.tensor(float(time.perf_counter() - t_start > limit))
+        return float(dd.all_mean(late, self.info)) > 0  # every process stops at the same step
+
+    def fit(self, stop_at: int | None = None, time_limit_s: float | None = None) -> Path:
+        """Train to ``train.steps``; stop early at step ``stop_at`` or after ``time_limit_s``
+        seconds of this call, checkpointing where it stops."""
         tc, main = self.spec.train, self.info.is_main
         end = tc.steps if stop_at is None else min(stop_at, tc.steps)
         if main:
@@ -251,6 +258,8 @@ class Trainer:
             self.step += 1
             if self.ema is not None:
                 self.ema.update(self.model, self.step)
+            if self._out_of_time(t_start, time_limit_s):
+                end = self.step
             if self.step % tc.log_every == 0 or self.step == end:
                 self._log(sums, count, t0, t_start, bar)
                 sums, count, t0 = {}, 0, time.perf_counter()
@@ -291,7 +300,15 @@ class Trainer:
 
 
 def train(
-    spec: RunSpec, out: str | Path, *, resume: bool = False, progress: bool = True, stop_at: int | None = None
+    spec: RunSpec,
+    out: str | Path,
+    *,
+    resume: bool = False,
+    progress: bool = True,
+    stop_at: int | None = None,
+    time_limit_s: float | None = None,
 ) -> Path:
     """Train (or resume) a run; returns the run directory."""
-    return Trainer(spec, out, resume=resume, progress=progress).fit(stop_at=stop_at)
+    return Trainer(spec, out, resume=resume, progress=progress).fit(
+        stop_at=stop_at, time_limit_s=time_limit_s
+    )

@@ -1,0 +1,198 @@
+"""``genzoo bench``: train every model for the same wall-clock budget, score it, and compare.
+
+For each model: a short calibration run measures steps/s, the real run gets as many steps as fit
+the budget (and a hard time limit), ``--evals`` checkpoints are kept and each is scored, giving
+quality against training time. The machine's fp32 matmul throughput is measured in the same run,
+and each model's training FLOP/s (counted with ``torch.utils.flop_counter``) is reported as a
+share of it.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import re
+import shutil
+import statistics
+import time
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from genzoo import __version__, io
+from genzoo import config as cfgio
+from genzoo.data import DataConfig, load_dataset
+from genzoo.errors import ConfigError
+from genzoo.eval.evaluate import draw_samples, evaluate_images, real_floor
+from genzoo.registry import get_model_class
+from genzoo.train import RunSpec, TrainConfig, train
+
+
+def parse_duration(text: str) -> float:
+    """'90s', '10m', '1.5h' or plain seconds -> seconds."""
+    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([smh]?)\s*", text)
+    if not m:
+        raise ConfigError(f"cannot read duration {text!r}; use e.g. 90s, 10m or 1h")
+    return float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[m.group(2)]
+
+
+def matmul_flops(n: int = 1024, seconds: float = 2.0) -> float:
+    """Measured fp32 FLOP/s of (n x n) @ (n x n) on this machine (2 n^3 FLOPs each)."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b  # warm-up
+    reps, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        a @ b
+        reps += 1
+    return 2 * n**3 * reps / (time.perf_counter() - t0)
+
+
+def flops_per_step(spec: RunSpec, shape: tuple[int, ...], x: torch.Tensor) -> float:
+    """FLOPs of one training step (forward + backward for every player) on batch x."""
+    torch.manual_seed(0)
+    model = get_model_class(spec.model_type)(spec.model, shape)
+    counter = FlopCounterMode(display=False)
+    with counter:
+        for p in model.players:
+            model.loss((x, None), p).loss.backward()
+    return float(counter.get_total_flops())
+
+
+def bench_model(
+    name: str, data: DataConfig, budget_s: float, work: Path, evals: int, n_eval: int, base: TrainConfig
+) -> dict[str, Any]:
+    cls = get_model_class(name)
+    model_cfg = cls.config_class()
+    calib = work / f"{name}-calibration"
+    shutil.rmtree(calib, ignore_errors=True)
+    cal_spec = RunSpec(name, model_cfg, data, cfgio.replace(base, steps=30, log_every=10, image_every=0))
+    train(cal_spec, calib, progress=False)
+    rate = statistics.median(
+        r["steps_per_s"] for r in map(json.loads, (calib / "metrics.jsonl").read_text().splitlines()[1:])
+    )
+    steps = max(evals, int(rate * budget_s))
+    tc = cfgio.replace(
+        base, steps=steps, ckpt_every=max(1, steps // evals), keep_checkpoints=evals, image_every=0
+    )
+    spec = RunSpec(name, model_cfg, data, tc)
+    run = work / name
+    shutil.rmtree(run, ignore_errors=True)
+    train(spec, run, progress=True, time_limit_s=budget_s)
+    log = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    elapsed = {r["step"]: r["elapsed_s"] for r in log}
+    points = []
+    for ck in sorted((run / "checkpoints").glob("step-*")):
+        step = io.read_json(ck / "state.json")["step"]
+        model = get_model_class(name).load(ck)
+        scores = evaluate_images(draw_samples(model, n_eval), data.name, data.root)["samples"]
+        t = elapsed.get(step, max(elapsed.values()))
+        points.append(
+            {"step": step, "train_s": t}
+            | {k: scores[k] for k in ("fid", "kid", "precision", "recall", "n_samples")}
+        )
+    x = load_dataset(data, "train").x[: base.batch_size]
+    fps = flops_per_step(spec, x.shape[1:], x)
+    train_rate = (
+        statistics.median(r["steps_per_s"] for r in log[1:]) if len(log) > 1 else log[0]["steps_per_s"]
+    )
+    return {
+        "model": name,
+        "steps": points[-1]["step"],
+        "steps_per_s": train_rate,
+        "flops_per_step": fps,
+        "points": points,
+    }
+
+
+def write_report(results: list[dict], floor: dict, peak: float, meta: dict, out: Path) -> None:
+    fn = f"genzoo-{meta['data']} features"
+    rows = [
+        f"# genzoo bench: {meta['data']}, {meta['budget_s']:.0f} s per model",
+        "",
+        f"Command: `{meta['command']}`  ",
+        f"Machine: {meta['machine']}; torch {meta['torch']} ({meta['threads']} threads); genzoo {__version__}; {meta['date']}.  ",
+        f"Measured fp32 matmul throughput: {peak / 1e9:.1f} GFLOP/s.",
+        "",
+        f"| model | steps | train s | FID ({fn}) | KID | precision | recall | train GFLOP/s | share of matmul |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in results:
+        p = r["points"][-1]
+        gflops = r["flops_per_step"] * r["steps_per_s"] / 1e9
+        rows.append(
+            f"| {r['model']} | {p['step']} | {p['train_s']:.0f} | {p['fid']:.2f} | {p['kid']:.4f} | {p['precision']:.3f} "
+            f"| {p['recall']:.3f} | {gflops:.2f} | {100 * gflops * 1e9 / peak:.1f}% |"
+        )
+    rows.append(
+        f"| real data (train subset) | - | - | {floor['fid']:.2f} | {floor['kid']:.4f} | {floor['precision']:.3f} | {floor['recall']:.3f} | - | - |"
+    )
+    n = results[0]["points"][-1]["n_samples"] if results else 0
+    rows += [
+        "",
+        f"Scores from {n} samples against the 10,000 test images; the last row is the real-data floor.",
+    ]
+    if results:
+        rows += ["", f"![quality against training time]({meta['plot']})"]
+    io.atomic_write_bytes(out, ("\n".join(rows) + "\n").encode())
+
+
+def plot(results: list[dict], floor: dict, path: Path, data: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+    for r in results:
+        ax.plot(
+            [p["train_s"] for p in r["points"]], [p["fid"] for p in r["points"]], marker="o", label=r["model"]
+        )
+    ax.axhline(floor["fid"], color="gray", ls="--", label="real data floor")
+    ax.set(
+        xlabel="training time (s)",
+        ylabel=f"FID (genzoo-{data} features)",
+        yscale="log",
+        title=f"{data}: quality vs time",
+    )
+    ax.legend()
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def run_bench(
+    data: DataConfig,
+    budget_s: float,
+    models: list[str],
+    out: Path,
+    work: Path,
+    evals: int = 4,
+    n_eval: int = 10_000,
+    base: TrainConfig | None = None,
+    command: str = "",
+) -> list[dict]:
+    base = base or TrainConfig()
+    peak = matmul_flops()
+    floor = real_floor(data.name, n_eval, data.root)
+    results = [bench_model(m, data, budget_s, work, evals, n_eval, base) for m in models]
+    plot_path = out.with_suffix(".png")
+    plot(results, floor, plot_path, data.name)
+    meta = {
+        "data": data.name,
+        "budget_s": budget_s,
+        "command": command,
+        "machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads",
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "date": date.today().isoformat(),
+        "plot": plot_path.name,
+    }
+    write_report(results, floor, peak, meta, out)
+    io.atomic_write_json(
+        out.with_suffix(".json"), {"meta": meta, "matmul_flops": peak, "floor": floor, "results": results}
+    )
+    return results
