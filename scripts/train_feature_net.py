@@ -24,8 +24,11 @@ from genzoo.eval.features import MANIFEST, WEIGHTS_DIR, FeatureNet, extract, sha
 
 def shift(x: torch.Tensor, g: torch.Generator, max_shift: int = 2) -> torch.Tensor:
     """Random translation by up to max_shift pixels (zero padding), one offset per batch."""
+    if max_shift == 0:
+        return x
     dx, dy = (int(v) for v in torch.randint(-max_shift, max_shift + 1, (2,), generator=g))
-    return torch.roll(F.pad(x, (2, 2, 2, 2)), (dy, dx), dims=(2, 3))[:, :, 2:-2, 2:-2]
+    m = max_shift
+    return torch.roll(F.pad(x, (m, m, m, m)), (dy, dx), dims=(2, 3))[:, :, m:-m, m:-m]
 
 
 def main() -> None:
@@ -36,6 +39,7 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=128)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--max-shift", type=int, default=2, help="random translation in pixels (augmentation)")
     args = ap.parse_args()
 
     torch.manual_seed(args.seed)
@@ -52,7 +56,7 @@ def main() -> None:
         perm = torch.randperm(len(train), generator=g)
         for i in range(len(train) // args.batch_size):
             idx = perm[i * args.batch_size : (i + 1) * args.batch_size]
-            loss = F.cross_entropy(net(shift(train.x[idx], g)), train.y[idx])
+            loss = F.cross_entropy(net(shift(train.x[idx], g, args.max_shift)), train.y[idx])
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -71,7 +75,10 @@ def main() -> None:
         "sha256": sha256_file(path),
         "test_accuracy": round(acc, 4),
         "classes": list(train.info.class_names),
-        "trained_with": f"scripts/train_feature_net.py --data {args.data} --epochs {args.epochs} --seed {args.seed}",
+        "trained_with": (
+            f"scripts/train_feature_net.py --data {args.data} --epochs {args.epochs} --seed {args.seed} "
+            f"--max-shift {args.max_shift} --lr {args.lr} --batch-size {args.batch_size}"
+        ),
         "torch": torch.__version__,
     }
     man = json.loads(MANIFEST.read_text()) if MANIFEST.is_file() else {}

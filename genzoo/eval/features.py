@@ -69,7 +69,7 @@ def load_feature_net(dataset: str) -> tuple[FeatureNet, dict]:
     if entry is None:
         raise ConfigError(
             f"no shipped feature network for {dataset!r} (available: {', '.join(available()) or 'none'}); "
-            "for other data, install the Inception extra and its weights"
+            "Inception features for other data are not supported yet"
         )
     path = WEIGHTS_DIR / entry["file"]
     if not path.is_file():
