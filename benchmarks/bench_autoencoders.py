@@ -14,24 +14,26 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import io
 import json
-import math
 import platform
 import statistics
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from PIL import Image
 
 import genzoo
+from genzoo import config as cfgio
 from genzoo import viz
 from genzoo.data import DataConfig, TensorData, load_dataset
 from genzoo.registry import get_model_class
-from genzoo.train import RunSpec, TrainConfig, train
+from genzoo.train import RunSpec, TrainConfig, read_run_spec, train
 
 REPO = Path(__file__).resolve().parents[1]
 DAE_NOISE = "gaussian:0.5"
@@ -41,7 +43,7 @@ N_SCATTER = 5000
 
 @dataclass
 class RunSetting:
-    """One training run of the benchmark (model and training settings that differ from defaults)."""
+    """One training run of the benchmark (the settings that differ from the library defaults)."""
 
     name: str
     model_type: str
@@ -51,9 +53,47 @@ class RunSetting:
     lr: float
     noise: str | None = None
 
-    def describe(self) -> str:
-        noise = f", noise {self.noise}" if self.noise else ""
-        return f"conv (32,64), loss {self.loss}, lr {self.lr:g} cosine, batch 128{noise}"
+    def spec(self, data: DataConfig, quick: bool) -> RunSpec:
+        """The RunSpec to train: library defaults except latent, loss, lr, steps (and noise)."""
+        kw: dict[str, Any] = {"latent_dim": self.latent_dim, "loss": self.loss}
+        if self.noise is not None:
+            kw["noise"] = self.noise
+        model_cfg = get_model_class(self.model_type).config_class(**kw)
+        train_cfg = TrainConfig(
+            steps=self.steps,
+            lr=self.lr,
+            batch_size=128,
+            warmup_steps=min(100, self.steps // 10),
+            log_every=5 if quick else 50,
+            image_every=0 if quick else 500,
+            ckpt_every=self.steps,
+        )
+        return RunSpec(self.model_type, model_cfg, data, train_cfg)
+
+
+def describe(spec: RunSpec) -> str:
+    """Short description of a run's settings, read back from its config."""
+    m, t = spec.model, spec.train
+    noise = f", noise {m.noise}" if hasattr(m, "noise") else ""
+    return (
+        f"{m.arch} channels {tuple(m.channels)}, loss {m.loss}, AdamW lr {t.lr:g} "
+        f"({t.warmup_steps} warm-up, {t.schedule}), batch {t.batch_size}, seed {t.seed}{noise}"
+    )
+
+
+def run_record(run: Path, secs: float | None) -> dict[str, Any]:
+    """What a finished run was trained with, read back from its config.json."""
+    spec = read_run_spec(run)
+    return {
+        "run": str(run),
+        "model_type": spec.model_type,
+        "latent_dim": spec.model.latent_dim,
+        "steps": spec.train.steps,
+        "settings": describe(spec),
+        "model_config": cfgio.to_dict(spec.model),
+        "train_config": cfgio.to_dict(spec.train),
+        "train_seconds": None if secs is None else round(secs, 1),
+    }
 
 
 def cpu_model() -> str:
@@ -67,30 +107,21 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
-def train_run(s: RunSetting, data: DataConfig, out: Path, *, quick: bool, reuse: bool) -> tuple[Path, float]:
-    """Train one run with genzoo.train (or reuse a finished one); returns (run dir, seconds)."""
+def train_run(
+    s: RunSetting, data: DataConfig, out: Path, *, quick: bool, reuse: bool
+) -> tuple[Path, float | None]:
+    """Train one run with genzoo.train (or reuse a finished one); returns (run dir, seconds or None)."""
     run = out / s.name
     if reuse and (run / "checkpoints" / "latest").is_file():
         print(f"[bench] reusing {run}", file=sys.stderr)
-        return run, float("nan")
+        return run, None
     if run.exists():
         raise SystemExit(f"{run} exists; remove it, choose another --out, or pass --reuse")
-    kw: dict[str, Any] = {"latent_dim": s.latent_dim, "loss": s.loss}
-    if s.noise is not None:
-        kw["noise"] = s.noise
-    model_cfg = get_model_class(s.model_type).config_class(**kw)
-    train_cfg = TrainConfig(
-        steps=s.steps,
-        lr=s.lr,
-        batch_size=128,
-        warmup_steps=min(100, s.steps // 10),
-        log_every=5 if quick else 50,
-        image_every=0 if quick else 500,
-        ckpt_every=s.steps,
+    print(
+        f"[bench] training {s.name}: {s.model_type} latent {s.latent_dim}, {s.steps} steps", file=sys.stderr
     )
-    print(f"[bench] training {s.name}: {s.model_type} latent {s.latent_dim}, {s.steps} steps", file=sys.stderr)
     t0 = time.perf_counter()
-    train(RunSpec(s.model_type, model_cfg, data, train_cfg), run, progress=False)
+    train(s.spec(data, quick), run, progress=False)
     return run, time.perf_counter() - t0
 
 
@@ -140,25 +171,35 @@ def scatter_codes(ae_codes: np.ndarray, pca_codes: np.ndarray, labels: np.ndarra
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 5), dpi=100)
     cmap = plt.get_cmap("tab10")
+    order = np.random.default_rng(0).permutation(len(labels))  # no digit is always drawn on top
     for ax, codes, title in (
         (axes[0], ae_codes, "conv AE, latent 2 (test set)"),
         (axes[1], pca_codes, "PCA, 2 components (test set)"),
     ):
-        for d in range(10):
-            sel = labels == d
-            ax.scatter(codes[sel, 0], codes[sel, 1], s=2, color=cmap(d), label=str(d), rasterized=True)
+        ax.scatter(codes[order, 0], codes[order, 1], s=2, c=cmap(labels[order]), rasterized=True)
         ax.set_title(title)
         ax.set_xlabel("z1")
         ax.set_ylabel("z2")
-    axes[1].legend(title="digit", markerscale=5, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
+    handles = [
+        Line2D([], [], marker="o", linestyle="", color=cmap(d), markersize=6, label=str(d)) for d in range(10)
+    ]
+    axes[1].legend(
+        handles=handles, title="digit", loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False
+    )
     fig.suptitle(f"MNIST 2-D codes, {len(labels)} test images")
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
     plt.close(fig)
+    buf.seek(0)
+    small = io.BytesIO()  # a 64-colour palette keeps the PNG small (tab10 + grey text)
+    Image.open(buf).convert("RGB").quantize(colors=64).save(small, format="PNG", optimize=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(small.getvalue())
 
 
 def markdown(results: dict[str, Any]) -> str:
@@ -196,11 +237,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=Path("runs/bench"), help="runs and results.json")
     p.add_argument("--img-dir", type=Path, default=None, help="figures (default: docs/img; quick: OUT/img)")
     p.add_argument("--quick", action="store_true", help="a few steps only: a smoke test")
-    p.add_argument("--reuse", action="store_true", help="evaluate finished runs under OUT instead of training")
+    p.add_argument(
+        "--reuse", action="store_true", help="evaluate finished runs under OUT instead of training"
+    )
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
-    p.add_argument("--steps-latent2", type=int, default=3000)
-    p.add_argument("--steps-latent32", type=int, default=3000)
-    p.add_argument("--steps-dae", type=int, default=2000)
+    p.add_argument("--steps-latent2", type=int, default=2000)
+    p.add_argument("--steps-latent32", type=int, default=1500)
+    p.add_argument("--steps-dae", type=int, default=1000)
     p.add_argument("--loss", choices=("bce", "mse"), default="bce", help="reconstruction loss of all runs")
     p.add_argument("--lr", type=float, default=2e-3)
     args = p.parse_args(argv)
@@ -221,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
     x_test, y_test = test_set.x, test_set.y
     assert y_test is not None
 
-    runs: dict[str, tuple[Path, float]] = {
+    runs: dict[str, tuple[Path, float | None]] = {
         s.name: train_run(s, data, args.out, quick=args.quick, reuse=args.reuse) for s in settings
     }
 
@@ -229,7 +272,9 @@ def main(argv: list[str] | None = None) -> int:
     flat_train = train_set.x.flatten(1).numpy().astype(np.float64)
     flat_test = x_test.flatten(1).numpy().astype(np.float64)
     results: dict[str, Any] = {
-        "command": " ".join([Path(sys.argv[0]).as_posix(), *(argv if argv is not None else sys.argv[1:])]),
+        "command": " ".join(
+            ["python benchmarks/bench_autoencoders.py", *(sys.argv[1:] if argv is None else argv)]
+        ),
         "date": datetime.date.today().isoformat(),
         "machine": {
             "cpu": cpu_model(),
@@ -246,28 +291,25 @@ def main(argv: list[str] | None = None) -> int:
     for s in settings[:2]:
         run, secs = runs[s.name]
         model = genzoo.load(run).eval()
-        pca_mse, pca_codes = pca_fit(flat_train, flat_test, s.latent_dim)
+        k = model.config.latent_dim
+        pca_mse, pca_codes = pca_fit(flat_train, flat_test, k)
         recon = reconstruct(model, x_test)
         results["ae"].append(
-            asdict(s)
-            | {
-                "run": str(run),
-                "settings": s.describe(),
-                "train_seconds": round(secs, 1),
-                "test_mse": mse_per_pixel(recon, x_test),
-                "pca_mse": pca_mse,
-            }
+            run_record(run, secs) | {"test_mse": mse_per_pixel(recon, x_test), "pca_mse": pca_mse}
         )
-        if s.latent_dim == 2:
+        if k == 2:
             ae2_codes, pca2_codes = encode(model, x_test).numpy(), pca_codes
-        if s.latent_dim == 32:
+        if k == 32:
             viz.save_grid([x_test[:10], recon[:10]], img_dir / "ae_mnist_latent32_recon.png")
             results["throughput"] = dict(
                 zip(("examples_per_s_median", "log_lines"), median_throughput(run), strict=True)
             )
     assert ae2_codes is not None and pca2_codes is not None
     scatter_codes(
-        ae2_codes[:N_SCATTER], pca2_codes[:N_SCATTER], y_test[:N_SCATTER].numpy(), img_dir / "ae_vs_pca_latent2.png"
+        ae2_codes[:N_SCATTER],
+        pca2_codes[:N_SCATTER],
+        y_test[:N_SCATTER].numpy(),
+        img_dir / "ae_vs_pca_latent2.png",
     )
 
     s = settings[2]
@@ -275,10 +317,8 @@ def main(argv: list[str] | None = None) -> int:
     dae = genzoo.load(run).eval()
     noisy = dae.corrupt(x_test, torch.Generator().manual_seed(NOISE_SEED))  # whole set: chunk-independent
     restored = reconstruct(dae, noisy)
-    results["dae"] = asdict(s) | {
-        "run": str(run),
-        "settings": s.describe(),
-        "train_seconds": round(secs, 1),
+    results["dae"] = run_record(run, secs) | {
+        "noise": dae.config.noise,
         "noise_seed": NOISE_SEED,
         "psnr_noisy": psnr_per_image(noisy, x_test),
         "psnr_restored": psnr_per_image(restored, x_test),
@@ -297,19 +337,13 @@ def main(argv: list[str] | None = None) -> int:
         )
     }
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "results.json").write_text(json.dumps(results, indent=2, default=_json_default) + "\n")
+    (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     print(markdown(results))
     print(f"\nwrote {args.out / 'results.json'} in {results['total_seconds']:.0f} s")
     ok = all(r["test_mse"] < r["pca_mse"] for r in results["ae"])
     ok &= results["dae"]["psnr_restored"] > results["dae"]["psnr_noisy"]
     print("quality bar (AE below PCA, DAE above noisy input):", "met" if ok else "NOT met")
     return 0
-
-
-def _json_default(o: Any) -> Any:
-    if isinstance(o, float) and math.isnan(o):
-        return None
-    return str(o)
 
 
 if __name__ == "__main__":
