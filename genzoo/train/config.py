@@ -23,3 +23,4 @@ class TrainConfig:
     image_every: int = 500  # progress/step-XXXXXXX.png every N steps (0: off)
     ckpt_every: int = 1000  # checkpoint every N steps, and always at the end
     keep_checkpoints: int = 1  # how many recent checkpoints to keep
+    threads: int = 0  # torch CPU threads per process (0: torch's default)

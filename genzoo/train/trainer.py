@@ -130,6 +130,8 @@ class Trainer:
                 f"{self.run} already holds a run; pass --resume to continue it or choose another --out"
             )
         tc = spec.train
+        if tc.threads > 0:
+            torch.set_num_threads(tc.threads)
         self.data: TensorData = load_dataset(spec.data, "train")
         torch.manual_seed(tc.seed)  # the same initial weights in every process
         self.model: GenerativeModel = get_model_class(spec.model_type)(spec.model, self.data.info.shape)
@@ -155,8 +157,9 @@ class Trainer:
             else self.model
         )
         self.batches = BatchSchedule(len(self.data), tc.batch_size, tc.seed, self.info)
-        test = load_dataset(spec.data, "test")
-        self.fixed_x = test.x[:8].clone()  # inputs of the progress grids
+        self.fixed_x = None  # inputs of the progress grids: 8 test examples
+        if tc.image_every > 0 and self.data.info.is_image():
+            self.fixed_x = load_dataset(spec.data, "test").x[:8].clone()
         self.tb = tensorboard_writer(self.run) if self.info.is_main else None
 
     def _restore(self) -> None:
@@ -196,7 +199,7 @@ class Trainer:
         )
 
     def _images(self) -> None:
-        if not self.data.info.is_image():
+        if self.fixed_x is None:
             return
         self.model.eval()
         rows = self.model.progress_rows(self.fixed_x, generator=torch.Generator().manual_seed(0))
@@ -235,7 +238,10 @@ class Trainer:
         sums: dict[str, torch.Tensor] = {}
         count, t0, t_start = 0, time.perf_counter(), time.perf_counter()
         bar = tqdm(
-            total=end, initial=self.step, disable=not (main and self.progress), desc=self.spec.model_type
+            total=end,
+            initial=self.step,
+            disable=None if (main and self.progress) else True,
+            desc=self.spec.model_type,
         )
         while self.step < end:
             idx = self.batches.indices(self.step)
@@ -288,6 +294,7 @@ class Trainer:
             "steps_per_s": round(count / dt, 3),
             "examples_per_s": round(count * self.spec.train.batch_size / dt, 1),
             "elapsed_s": round(time.perf_counter() - t_start, 2),
+            "threads": torch.get_num_threads(),
         }
         if self.info.is_main:
             with open(self.run / "metrics.jsonl", "a") as f:
