@@ -82,13 +82,12 @@ def bench_model(
     shutil.rmtree(run, ignore_errors=True)
     train(spec, run, progress=True, time_limit_s=budget_s)
     log = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    elapsed = {r["step"]: r["elapsed_s"] for r in log}
     points = []
     for ck in sorted((run / "checkpoints").glob("step-*")):
-        step = io.read_json(ck / "state.json")["step"]
+        state = io.read_json(ck / "state.json")
+        step, t = state["step"], state["train_seconds"]
         model = get_model_class(name).load(ck)
         scores = evaluate_images(draw_samples(model, n_eval), data.name, data.root)["samples"]
-        t = elapsed.get(step, max(elapsed.values()))
         points.append(
             {"step": step, "train_s": t}
             | {k: scores[k] for k in ("fid", "kid", "precision", "recall", "n_samples")}

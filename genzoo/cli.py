@@ -136,7 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument(
         "--samples", type=Path, help="score these images instead (.npz, (N,28,28) uint8 or [0,1] floats)"
     )
-    e.add_argument("--data", default=None, help="dataset whose test split is the reference (with --samples)")
+    e.add_argument(
+        "--data", default=None, help="dataset to compare with (needed with --samples or a model without data)"
+    )
     e.add_argument("--n", type=int, default=10_000, help="number of samples (default 10000)")
     e.add_argument("--data-root", default=None)
     e.add_argument("--seed", type=int, default=0)
@@ -152,7 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument(
         "--out", type=Path, default=Path("bench.md"), help="markdown report (plot and JSON beside it)"
     )
-    b.add_argument("--work", type=Path, default=Path("runs/bench"), help="where the runs are written")
+    b.add_argument("--work", type=Path, default=Path("runs/genzoo-bench"), help="where the runs are written")
     b.add_argument("--evals", type=int, default=4, help="checkpoints scored per model (quality vs time)")
     b.add_argument("--n", type=int, default=10_000, help="samples per score")
     return p
@@ -171,7 +173,9 @@ def cmd_eval(args: argparse.Namespace) -> None:
             x, args.data, args.data_root
         )
     else:
-        result = evaluate_run(args.run, n=args.n, data_root=args.data_root, seed=args.seed)
+        result = evaluate_run(
+            args.run, n=args.n, data_root=args.data_root, seed=args.seed, data_name=args.data
+        )
     if args.json:
         io.atomic_write_json(args.json, result)
     print(format_result(result))
@@ -236,19 +240,15 @@ def spec_from_args(args: argparse.Namespace) -> tuple[RunSpec, Path, bool]:
     return spec, out, bool(args.resume)
 
 
-def _eval_data(args: argparse.Namespace) -> torch.Tensor:
+def _eval_data(args: argparse.Namespace, shape: tuple[int, ...]) -> torch.Tensor:
     """The first n examples of the run's dataset (or --data), for reconstruct/denoise."""
+    from genzoo.eval.evaluate import run_data_config
+
     cfg = io.read_json(io.resolve_model_dir(args.run) / io.CONFIG)
-    if args.data is None and "data" not in cfg:
-        raise ConfigError(f"{args.run} does not record its training data; pass --data NAME")
-    data = cfgio.from_dict(DataConfig, cfg.get("data"), "data config")
-    changes = {k: v for k, v in (("name", args.data), ("root", args.data_root)) if v is not None}
-    data = cfgio.replace(data, **changes)
+    data = run_data_config(cfg, args.data, args.data_root)
     x = load_dataset(data, args.split).x[: args.n]
-    if tuple(x.shape[1:]) != tuple(cfg["shape"]):
-        raise ConfigError(
-            f"{data.name} has shape {tuple(x.shape[1:])}; the model expects {tuple(cfg['shape'])}"
-        )
+    if tuple(x.shape[1:]) != tuple(shape):
+        raise ConfigError(f"{data.name} has shape {tuple(x.shape[1:])}; the model expects {tuple(shape)}")
     return x
 
 
@@ -271,10 +271,10 @@ def cmd_images(args: argparse.Namespace) -> None:
         if args.command == "sample":
             rows = viz.chunk_rows(model.sample(args.n, generator=g), max(1, math.ceil(math.sqrt(args.n))))
         elif args.command == "reconstruct":
-            x = _eval_data(args)
+            x = _eval_data(args, model.shape)
             rows = [x, model.reconstruct(x)]
         else:
-            x = _eval_data(args)
+            x = _eval_data(args, model.shape)
             noisy = apply_noise(x, args.noise, g) if args.noise else model.corrupt(x, g)
             rows = [x, noisy, model.reconstruct(noisy)]
     viz.save_grid(rows, args.output)

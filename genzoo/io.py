@@ -64,7 +64,8 @@ def save_tensors(path: str | os.PathLike, tensors: dict[str, torch.Tensor], meta
     """Atomic safetensors write; ``meta`` values are stored as strings in the header."""
     flat = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
     md = {k: str(v) for k, v in (meta or {}).items()}
-    atomic_write_bytes(path, st_save(flat, metadata=md))
+    # metadata=None when empty: safetensors 0.8 writes an unreadable header for ({}, metadata={})
+    atomic_write_bytes(path, st_save(flat, metadata=md or None))
 
 
 def load_tensors(path: str | os.PathLike) -> dict[str, torch.Tensor]:

@@ -112,30 +112,84 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch
 
     flaky.calls = 0
     monkeypatch.setattr(Autoencoder, "loss", flaky)
-    with pytest.raises(TrainingError, match=r"became nan at step 15.*step-0000010"):
+    with pytest.raises(TrainingError, match=r"became nan .* at step 15.*step-0000010"):
         train(tiny_spec("ae", steps=20), tmp_path / "r", progress=False)
     assert (tmp_path / "r/checkpoints/latest").read_text().strip() == "step-0000010"
     model = genzoo.load(tmp_path / "r")
     assert all(torch.isfinite(p).all() for p in model.parameters())
 
 
-def test_a_crash_while_checkpointing_leaves_the_previous_checkpoint(tmp_path, monkeypatch):
-    spec = tiny_spec("ae", steps=20)
-    real_replace = os.replace
+def test_a_nan_gradient_with_a_finite_loss_also_stops_before_the_step(tmp_path, monkeypatch):
+    real_loss = Autoencoder.loss
 
-    def crash_on_second_checkpoint(src, dst):
-        if Path(dst).name == "step-0000020":
-            raise KeyboardInterrupt("simulated kill")
+    def bad_grad(self, batch, player="model"):
+        out = real_loss(self, batch, player)
+        bad_grad.calls += 1
+        if self.training and bad_grad.calls > 3:  # sqrt at 0: value 0, gradient 0 * inf = nan
+            out.loss = out.loss + torch.sqrt(0 * next(self.parameters()).sum())
+        return out
+
+    bad_grad.calls = 0
+    monkeypatch.setattr(Autoencoder, "loss", bad_grad)
+    with pytest.raises(TrainingError, match=r"gradient norm nan\) at step 3.*step-0000000"):
+        train(tiny_spec("ae", steps=20), tmp_path / "r", progress=False)
+    monkeypatch.setattr(Autoencoder, "loss", real_loss)
+    model = genzoo.load(tmp_path / "r")  # stopped before its first periodic checkpoint: still loadable
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+    train(tiny_spec("ae", steps=20), tmp_path / "r", resume=True, progress=False)
+    assert (tmp_path / "r/checkpoints/latest").read_text().strip() == "step-0000020"
+
+
+@pytest.mark.parametrize("crash_at", range(8))
+def test_a_crash_at_any_write_of_a_checkpoint_leaves_a_usable_run(tmp_path, monkeypatch, crash_at):
+    spec = tiny_spec("ae", steps=20, ema_decay=0.9)
+    train(spec, tmp_path / "r", progress=False, stop_at=10)
+    real_replace = os.replace
+    calls = []
+
+    def crash(src, dst):  # every file and directory of a checkpoint lands through os.replace
+        calls.append(dst)
+        if len(calls) == crash_at + 1:
+            raise KeyboardInterrupt(f"simulated kill while writing {dst}")
         return real_replace(src, dst)
 
-    monkeypatch.setattr(os, "replace", crash_on_second_checkpoint)
+    monkeypatch.setattr(os, "replace", crash)
     with pytest.raises(KeyboardInterrupt):
-        train(spec, tmp_path / "r", progress=False)
+        train(spec, tmp_path / "r", resume=True, progress=False)
     monkeypatch.setattr(os, "replace", real_replace)
-    assert (tmp_path / "r/checkpoints/latest").read_text().strip() == "step-0000010"
+    latest = (tmp_path / "r/checkpoints/latest").read_text().strip()
+    assert latest in ("step-0000010", "step-0000020")
     genzoo.load(tmp_path / "r")
     train(spec, tmp_path / "r", resume=True, progress=False)  # and the run can continue
     assert (tmp_path / "r/checkpoints/latest").read_text().strip() == "step-0000020"
+    assert not list((tmp_path / "r/checkpoints").glob(".tmp-*"))  # partial checkpoints are cleaned up
+    train(spec, tmp_path / "straight", progress=False)
+    a, b = tensors(tmp_path / "straight", io.WEIGHTS), tensors(tmp_path / "r", io.WEIGHTS)
+    assert all(torch.equal(a[k], b[k]) for k in a)  # and the result is the uninterrupted one
+
+
+def test_resume_can_turn_on_ema_and_extend_steps(tmp_path, capsys):
+    spec = tiny_spec("ae", steps=20, log_every=10, min_lr_ratio=0.1)
+    torch.manual_seed(spec.train.seed)
+    init = Autoencoder(spec.model, (1, 8, 8)).state_dict()
+    train(spec, tmp_path / "r", progress=False)
+    spec.train.ema_decay, spec.train.steps = 0.99, 30
+    train(spec, tmp_path / "r", resume=True, progress=False)
+    assert "cosine schedule keeps its length" in capsys.readouterr().err
+    m = metrics(tmp_path / "r")
+    assert m[-1]["step"] == 30 and m[-1]["lr"] == pytest.approx(0.1 * spec.train.lr)  # continues at the floor
+    ema, final = tensors(tmp_path / "r", io.EMA_WEIGHTS), tensors(tmp_path / "r", io.WEIGHTS)
+    key = "encoder.head.weight"
+    assert (ema[key] - final[key]).norm() < 0.5 * (init[key] - final[key]).norm()  # averages trained weights
+
+
+def test_invalid_training_settings_are_refused_before_anything_is_written(tmp_path):
+    from genzoo.errors import ConfigError
+
+    for bad in ({"batch_size": 0}, {"log_every": 0}, {"ckpt_every": 0}, {"lr": -1.0}, {"betas": (0.9,)}):
+        with pytest.raises(ConfigError, match=next(iter(bad))):
+            train(tiny_spec("ae", **bad), tmp_path / "r", progress=False)
+        assert not (tmp_path / "r").exists()
 
 
 def test_a_killed_process_leaves_a_loadable_resumable_run(tmp_path):
@@ -319,4 +373,8 @@ def test_two_process_ddp_matches_one_process_with_the_same_global_batch(tmp_path
         assert torch.allclose(a[k], b[k], atol=1e-5), k
     rng = tensors(tmp_path / "two", "rng.safetensors")
     assert set(rng) == {"rank0", "rank1"}
+    spec = genzoo.train.read_run_spec(tmp_path / "two")
+    spec.train.steps = 20
+    with pytest.raises(TrainingError, match="saved by 2 process"):
+        train(spec, tmp_path / "two", resume=True, progress=False)
     assert math.isfinite(metrics(tmp_path / "two")[-1]["loss"])

@@ -70,6 +70,11 @@ def data_root(root: str | None = None) -> Path:
     env = os.environ.get("GENZOO_DATA")
     if env:
         return Path(env).expanduser()
+    return user_cache_dir()
+
+
+def user_cache_dir() -> Path:
+    """$XDG_CACHE_HOME/genzoo, or ~/.cache/genzoo (downloads, cached statistics)."""
     cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(cache).expanduser() / "genzoo"
 

@@ -14,20 +14,21 @@ from typing import Any
 import numpy as np
 import torch
 
+from genzoo import config as cfgio
 from genzoo import io
 from genzoo.data import DataConfig, load_dataset
-from genzoo.errors import ConfigError, DataError, GenzooError
+from genzoo.data.base import user_cache_dir
+from genzoo.errors import ConfigError, DataError
 from genzoo.eval import metrics
+from genzoo.eval.features import available as available_feature_nets
 from genzoo.eval.features import extract, load_feature_net
 from genzoo.eval.likelihood import evaluate_likelihood, has_likelihood
 
 
 def cache_dir() -> Path:
-    """$GENZOO_CACHE, else $XDG_CACHE_HOME/genzoo (or ~/.cache/genzoo)."""
+    """$GENZOO_CACHE, else the user cache directory (where downloaded data go by default)."""
     env = os.environ.get("GENZOO_CACHE")
-    if env:
-        return Path(env).expanduser()
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "genzoo"
+    return Path(env).expanduser() if env else user_cache_dir()
 
 
 def reference_features(dataset: str, split: str, n: int, data_root: str | None = None) -> torch.Tensor:
@@ -138,44 +139,67 @@ def draw_samples(model, n: int, seed: int = 0, batch: int = 1000) -> torch.Tenso
     return torch.cat(out)
 
 
+def run_data_config(cfg: dict[str, Any], name: str | None, root: str | None) -> DataConfig:
+    """The data a saved model was trained on, or ``name``; a saved model without data needs ``name``."""
+    if name is None and "data" not in cfg:
+        raise ConfigError("this model does not record its training data; pass --data NAME")
+    data = cfgio.from_dict(DataConfig, cfg.get("data"), "data config")
+    changes = {k: v for k, v in (("name", name), ("root", root)) if v is not None}
+    return cfgio.replace(data, **changes) if changes else data
+
+
 @torch.no_grad()
 def evaluate_run(
-    run: str | Path, n: int = 10_000, data_root: str | None = None, seed: int = 0
+    run: str | Path,
+    n: int = 10_000,
+    data_root: str | None = None,
+    seed: int = 0,
+    data_name: str | None = None,
 ) -> dict[str, Any]:
-    """Evaluate a run or saved model; writes eval.json beside its config and returns the result."""
+    """Evaluate a run or saved model; writes eval.json beside its config and returns the result.
+
+    Missing test data only skips the scores that need it (with a note); every other problem is
+    an error."""
     import genzoo
 
     mdir = io.resolve_model_dir(run)
     cfg = io.read_json(mdir / io.CONFIG)
     model = genzoo.load(run)
-    data = DataConfig(**{**(cfg.get("data") or {}), **({"root": data_root} if data_root else {})})
+    data = run_data_config(cfg, data_name, data_root)
     result: dict[str, Any] = {
         "run": str(run),
         "model_type": model.model_type,
         "dataset": data.name,
         "seed": seed,
     }
-    if "train" in cfg and (mdir / "state.json").is_file():
+    if (mdir / "state.json").is_file():
         result["step"] = io.read_json(mdir / "state.json")["step"]
     notes = []
+    if data.name in available_feature_nets():
+        try:
+            result |= evaluate_images(draw_samples(model, n, seed), data.name, data.root)
+        except DataError as e:
+            notes.append(f"sample scores skipped: {e}")
+    else:
+        notes.append(f"sample scores skipped: no shipped feature network for {data.name!r}")
     try:
-        result |= evaluate_images(draw_samples(model, n, seed), data.name, data.root)
-    except (GenzooError, NotImplementedError) as e:
-        notes.append(f"sample scores skipped: {e}")
-    try:
-        test = load_dataset(data, "test", download=False).x[:n]
+        test = load_dataset(data, "test", download=False)
     except DataError as e:
         test = None
         notes.append(f"reconstruction/likelihood skipped: test data not available ({e})")
-    if test is not None and hasattr(model, "reconstruct"):
-        x_hat = torch.cat([model.reconstruct(c) for c in test.split(1000)])
-        result["reconstruction"] = {
-            "mse": float((x_hat - test).pow(2).mean()),
-            "psnr_db": metrics.psnr(x_hat, test) if data.name not in ("moons", "rings") else None,
-            "n": len(test),
-        }
-    if test is not None and has_likelihood(model):
-        result["likelihood"] = evaluate_likelihood(model, test)
+    if test is not None:
+        if tuple(test.info.shape) != tuple(model.shape):
+            raise ConfigError(f"{data.name} has shape {test.info.shape}; the model expects {model.shape}")
+        x = test.x[:n]
+        if hasattr(model, "reconstruct"):
+            x_hat = torch.cat([model.reconstruct(c) for c in x.split(1000)])
+            result["reconstruction"] = {
+                "mse": float((x_hat - x).pow(2).mean()),
+                "psnr_db": metrics.psnr(x_hat, x) if test.info.is_image() else None,
+                "n": len(x),
+            }
+        if has_likelihood(model):
+            result["likelihood"] = evaluate_likelihood(model, x)
     result["notes"] = notes
     io.atomic_write_json(Path(run) / "eval.json", result)
     return result

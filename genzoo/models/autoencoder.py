@@ -129,6 +129,8 @@ class Autoencoder(_AutoencoderBase):
         super().__init__(config, shape)
         d = config.latent_dim
         if config.arch == "conv":
+            if not config.channels:
+                raise ConfigError("arch 'conv' needs at least one entry in channels, e.g. --channels 32,64")
             if len(self.shape) != 3:
                 raise ConfigError(
                     f"arch 'conv' needs image data (C, H, W), got shape {self.shape}; use --arch mlp"

@@ -91,6 +91,8 @@ class GenerativeModel(nn.Module):
         io.save_tensors(path / io.WEIGHTS, self.state_dict(), meta)
         if ema_state is not None:
             io.save_tensors(path / io.EMA_WEIGHTS, ema_state, meta)
+        else:
+            (path / io.EMA_WEIGHTS).unlink(missing_ok=True)  # never leave a stale average behind
         io.atomic_write_json(path / io.CONFIG, self.config_dict() | extra)
         return path
 

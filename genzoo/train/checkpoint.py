@@ -30,6 +30,7 @@ from genzoo.models.base import GenerativeModel
 OPTIM = "optimizer.safetensors"
 RNG = "rng.safetensors"
 STATE = "state.json"
+TMP_PREFIX = ".tmp-"
 
 
 def optimizer_tensors(opts: dict[str, torch.optim.Optimizer]) -> tuple[dict, dict]:
@@ -65,23 +66,23 @@ def save_checkpoint(
     run: Path,
     model: GenerativeModel,
     *,
-    step: int,
-    run_config: dict[str, Any],
+    state: dict[str, Any],
+    sections: dict[str, Any],
     opts: dict[str, torch.optim.Optimizer],
     rng_states: list[torch.Tensor],
     ema_state: dict[str, torch.Tensor] | None,
     keep: int = 1,
 ) -> Path:
+    """Write checkpoints/step-N/ (via a temporary directory), then point ``latest`` at it."""
     ckdir = run / "checkpoints"
-    name = f"step-{step:07d}"
-    tmp = ckdir / f".tmp-{name}-{os.getpid()}"
+    name = f"step-{state['step']:07d}"
+    tmp = ckdir / f"{TMP_PREFIX}{name}-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
-    extra = {k: v for k, v in run_config.items() if k not in ("model_type", "shape", "model")}
-    model.save(tmp, ema_state=ema_state, **extra)
+    model.save(tmp, ema_state=ema_state, **sections)
     otensors, oextras = optimizer_tensors(opts)
     io.save_tensors(tmp / OPTIM, otensors)
     io.save_tensors(tmp / RNG, {f"rank{r}": s for r, s in enumerate(rng_states)})
-    io.atomic_write_json(tmp / STATE, {"step": step, "optimizer_extras": oextras})
+    io.atomic_write_json(tmp / STATE, state | {"optimizer_extras": oextras})
     final = ckdir / name
     if final.exists():  # the same step saved again (e.g. a resume that trained 0 steps)
         shutil.rmtree(final)
@@ -93,17 +94,23 @@ def save_checkpoint(
     return final
 
 
-def load_training_state(run: Path) -> tuple[Path, int, dict, dict, dict[str, torch.Tensor]]:
-    """(checkpoint dir, step, optimizer tensors, optimizer extras, rng states) of a run."""
+def remove_partial_checkpoints(run: Path) -> None:
+    """Delete temporary checkpoint directories left by a process that was killed mid-save."""
+    for p in (run / "checkpoints").glob(f"{TMP_PREFIX}*"):
+        shutil.rmtree(p, ignore_errors=True)
+
+
+def load_training_state(
+    run: Path,
+) -> tuple[Path, dict[str, Any], dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """(checkpoint dir, state.json, optimizer tensors, rng states) of a run's latest checkpoint."""
     ck = io.resolve_model_dir(run)
     if ck == run:
         raise CheckpointError(f"{run} is a saved model, not a run directory with training state")
     state = io.read_json(ck / STATE)
-    try:
-        step = int(state["step"])
-    except (KeyError, TypeError, ValueError):
-        raise CheckpointError(f"{ck / STATE} has no valid 'step'") from None
-    return ck, step, io.load_tensors(ck / OPTIM), state.get("optimizer_extras", {}), io.load_tensors(ck / RNG)
+    if not isinstance(state, dict) or not isinstance(state.get("step"), int):
+        raise CheckpointError(f"{ck / STATE} has no valid 'step'")
+    return ck, state, io.load_tensors(ck / OPTIM), io.load_tensors(ck / RNG)
 
 
 def truncate_metrics(path: Path, step: int) -> None:

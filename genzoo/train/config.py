@@ -24,3 +24,28 @@ class TrainConfig:
     ckpt_every: int = 1000  # checkpoint every N steps, and always at the end
     keep_checkpoints: int = 1  # how many recent checkpoints to keep
     threads: int = 0  # torch CPU threads per process (0: torch's default)
+
+
+def check_train_config(tc: TrainConfig) -> None:
+    """Reject settings that cannot train, naming the option (before anything is written)."""
+    from genzoo.errors import ConfigError
+
+    rules = [
+        (tc.steps >= 0, "steps must be >= 0"),
+        (tc.batch_size >= 1, "batch_size must be >= 1"),
+        (tc.lr > 0, "lr must be > 0"),
+        (len(tc.betas) == 2 and all(0 <= b < 1 for b in tc.betas), "betas must be two numbers in [0, 1)"),
+        (tc.weight_decay >= 0, "weight_decay must be >= 0"),
+        (tc.warmup_steps >= 0, "warmup_steps must be >= 0"),
+        (0 <= tc.min_lr_ratio <= 1, "min_lr_ratio must be in [0, 1]"),
+        (tc.grad_clip >= 0, "grad_clip must be >= 0 (0: off)"),
+        (0 <= tc.ema_decay < 1, "ema_decay must be in [0, 1) (0: off)"),
+        (tc.log_every >= 1, "log_every must be >= 1"),
+        (tc.image_every >= 0, "image_every must be >= 0 (0: off)"),
+        (tc.ckpt_every >= 1, "ckpt_every must be >= 1"),
+        (tc.keep_checkpoints >= 1, "keep_checkpoints must be >= 1"),
+        (tc.threads >= 0, "threads must be >= 0 (0: torch's default)"),
+    ]
+    bad = [msg for ok, msg in rules if not ok]
+    if bad:
+        raise ConfigError("invalid training settings: " + "; ".join(bad))

@@ -3,8 +3,9 @@
 Per step: set the learning rate (linear warm-up, then cosine), draw the global batch from a
 per-epoch permutation that depends only on (seed, epoch) (so a resume needs no sampler state
 and each process takes its own slice, as a distributed sampler would), then for each player of
-the model: zero grads, loss, backward, clip, step. Runs unchanged under
-``torchrun --nproc_per_node N`` (DistributedDataParallel over gloo, rank 0 writes).
+the model: zero grads, loss, backward, check loss and gradient norm are finite, clip, step.
+Runs unchanged under ``torchrun --nproc_per_node N`` (DistributedDataParallel over gloo; rank 0
+writes files).
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ from __future__ import annotations
 import copy
 import json
 import math
+import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,25 +22,27 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from genzoo import __version__, io, viz
-from genzoo import config as cfgio
-from genzoo.data import DataConfig, TensorData, load_dataset
+from genzoo import io, viz
+from genzoo.data import TensorData, load_dataset
 from genzoo.errors import ConfigError, TrainingError
 from genzoo.models.base import GenerativeModel
 from genzoo.registry import get_model_class
 from genzoo.train import checkpoint as ckpt
 from genzoo.train import distributed as dd
-from genzoo.train.config import TrainConfig
+from genzoo.train.config import TrainConfig, check_train_config
 from genzoo.train.ema import EMA
+from genzoo.train.run import RunSpec, check_resume
 
 
-def lr_at(step: int, cfg: TrainConfig) -> float:
-    """Linear warm-up to lr over warmup_steps, then cosine decay to min_lr_ratio * lr."""
+def lr_at(step: int, cfg: TrainConfig, horizon: int | None = None) -> float:
+    """Linear warm-up to lr over warmup_steps, then cosine decay to min_lr_ratio * lr at step
+    ``horizon`` (default cfg.steps), constant after it."""
+    horizon = cfg.steps if horizon is None else horizon
     if step < cfg.warmup_steps:
         return cfg.lr * (step + 1) / cfg.warmup_steps
     if cfg.schedule == "constant":
         return cfg.lr
-    t = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
+    t = (step - cfg.warmup_steps) / max(1, horizon - cfg.warmup_steps)
     floor = cfg.min_lr_ratio
     return cfg.lr * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(t, 1.0))))
 
@@ -75,61 +78,25 @@ def tensorboard_writer(run: Path):
     return SummaryWriter(str(run / "tb"))
 
 
-@dataclass
-class RunSpec:
-    model_type: str
-    model: Any  # the model's config dataclass
-    data: DataConfig
-    train: TrainConfig
-
-    def to_dict(self, shape: tuple[int, ...]) -> dict[str, Any]:
-        return {
-            "model_type": self.model_type,
-            "genzoo_version": __version__,
-            "shape": list(shape),
-            "model": cfgio.to_dict(self.model),
-            "train": cfgio.to_dict(self.train),
-            "data": cfgio.to_dict(self.data),
-        }
-
-
-def read_run_spec(run: Path) -> RunSpec:
-    """The model/data/train configs of an existing run (strictly checked)."""
-    cfg = io.read_json(run / io.CONFIG)
-    cls = get_model_class(cfg.get("model_type", "?"))
-    return RunSpec(
-        cfg["model_type"],
-        cfgio.from_dict(cls.config_class, cfg.get("model"), f"{cls.model_type} config"),
-        cfgio.from_dict(DataConfig, cfg.get("data"), "data config"),
-        cfgio.from_dict(TrainConfig, cfg.get("train"), "train config"),
-    )
-
-
-def check_resume(run: Path, spec: RunSpec) -> None:
-    """A resume may change training settings, not the model or the data."""
-    old = read_run_spec(run)
-    if old.model_type != spec.model_type:
-        raise TrainingError(f"{run} holds a {old.model_type!r} run; cannot resume it as {spec.model_type!r}")
-    for what, a, b in (("model", old.model, spec.model), ("data", old.data, spec.data)):
-        changed = {k: v for k, v in cfgio.diff(a, b).items() if k != "root"}
-        if changed:
-            desc = ", ".join(f"{k}: {x!r} -> {y!r}" for k, (x, y) in changed.items())
-            raise TrainingError(f"cannot resume {run} with a different {what} config ({desc})")
-
-
 class Trainer:
     def __init__(
         self, spec: RunSpec, out: str | Path, *, resume: bool = False, progress: bool = True
     ) -> None:
         self.spec, self.run, self.progress = spec, Path(out), progress
+        tc = spec.train
+        check_train_config(tc)
         self.info = dd.setup()
+        has_ckpt = (self.run / "checkpoints" / "latest").is_file()
         if resume:
+            if not has_ckpt:
+                raise TrainingError(
+                    f"{self.run} has no checkpoint to resume from; start it again without --resume"
+                )
             check_resume(self.run, spec)
-        elif (self.run / "checkpoints").exists() or (self.run / io.CONFIG).exists():
+        elif has_ckpt:
             raise TrainingError(
                 f"{self.run} already holds a run; pass --resume to continue it or choose another --out"
             )
-        tc = spec.train
         if tc.threads > 0:
             torch.set_num_threads(tc.threads)
         self.data: TensorData = load_dataset(spec.data, "train")
@@ -146,57 +113,73 @@ class Trainer:
             for p in self.model.players
         }
         self.base_lr = {p: o.param_groups[0]["lr"] for p, o in self.opts.items()}
-        self.ema = EMA(self.model, tc.ema_decay) if tc.ema_decay > 0 else None
-        self.step = 0
+        self.step, self.horizon, self.seconds_before = 0, tc.steps, 0.0
         torch.manual_seed(tc.seed + 1 + self.info.rank)  # per-process noise (corruptions, eps)
         if resume:
-            self._restore()
+            self._restore()  # before any collective call: every process checks the same files
+        self.ema = self._ema_from_checkpoint(resume) if tc.ema_decay > 0 else None
         self.wrapped = (
             DistributedDataParallel(self.model, find_unused_parameters=self.model.ddp_find_unused)
             if self.info.enabled
             else self.model
         )
         self.batches = BatchSchedule(len(self.data), tc.batch_size, tc.seed, self.info)
+        g = torch.Generator().manual_seed(tc.seed)
+        self.fit_idx = torch.randperm(len(self.data), generator=g)[:10_000]  # for prepare_for_sampling
         self.fixed_x = None  # inputs of the progress grids: 8 test examples
         if tc.image_every > 0 and self.data.info.is_image():
             self.fixed_x = load_dataset(spec.data, "test").x[:8].clone()
         self.tb = tensorboard_writer(self.run) if self.info.is_main else None
 
     def _restore(self) -> None:
-        ck, step, otensors, oextras, rng = ckpt.load_training_state(self.run)
+        ck, state, otensors, rng = ckpt.load_training_state(self.run)
+        if len(rng) != self.info.world:
+            raise TrainingError(
+                f"{ck} was saved by {len(rng)} process(es); resume it with the same number (now {self.info.world})"
+            )
         self.model.load_weights(io.load_tensors(ck / io.WEIGHTS), str(ck / io.WEIGHTS))
-        ckpt.restore_optimizers(self.opts, otensors, oextras)
-        if self.ema is not None and (ck / io.EMA_WEIGHTS).is_file():
-            self.ema.shadow = io.load_tensors(ck / io.EMA_WEIGHTS)
-        key = f"rank{self.info.rank}"
-        if key not in rng:
-            raise TrainingError(f"{ck} was saved by {len(rng)} process(es); resume with the same number")
-        torch.set_rng_state(rng[key])
-        self.step = step
+        ckpt.restore_optimizers(self.opts, otensors, state.get("optimizer_extras", {}))
+        torch.set_rng_state(rng[f"rank{self.info.rank}"])
+        self.step = int(state["step"])
+        self.horizon = int(state.get("lr_horizon", self.spec.train.steps))
+        self.seconds_before = float(state.get("train_seconds", 0.0))
+        self._restored_from = ck
+        if (
+            self.spec.train.steps > self.horizon
+            and self.info.is_main
+            and self.spec.train.schedule == "cosine"
+        ):
+            print(
+                f"genzoo: note: --steps grew from {self.horizon} to {self.spec.train.steps}; the cosine schedule keeps "
+                "its length, so the extra steps run at the final learning rate (min_lr_ratio x lr)",
+                file=sys.stderr,
+            )
+
+    def _ema_from_checkpoint(self, resume: bool) -> EMA:
+        """EMA of the current weights; on resume, the saved average when there is one."""
+        ema = EMA(self.model, self.spec.train.ema_decay)
+        if resume and (self._restored_from / io.EMA_WEIGHTS).is_file():
+            ema.shadow = io.load_tensors(self._restored_from / io.EMA_WEIGHTS)
+        return ema
 
     # ---------------------------------------------------------------------------------------
-    def save(self) -> None:
+    def save(self, seconds: float) -> None:
         rng = dd.all_gather(torch.get_rng_state(), self.info)
         if not self.info.is_main:
             return
-        n_fit = min(len(self.data), 10_000)
-        self.model.prepare_for_sampling(self.data.x[:n_fit])
+        fit_x = self.data.x[self.fit_idx]
+        self.model.prepare_for_sampling(fit_x)
         ema_state = None
         if self.ema is not None:
             shadow = copy.deepcopy(self.model)
             shadow.load_state_dict(self.ema.shadow)
-            shadow.prepare_for_sampling(self.data.x[:n_fit])
+            shadow.prepare_for_sampling(fit_x)
             ema_state = shadow.state_dict()
+        state = {"step": self.step, "lr_horizon": self.horizon, "train_seconds": round(seconds, 3)}
         ckpt.save_checkpoint(
-            self.run,
-            self.model,
-            step=self.step,
-            run_config=self.spec.to_dict(self.data.info.shape),
-            opts=self.opts,
-            rng_states=rng,
-            ema_state=ema_state,
-            keep=self.spec.train.keep_checkpoints,
-        )
+            self.run, self.model, state=state, sections=self.spec.sections(), opts=self.opts,
+            rng_states=rng, ema_state=ema_state, keep=self.spec.train.keep_checkpoints,
+        )  # fmt: skip
 
     def _images(self) -> None:
         if self.fixed_x is None:
@@ -206,18 +189,15 @@ class Trainer:
         self.model.train()
         viz.save_grid(rows, self.run / "progress" / f"step-{self.step:07d}.png")
 
-    def _check_finite(self, loss: torch.Tensor, player: str) -> None:
-        bad = torch.tensor(0.0 if torch.isfinite(loss) else 1.0)
+    def _check_finite(self, loss: torch.Tensor, grad_norm: torch.Tensor, player: str) -> None:
+        """Stop before the optimiser step if any process saw a non-finite loss or gradient."""
+        bad = torch.tensor(0.0 if torch.isfinite(loss) and torch.isfinite(grad_norm) else 1.0)
         if float(dd.all_mean(bad, self.info)) > 0:
             last = self.run / "checkpoints" / "latest"
-            kept = (
-                f"the last good checkpoint ({last.read_text().strip()}) is kept"
-                if last.exists()
-                else "no checkpoint had been written yet"
-            )
+            kept = f"the last good checkpoint ({last.read_text().strip()})" if last.exists() else "nothing"
             raise TrainingError(
-                f"loss of {player!r} became {float(loss)} at step {self.step}; training stopped and "
-                f"{kept} in {self.run}. Try a lower --lr or --grad-clip, then --resume."
+                f"loss of {player!r} became {float(loss)} (gradient norm {float(grad_norm)}) at step {self.step}; "
+                f"training stopped and kept {kept} in {self.run}. Try a lower --lr or --grad-clip, then --resume."
             )
 
     def _out_of_time(self, t_start: float, limit: float | None) -> bool:
@@ -231,12 +211,18 @@ class Trainer:
         seconds of this call, checkpointing where it stops."""
         tc, main = self.spec.train, self.info.is_main
         end = tc.steps if stop_at is None else min(stop_at, tc.steps)
+        t_start = time.perf_counter()
+        elapsed = lambda: self.seconds_before + time.perf_counter() - t_start  # noqa: E731
         if main:
-            io.atomic_write_json(self.run / io.CONFIG, self.spec.to_dict(self.data.info.shape))
+            io.atomic_write_json(self.run / io.CONFIG, self.model.config_dict() | self.spec.sections())
             ckpt.truncate_metrics(self.run / "metrics.jsonl", self.step)
+            ckpt.remove_partial_checkpoints(self.run)
+        if self.step == 0:
+            self.save(0.0)  # from now on the run can always be loaded and resumed
         self.model.train()
         sums: dict[str, torch.Tensor] = {}
-        count, t0, t_start = 0, time.perf_counter(), time.perf_counter()
+        counts: dict[str, int] = {}
+        n_steps, t0 = 0, time.perf_counter()
         bar = tqdm(
             total=end,
             initial=self.step,
@@ -249,30 +235,31 @@ class Trainer:
             self.model.set_step(self.step)
             for p, opt in self.opts.items():
                 for g in opt.param_groups:
-                    g["lr"] = lr_at(self.step, tc) * self.base_lr[p] / tc.lr
+                    g["lr"] = lr_at(self.step, tc, self.horizon) * self.base_lr[p] / tc.lr
                 opt.zero_grad(set_to_none=True)
                 out = self.wrapped(batch, p)
-                self._check_finite(out.loss.detach(), p)
                 out.loss.backward()
-                if tc.grad_clip > 0:
-                    torch.nn.utils.clip_grad_norm_(self.model.player_parameters(p), tc.grad_clip)
+                params = self.model.player_parameters(p)
+                norm = torch.nn.utils.clip_grad_norm_(params, tc.grad_clip if tc.grad_clip > 0 else math.inf)
+                self._check_finite(out.loss.detach(), norm, p)
                 opt.step()
                 prefix = "" if len(self.opts) == 1 else f"{p}_"
                 for k, v in {"loss": out.loss.detach(), **out.terms}.items():
                     sums[prefix + k] = sums.get(prefix + k, 0.0) + v.detach().float()
-            count += 1
+                    counts[prefix + k] = counts.get(prefix + k, 0) + 1
+            n_steps += 1
             self.step += 1
             if self.ema is not None:
                 self.ema.update(self.model, self.step)
             if self._out_of_time(t_start, time_limit_s):
                 end = self.step
             if self.step % tc.log_every == 0 or self.step == end:
-                self._log(sums, count, t0, t_start, bar)
-                sums, count, t0 = {}, 0, time.perf_counter()
+                self._log(sums, counts, n_steps, time.perf_counter() - t0, elapsed(), bar)
+                sums, counts, n_steps, t0 = {}, {}, 0, time.perf_counter()
             if main and tc.image_every and (self.step % tc.image_every == 0 or self.step == end):
                 self._images()
             if self.step % tc.ckpt_every == 0 or self.step == end:
-                self.save()
+                self.save(elapsed())
             bar.update(1)
         bar.close()
         if self.tb is not None:
@@ -280,20 +267,20 @@ class Trainer:
         dd.barrier(self.info)
         return self.run
 
-    def _log(self, sums: dict, count: int, t0: float, t_start: float, bar: tqdm) -> None:
-        if not count:
+    def _log(self, sums: dict, counts: dict, n_steps: int, dt: float, elapsed: float, bar: tqdm) -> None:
+        """Means of each term over the steps where it was logged, and over processes."""
+        if not n_steps:
             return
         names = sorted(sums)
-        means = dd.all_mean(torch.stack([torch.as_tensor(sums[k]) for k in names]) / count, self.info)
-        dt = time.perf_counter() - t0
+        means = dd.all_mean(torch.stack([torch.as_tensor(sums[k]) / counts[k] for k in names]), self.info)
         rec: dict[str, Any] = {"step": self.step} | {
             k: round(float(v), 6) for k, v in zip(names, means, strict=True)
         }
         rec |= {
-            "lr": lr_at(self.step - 1, self.spec.train),
-            "steps_per_s": round(count / dt, 3),
-            "examples_per_s": round(count * self.spec.train.batch_size / dt, 1),
-            "elapsed_s": round(time.perf_counter() - t_start, 2),
+            "lr": lr_at(self.step - 1, self.spec.train, self.horizon),
+            "steps_per_s": round(n_steps / dt, 3),
+            "examples_per_s": round(n_steps * self.spec.train.batch_size / dt, 1),
+            "elapsed_s": round(elapsed, 2),
             "threads": torch.get_num_threads(),
         }
         if self.info.is_main:
@@ -319,3 +306,6 @@ def train(
     return Trainer(spec, out, resume=resume, progress=progress).fit(
         stop_at=stop_at, time_limit_s=time_limit_s
     )
+
+
+__all__ = ["BatchSchedule", "RunSpec", "Trainer", "lr_at", "train"]

@@ -1,0 +1,50 @@
+"""A run's specification (model type + model/data/train configs) and reading it back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from genzoo import config as cfgio
+from genzoo import io
+from genzoo.data import DataConfig
+from genzoo.errors import TrainingError
+from genzoo.registry import get_model_class
+from genzoo.train.config import TrainConfig
+
+
+@dataclass
+class RunSpec:
+    model_type: str
+    model: Any  # the model's config dataclass
+    data: DataConfig
+    train: TrainConfig
+
+    def sections(self) -> dict[str, Any]:
+        """The train and data sections of config.json (the model writes its own header)."""
+        return {"train": cfgio.to_dict(self.train), "data": cfgio.to_dict(self.data)}
+
+
+def read_run_spec(run: Path) -> RunSpec:
+    """The model/data/train configs of an existing run (strictly checked)."""
+    cfg = io.read_json(Path(run) / io.CONFIG)
+    cls = get_model_class(str(cfg.get("model_type", "?")))
+    return RunSpec(
+        cls.model_type,
+        cfgio.from_dict(cls.config_class, cfg.get("model"), f"{cls.model_type} config"),
+        cfgio.from_dict(DataConfig, cfg.get("data"), "data config"),
+        cfgio.from_dict(TrainConfig, cfg.get("train"), "train config"),
+    )
+
+
+def check_resume(run: Path, spec: RunSpec) -> None:
+    """A resume may change training settings, not the model or the data."""
+    old = read_run_spec(run)
+    if old.model_type != spec.model_type:
+        raise TrainingError(f"{run} holds a {old.model_type!r} run; cannot resume it as {spec.model_type!r}")
+    for what, a, b in (("model", old.model, spec.model), ("data", old.data, spec.data)):
+        changed = {k: v for k, v in cfgio.diff(a, b).items() if k != "root"}
+        if changed:
+            desc = ", ".join(f"{k}: {x!r} -> {y!r}" for k, (x, y) in changed.items())
+            raise TrainingError(f"cannot resume {run} with a different {what} config ({desc})")
