@@ -32,6 +32,7 @@ import genzoo
 from genzoo import config as cfgio
 from genzoo import viz
 from genzoo.data import DataConfig, TensorData, load_dataset
+from genzoo.eval.metrics import psnr  # per image, then averaged; peak 1.0
 from genzoo.registry import get_model_class
 from genzoo.train import RunSpec, TrainConfig, read_run_spec, train
 
@@ -140,12 +141,6 @@ def encode(model: Any, x: torch.Tensor, chunk: int = 1000) -> torch.Tensor:
 def mse_per_pixel(a: torch.Tensor, b: torch.Tensor) -> float:
     """Mean squared error over all pixels and images."""
     return float(((a.double() - b.double()) ** 2).mean())
-
-
-def psnr_per_image(x: torch.Tensor, ref: torch.Tensor) -> float:
-    """PSNR in dB with peak 1.0, computed per image (10 log10(1 / MSE_i)) and then averaged."""
-    mse = ((x.double() - ref.double()) ** 2).flatten(1).mean(1).clamp_min(1e-12)
-    return float((10 * torch.log10(1.0 / mse)).mean())
 
 
 def pca_fit(train_x: np.ndarray, test_x: np.ndarray, k: int) -> tuple[float, np.ndarray]:
@@ -320,8 +315,8 @@ def main(argv: list[str] | None = None) -> int:
     results["dae"] = run_record(run, secs) | {
         "noise": dae.config.noise,
         "noise_seed": NOISE_SEED,
-        "psnr_noisy": psnr_per_image(noisy, x_test),
-        "psnr_restored": psnr_per_image(restored, x_test),
+        "psnr_noisy": psnr(noisy, x_test),
+        "psnr_restored": psnr(restored, x_test),
         "mse_noisy": mse_per_pixel(noisy, x_test),
         "mse_restored": mse_per_pixel(restored, x_test),
     }
