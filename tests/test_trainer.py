@@ -319,26 +319,16 @@ def test_two_players_alternate_with_their_own_optimisers(tmp_path, tiny_gan):
     assert not torch.equal(a["gen.0.weight"], TinyGAN(TinyGANConfig(), (2,)).gen[0].weight)
 
 
-def test_two_process_ddp_matches_one_process_with_the_same_global_batch(tmp_path):
-    common = [
-        "train",
-        "ae",
-        "--arch",
-        "mlp",
-        "--hidden",
-        "32",
-        "--latent-dim",
-        "4",
-        "--steps",
-        "12",
-        "--batch-size",
-        "32",
-        "--ckpt-every",
-        "6",
-        "--image-every",
-        "0",
-        "--quiet",
-    ]
+DDP_MODELS = {
+    "ae": ["ae", "--arch", "mlp", "--hidden", "32", "--latent-dim", "4"],
+    # greedy stages leave layers without gradients: DDP must not step them either
+    "deep-ae": ["deep-ae", "--hidden", "32,16", "--latent-dim", "4", "--pretrain-steps", "4"],
+}
+
+
+@pytest.mark.parametrize("model", DDP_MODELS)
+def test_two_process_ddp_matches_one_process_with_the_same_global_batch(tmp_path, model):
+    common = ["train", *DDP_MODELS[model], "--steps", "12", "--batch-size", "32", "--ckpt-every", "6", "--image-every", "0", "--quiet"]  # fmt: skip
     env = os.environ | {"OMP_NUM_THREADS": "1"}
     one = subprocess.run(
         [sys.executable, "-m", "genzoo", *common, "--out", str(tmp_path / "one")],
