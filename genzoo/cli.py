@@ -35,7 +35,7 @@ def _flag(section: str, name: str) -> str:
 
 
 def _parser_type(tp: Any):
-    optional, inner = cfgio._is_optional(tp)
+    optional, inner = cfgio.split_optional(tp)
     if get_origin(inner) is tuple:
         item = get_args(inner)[0]
         return lambda s: tuple(item(v) for v in s.split(",") if v.strip())
@@ -55,7 +55,7 @@ def add_config_options(p: argparse.ArgumentParser, section: str, cls: type, dest
             raise RuntimeError(f"option {flag} defined twice")  # a programming error
         dest[key] = (section, name)
         default = next(f.default for f in dataclasses.fields(cls) if f.name == name)
-        _, inner = cfgio._is_optional(tp)
+        _, inner = cfgio.split_optional(tp)
         help_ = f"default: {default}"
         if inner is bool:
             group.add_argument(

@@ -31,7 +31,8 @@ def to_dict(cfg: Any) -> dict[str, Any]:
     return out
 
 
-def _is_optional(tp: Any) -> tuple[bool, Any]:
+def split_optional(tp: Any) -> tuple[bool, Any]:
+    """(True, X) for ``X | None``, else (False, tp)."""
     if get_origin(tp) in (Union, types.UnionType):
         args = [a for a in get_args(tp) if a is not type(None)]
         if len(args) == 1 and len(get_args(tp)) == 2:
@@ -41,7 +42,7 @@ def _is_optional(tp: Any) -> tuple[bool, Any]:
 
 def coerce(value: Any, tp: Any, where: str) -> Any:
     """Check ``value`` against type ``tp`` (converting lists to tuples); ConfigError if it fails."""
-    optional, inner = _is_optional(tp)
+    optional, inner = split_optional(tp)
     if value is None:
         if optional:
             return None

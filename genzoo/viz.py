@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from io import BytesIO
 from pathlib import Path
 
 import numpy as np
@@ -37,9 +38,7 @@ def save_grid(rows: Sequence[torch.Tensor], path: str | Path, scale: int | None 
     scale = scale or max(1, 56 // h)
     arr = grid_array(rows, scale=scale)
     img = Image.fromarray(arr[..., 0] if arr.shape[-1] == 1 else arr)
-    import io as _io
-
-    buf = _io.BytesIO()
+    buf = BytesIO()
     img.save(buf, format="PNG")
     io.atomic_write_bytes(path, buf.getvalue())
     return Path(path)

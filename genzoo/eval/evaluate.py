@@ -32,7 +32,8 @@ def cache_dir() -> Path:
 
 
 def reference_features(dataset: str, split: str, n: int, data_root: str | None = None) -> torch.Tensor:
-    """Features of the first n images of a real split, cached per dataset/split/n/weights hash."""
+    """Features of n real images (the first n of the test split, a fixed random n of the train
+    split, whose order is not random), cached per dataset/split/n/weights hash."""
     net, entry = load_feature_net(dataset)
     key = f"{dataset}-{split}-n{n}-{entry['sha256'][:12]}"
     path = cache_dir() / "stats" / f"{key}.safetensors"

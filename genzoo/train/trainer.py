@@ -102,9 +102,10 @@ class Trainer:
         self.data: TensorData = load_dataset(spec.data, "train")
         torch.manual_seed(tc.seed)  # the same initial weights in every process
         self.model: GenerativeModel = get_model_class(spec.model_type)(spec.model, self.data.info.shape)
+        self.params = {p: self.model.player_parameters(p) for p in self.model.players}
         self.opts = {
             p: torch.optim.AdamW(
-                self.model.player_parameters(p),
+                self.params[p],
                 **(
                     {"lr": tc.lr, "betas": tuple(tc.betas), "weight_decay": tc.weight_decay}
                     | self.model.optimizer_overrides(p)
@@ -239,8 +240,9 @@ class Trainer:
                 opt.zero_grad(set_to_none=True)
                 out = self.wrapped(batch, p)
                 out.loss.backward()
-                params = self.model.player_parameters(p)
-                norm = torch.nn.utils.clip_grad_norm_(params, tc.grad_clip if tc.grad_clip > 0 else math.inf)
+                norm = torch.nn.utils.clip_grad_norm_(
+                    self.params[p], tc.grad_clip if tc.grad_clip > 0 else math.inf
+                )
                 self._check_finite(out.loss.detach(), norm, p)
                 opt.step()
                 prefix = "" if len(self.opts) == 1 else f"{p}_"
