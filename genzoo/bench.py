@@ -27,6 +27,7 @@ from genzoo import config as cfgio
 from genzoo.data import DataConfig, load_dataset
 from genzoo.errors import ConfigError
 from genzoo.eval.evaluate import draw_samples, evaluate_images, real_floor
+from genzoo.eval.features import Extractor, FeatureKind, choose_extractor
 from genzoo.registry import get_model_class
 from genzoo.train import RunSpec, TrainConfig, train
 
@@ -62,7 +63,14 @@ def flops_per_step(spec: RunSpec, shape: tuple[int, ...], x: torch.Tensor) -> fl
 
 
 def bench_model(
-    name: str, data: DataConfig, budget_s: float, work: Path, evals: int, n_eval: int, base: TrainConfig
+    name: str,
+    data: DataConfig,
+    budget_s: float,
+    work: Path,
+    evals: int,
+    n_eval: int,
+    base: TrainConfig,
+    ext: Extractor,
 ) -> dict[str, Any]:
     cls = get_model_class(name)
     model_cfg = cls.config_class()
@@ -87,7 +95,7 @@ def bench_model(
         state = io.read_json(ck / "state.json")
         step, t = state["step"], state["train_seconds"]
         model = get_model_class(name).load(ck)
-        scores = evaluate_images(draw_samples(model, n_eval), data.name, data.root)["samples"]
+        scores = evaluate_images(draw_samples(model, n_eval), data, features=ext)["samples"]
         points.append(
             {"step": step, "train_s": t}
             | {k: scores[k] for k in ("fid", "kid", "precision", "recall", "n_samples")}
@@ -107,7 +115,7 @@ def bench_model(
 
 
 def write_report(results: list[dict], floor: dict, peak: float, meta: dict, out: Path) -> None:
-    fn = f"genzoo-{meta['data']} features"
+    fn = f"{meta['features']} features"
     rows = [
         f"# genzoo bench: {meta['data']}, {meta['budget_s']:.0f} s per model",
         "",
@@ -138,7 +146,7 @@ def write_report(results: list[dict], floor: dict, peak: float, meta: dict, out:
     io.atomic_write_bytes(out, ("\n".join(rows) + "\n").encode())
 
 
-def plot(results: list[dict], floor: dict, path: Path, data: str) -> None:
+def plot(results: list[dict], floor: dict, path: Path, data: str, features: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -152,7 +160,7 @@ def plot(results: list[dict], floor: dict, path: Path, data: str) -> None:
     ax.axhline(floor["fid"], color="gray", ls="--", label="real data floor")
     ax.set(
         xlabel="training time (s)",
-        ylabel=f"FID (genzoo-{data} features)",
+        ylabel=f"FID ({features} features)",
         yscale="log",
         title=f"{data}: quality vs time",
     )
@@ -173,15 +181,20 @@ def run_bench(
     n_eval: int = 10_000,
     base: TrainConfig | None = None,
     command: str = "",
+    features: FeatureKind = "auto",
+    inception_weights: str | None = None,
 ) -> list[dict]:
     base = base or TrainConfig()
+    ext = choose_extractor(features, data.name, inception_weights)  # before any training
     peak = matmul_flops()
-    floor = real_floor(data.name, n_eval, data.root)
-    results = [bench_model(m, data, budget_s, work, evals, n_eval, base) for m in models]
+    floor = real_floor(data, n_eval, ext)
+    results = [bench_model(m, data, budget_s, work, evals, n_eval, base, ext) for m in models]
     plot_path = out.with_suffix(".png")
-    plot(results, floor, plot_path, data.name)
+    plot(results, floor, plot_path, data.name, ext.name)
     meta = {
         "data": data.name,
+        "features": ext.name,
+        "features_sha256": ext.sha256,
         "budget_s": budget_s,
         "command": command,
         "machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads",

@@ -21,6 +21,7 @@ import torch
 from genzoo import __version__, io, viz
 from genzoo import config as cfgio
 from genzoo.data import DataConfig, list_datasets, load_dataset
+from genzoo.data.base import IDX_NAMES, data_root
 from genzoo.errors import ConfigError, GenzooError
 from genzoo.registry import get_model_class, list_models
 from genzoo.train import RunSpec, TrainConfig, read_run_spec, train
@@ -141,8 +142,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     e.add_argument("--n", type=int, default=10_000, help="number of samples (default 10000)")
     e.add_argument("--data-root", default=None)
+    e.add_argument("--data-path", default=None, help="folder dataset: the directory of real images")
+    e.add_argument("--data-image-size", type=int, default=None, help="folder dataset: resize real images")
+    e.add_argument("--data-channels", type=int, default=None, help="folder dataset: 1 or 3")
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--json", type=Path, help="also write the result to this JSON file")
+    e.add_argument("--device", default="cpu", help="where features are computed, e.g. cuda (default cpu)")
+    add_feature_options(e)
 
     b = sub.add_parser(
         "bench", help="train models for the same time budget, score them, write a table and a plot"
@@ -157,7 +163,45 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--work", type=Path, default=Path("runs/genzoo-bench"), help="where the runs are written")
     b.add_argument("--evals", type=int, default=4, help="checkpoints scored per model (quality vs time)")
     b.add_argument("--n", type=int, default=10_000, help="samples per score")
+    add_feature_options(b)
+
+    dl = sub.add_parser("download", help="fetch a dataset or the FID Inception weights (checksums checked)")
+    dl.add_argument("what", choices=("inception", *IDX_NAMES), help="inception, or a dataset")
+    dl.add_argument(
+        "--mirror",
+        action="append",
+        default=None,
+        help="base URL to fetch from, as {URL}/{name}/{file} (repeatable; default: $GENZOO_MIRROR, else the official source)",
+    )
+    dl.add_argument(
+        "--data-root",
+        default=None,
+        help="datasets: where to put them (default: $GENZOO_DATA or the user cache)",
+    )
+    dl.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="inception: file to write (default: $GENZOO_INCEPTION_WEIGHTS or the user cache)",
+    )
     return p
+
+
+def add_feature_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--features",
+        choices=("auto", "genzoo", "inception"),
+        default="auto",
+        help="feature network: the dataset's shipped one (genzoo), Inception-v3 with your weights, or auto "
+        "(shipped if there is one, else Inception if its weights are found)",
+    )
+    p.add_argument(
+        "--inception-weights",
+        default=None,
+        metavar="PATH",
+        help="pytorch-fid's pt_inception-2015-12-05-6726825d.pth or a .safetensors with its tensors "
+        "(default: $GENZOO_INCEPTION_WEIGHTS, else where `genzoo download inception` puts it)",
+    )
 
 
 def cmd_eval(args: argparse.Namespace) -> None:
@@ -165,16 +209,24 @@ def cmd_eval(args: argparse.Namespace) -> None:
 
     if (args.run is None) == (args.samples is None):
         raise ConfigError("give either a RUN or --samples FILE.npz (with --data)")
+    features = {"features": args.features, "inception_weights": args.inception_weights, "device": args.device}
     if args.samples is not None:
         if args.data is None:
             raise ConfigError("--samples needs --data, the dataset to compare with (e.g. --data mnist)")
+        data = DataConfig(
+            name=args.data,
+            root=args.data_root,
+            path=args.data_path,
+            image_size=args.data_image_size,
+            channels=args.data_channels,
+        )
         x = load_samples(args.samples)[: args.n]
         result = {"dataset": args.data, "model_type": str(args.samples)} | evaluate_images(
-            x, args.data, args.data_root
+            x, data, **features
         )
     else:
         result = evaluate_run(
-            args.run, n=args.n, data_root=args.data_root, seed=args.seed, data_name=args.data
+            args.run, n=args.n, data_root=args.data_root, seed=args.seed, data_name=args.data, **features
         )
     if args.json:
         io.atomic_write_json(args.json, result)
@@ -190,9 +242,29 @@ def cmd_bench(args: argparse.Namespace) -> None:
     data = DataConfig(name=args.data, root=args.data_root)
     command = "genzoo " + " ".join(sys.argv[1:])
     run_bench(
-        data, parse_duration(args.budget), models, args.out, args.work, args.evals, args.n, command=command
+        data,
+        parse_duration(args.budget),
+        models,
+        args.out,
+        args.work,
+        args.evals,
+        args.n,
+        command=command,
+        features=args.features,
+        inception_weights=args.inception_weights,
     )
     print(f"wrote {args.out}")
+
+
+def cmd_download(args: argparse.Namespace) -> None:
+    if args.what == "inception":
+        from genzoo.eval.features import download_inception
+
+        print(f"Inception weights: {download_inception(args.out, args.mirror)}")
+        return
+    for split in ("train", "test"):
+        load_dataset(DataConfig(name=args.what, root=args.data_root), split, mirrors=args.mirror)
+    print(f"{args.what}: present and checked under {data_root(args.data_root) / args.what}")
 
 
 def _sections_from_args(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
@@ -321,6 +393,8 @@ def run(argv: list[str] | None = None) -> int:
         cmd_info(args.run)
     elif args.command == "eval":
         cmd_eval(args)
+    elif args.command == "download":
+        cmd_download(args)
     elif args.command == "bench":
         cmd_bench(args)
     else:

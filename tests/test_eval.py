@@ -183,9 +183,11 @@ def test_eval_of_a_checkpoint_without_the_data(real_data_root, cache, tmp_path, 
     assert "reconstruction" not in again and any("test data not available" in n for n in again["notes"])
     shutil.rmtree(cache)
     with pytest.raises(DataError, match="not cached"):
+        from genzoo.data import DataConfig
         from genzoo.eval.evaluate import reference_features
 
-        reference_features("mnist", "test", 10_000, str(tmp_path / "empty"))
+        empty = DataConfig(name="mnist", root=str(tmp_path / "empty"))
+        reference_features(empty, "test", 10_000, features.shipped_extractor("mnist"))
 
 
 def test_bench_writes_a_table_and_a_plot(real_data_root, cache, tmp_path):

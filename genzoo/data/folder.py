@@ -26,6 +26,19 @@ def _image_files(root: Path) -> list[Path]:
     return sorted(files, key=lambda p: p.relative_to(root).as_posix())
 
 
+def fingerprint(path: str) -> str:
+    """sha256 of the image files' relative paths, sizes and modification times under ``path``:
+    it changes when images are added, removed or rewritten (a key for cached statistics)."""
+    import hashlib
+
+    root = Path(path).expanduser().resolve()
+    h = hashlib.sha256(str(root).encode())
+    for f in _image_files(root):
+        st = f.stat()
+        h.update(f"{f.relative_to(root).as_posix()}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()
+
+
 def _open(path: Path):
     """PIL image of `path` (lazy: header only), or DataError naming the file."""
     from PIL import Image

@@ -9,11 +9,6 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import http.client
-import os
-import tempfile
-import urllib.error
-import urllib.request
 import zlib
 from pathlib import Path
 
@@ -22,6 +17,7 @@ import torch
 
 from genzoo.data.base import DatasetInfo, TensorData
 from genzoo.errors import DataError
+from genzoo.fetch import download_verified, mirrors_from_env
 
 # file name -> (md5, size in bytes), identical to the canonical files
 CHECKSUMS: dict[str, dict[str, tuple[str, int]]] = {
@@ -89,60 +85,18 @@ def file_md5(path: Path) -> str:
 def mirror_urls(name: str, file: str, mirrors: list[str] | None = None) -> list[str]:
     """URLs to try for `file`: `{base}/{name}/{file}` for given mirrors (argument, else the
     comma-separated $GENZOO_MIRROR), else the official mirrors' `{base}{file}`."""
-    if mirrors is None and os.environ.get("GENZOO_MIRROR"):
-        mirrors = [m.strip() for m in os.environ["GENZOO_MIRROR"].split(",") if m.strip()]
+    if mirrors is None:
+        mirrors = mirrors_from_env()
     if mirrors:
         return [f"{base.rstrip('/')}/{name}/{file}" for base in mirrors]
     return [base + file for base in DEFAULT_MIRRORS[name]]
 
 
-def _fetch(url: str, folder: Path, file: str) -> tuple[Path, str]:
-    """Stream `url` into a temporary file in `folder`; return (temp path, md5)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{file}.", suffix=".part", dir=folder)
-    try:
-        h = hashlib.md5()
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as resp:
-            while chunk := resp.read(1 << 20):
-                h.update(chunk)
-                out.write(chunk)
-        return Path(tmp), h.hexdigest()
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def download(name: str, file: str, root: Path, mirrors: list[str] | None = None) -> Path:
     """Download `file` of dataset `name` into `root/name`, trying each mirror in order."""
-    folder = root / name
     expected = CHECKSUMS[name][file][0]
-    created = not folder.exists()
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise DataError(f"{name}: cannot create {folder} to download {file}: {e}") from e
-    urls, errors = mirror_urls(name, file, mirrors), []
-    for url in urls:
-        try:
-            tmp, actual = _fetch(url, folder, file)
-        except (OSError, ValueError, http.client.HTTPException) as e:  # URLError is an OSError
-            plain = isinstance(e, urllib.error.URLError) and not hasattr(e, "code")
-            errors.append(f"{url}: {e.reason if plain else e}")
-            continue
-        if actual != expected:
-            tmp.unlink(missing_ok=True)
-            errors.append(f"{url}: md5 mismatch, expected {expected}, got {actual}")
-            continue
-        try:
-            os.replace(tmp, folder / file)
-        except OSError as e:
-            tmp.unlink(missing_ok=True)
-            raise DataError(f"{name}: cannot move the download into {folder / file}: {e}") from e
-        return folder / file
-    if created and not any(folder.iterdir()):
-        folder.rmdir()  # leave no trace of a failed first download
-    raise DataError(
-        f"{name}: could not download {file} into {folder}; tried:\n  " + "\n  ".join(errors),
-    )
+    urls = mirror_urls(name, file, mirrors)
+    return download_verified(urls, root / name / file, "md5", expected, name, DataError)
 
 
 def read_idx(path: Path, magic: int) -> np.ndarray:

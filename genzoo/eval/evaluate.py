@@ -1,13 +1,15 @@
 """``genzoo eval``: score a run's samples (and reconstructions, likelihood) or any set of images.
 
-Sample scores use the shipped feature network of the dataset (``features.py``) against cached
-features of the real test split; the real-data floor (a train subset scored the same way) is
-reported beside every table, so a score can be read against what real data achieve.
+Sample scores use a feature network (``features.py``: the dataset's shipped classifier, or
+Inception-v3 with the user's weights) against cached features of the real test split; the
+real-data floor (a train subset scored the same way) is reported beside every table, so a score
+can be read against what real data achieve.
 """
 
 from __future__ import annotations
 
-import os
+import hashlib
+import json
 from pathlib import Path
 from typing import Any
 
@@ -17,42 +19,57 @@ import torch
 from genzoo import config as cfgio
 from genzoo import io
 from genzoo.data import DataConfig, load_dataset
-from genzoo.data.base import user_cache_dir
 from genzoo.errors import ConfigError, DataError
 from genzoo.eval import metrics
-from genzoo.eval.features import available as available_feature_nets
-from genzoo.eval.features import extract, load_feature_net
+from genzoo.eval.features import Extractor, FeatureKind, cache_dir, choose_extractor
 from genzoo.eval.likelihood import evaluate_likelihood, has_likelihood
 
 
-def cache_dir() -> Path:
-    """$GENZOO_CACHE, else the user cache directory (where downloaded data go by default)."""
-    env = os.environ.get("GENZOO_CACHE")
-    return Path(env).expanduser() if env else user_cache_dir()
+def dataset_key(data: DataConfig) -> str:
+    """Names the reference set in cache keys: the dataset's name when loaded as is, else the name
+    and a hash of the settings (and, for a folder, of its files)."""
+    ignore = ("name", "root", "n_points")
+    fields = {k: v for k, v in cfgio.to_dict(data).items() if k not in ignore}
+    if fields == {k: v for k, v in cfgio.to_dict(DataConfig(name=data.name)).items() if k not in ignore}:
+        return data.name
+    if data.name == "folder" and data.path:
+        from genzoo.data.folder import fingerprint
+
+        fields["files"] = fingerprint(data.path)
+    return f"{data.name}-{hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:12]}"
 
 
-def reference_features(dataset: str, split: str, n: int, data_root: str | None = None) -> torch.Tensor:
+def _as_data(data: DataConfig | str, root: str | None = None) -> DataConfig:
+    return DataConfig(name=data, root=root) if isinstance(data, str) else data
+
+
+def reference_features(
+    data: DataConfig | str, split: str, n: int, ext: Extractor, device: str = "cpu"
+) -> torch.Tensor:
     """Features of n real images (the first n of the test split, a fixed random n of the train
-    split, whose order is not random), cached per dataset/split/n/weights hash."""
-    net, entry = load_feature_net(dataset)
-    key = f"{dataset}-{split}-n{n}-{entry['sha256'][:12]}"
+    split, whose order is not random), cached per dataset/split/n/feature network and its hash."""
+    data = _as_data(data)
+    key = f"{dataset_key(data)}-{split}-n{n}-{ext.name}-{ext.sha256[:12]}"
+    if ext.name == f"genzoo-{data.name}":  # the keys written before other extractors existed
+        key = f"{data.name}-{split}-n{n}-{ext.sha256[:12]}"
     path = cache_dir() / "stats" / f"{key}.safetensors"
     if path.is_file():
         return io.load_tensors(path)["features"]
     try:
-        data = load_dataset(DataConfig(name=dataset, root=data_root), split, download=False)
+        real = load_dataset(data, split, download=False)
     except DataError as e:
         raise DataError(
             f"reference features {key} are not cached in {path.parent} and the real data are not available "
             f"to build them once ({e})"
         ) from None
     x = (
-        data.x[:n]
+        real.x[:n]
         if split == "test"
-        else data.x[torch.randperm(len(data), generator=torch.Generator().manual_seed(0))[:n]]
+        else real.x[torch.randperm(len(real), generator=torch.Generator().manual_seed(0))[:n]]
     )
-    feats = extract(net, x)[0]
-    io.save_tensors(path, {"features": feats}, {"dataset": dataset, "split": split, "n": len(x)})
+    ext.check(x)
+    feats = ext.extract(x, device)[0]
+    io.save_tensors(path, {"features": feats}, {"dataset": data.name, "split": split, "n": str(len(x))})
     return feats
 
 
@@ -77,44 +94,65 @@ def sample_scores(real: torch.Tensor, fake: torch.Tensor, logits: torch.Tensor |
     return out
 
 
-def real_floor(dataset: str, n: int, data_root: str | None = None) -> dict[str, Any]:
+def real_floor(data: DataConfig | str, n: int, ext: Extractor, device: str = "cpu") -> dict[str, Any]:
     """Scores of n real training images against the test reference (cached)."""
-    _, entry = load_feature_net(dataset)
-    path = cache_dir() / "stats" / f"{dataset}-floor-n{n}-{entry['sha256'][:12]}.json"
+    data = _as_data(data)
+    key = f"{dataset_key(data)}-floor-n{n}-{ext.name}-{ext.sha256[:12]}"
+    if ext.name == f"genzoo-{data.name}":
+        key = f"{data.name}-floor-n{n}-{ext.sha256[:12]}"
+    path = cache_dir() / "stats" / f"{key}.json"
     if path.is_file():
         return io.read_json(path)
-    ref = reference_features(dataset, "test", 10_000, data_root)
-    train = reference_features(dataset, "train", n, data_root)
+    ref = reference_features(data, "test", 10_000, ext, device)
+    train = reference_features(data, "train", n, ext, device)
     out = sample_scores(ref, train, None)
     io.atomic_write_json(path, out)
     return out
 
 
-def evaluate_images(x: torch.Tensor, dataset: str, data_root: str | None = None) -> dict[str, Any]:
-    """Scores of images x (N, 1, 28, 28) in [0, 1] against the real test split of ``dataset``."""
-    net, entry = load_feature_net(dataset)
-    if tuple(x.shape[1:]) != (1, 28, 28):
-        raise ConfigError(
-            f"the {dataset} feature network takes images of shape (N, 1, 28, 28), got {tuple(x.shape)}"
-        )
-    if x.min() < 0 or x.max() > 1:
-        raise ConfigError(
-            f"images must lie in [0, 1], got values in [{float(x.min()):.3g}, {float(x.max()):.3g}]"
-        )
-    ref = reference_features(dataset, "test", 10_000, data_root)
-    feats, logits = extract(net, x)
-    return {
-        "feature_net": f"genzoo-{dataset}",
-        "feature_net_sha256": entry["sha256"],
-        "feature_net_test_accuracy": entry["test_accuracy"],
+MIN_IMAGES = 4  # precision/recall use the 3rd nearest neighbour; FID needs a covariance
+
+
+def evaluate_images(
+    x: torch.Tensor,
+    data: DataConfig | str,
+    data_root: str | None = None,
+    *,
+    features: FeatureKind | Extractor = "auto",
+    inception_weights: str | None = None,
+    device: str = "cpu",
+) -> dict[str, Any]:
+    """Scores of images x (N, C, H, W) in [0, 1] against the real test split of ``data``.
+
+    features: "auto" (the dataset's shipped network, else Inception if its weights are found),
+    "genzoo", "inception", or an Extractor already loaded."""
+    data = _as_data(data, data_root)
+    ext = (
+        features
+        if isinstance(features, Extractor)
+        else choose_extractor(features, data.name, inception_weights)
+    )
+    ext.check(x)
+    if len(x) < MIN_IMAGES:
+        raise ConfigError(f"need at least {MIN_IMAGES} images to score, got {len(x)}")
+    ref = reference_features(data, "test", 10_000, ext, device)
+    if len(ref) < MIN_IMAGES:
+        raise DataError(f"the {data.name} test split has {len(ref)} images; at least {MIN_IMAGES} are needed")
+    feats, logits = ext.extract(x, device)
+    out: dict[str, Any] = {"feature_net": ext.name, "feature_net_sha256": ext.sha256}
+    if ext.test_accuracy is not None:
+        out["feature_net_test_accuracy"] = ext.test_accuracy
+    return out | {
         "samples": sample_scores(ref, feats, logits),
-        "real_floor": real_floor(dataset, len(x), data_root),
+        "real_floor": real_floor(data, len(x), ext, device),
+        "feature_notes": list(ext.notes),
     }
 
 
 def load_samples(path: str | Path) -> torch.Tensor:
-    """Images from an .npz (first array, or key 'x'/'samples'): (N, 28, 28) or (N, 1, 28, 28),
-    uint8 0..255 or float in [0, 1]."""
+    """Images from an .npz (key 'x', 'samples' or 'images', else the first array) as (N, C, H, W):
+    (N, H, W), (N, C, H, W) or channels-last (N, H, W, C) with C = 1 or 3; uint8 0..255 or
+    float in [0, 1]."""
     try:
         with np.load(path) as npz:
             key = next(
@@ -125,9 +163,17 @@ def load_samples(path: str | Path) -> torch.Tensor:
             arr = npz[key]
     except (OSError, ValueError) as e:
         raise ConfigError(f"{path} is not a readable .npz file ({e})") from None
+    if arr.dtype.kind not in "uif" or arr.ndim not in (3, 4):
+        raise ConfigError(
+            f"{path}: expected images (N, H, W) or (N, C, H, W) of numbers, got {arr.dtype} {arr.shape}"
+        )
     x = torch.from_numpy(arr)
     x = x.float() / 255.0 if x.dtype == torch.uint8 else x.float()
-    return x.unsqueeze(1) if x.dim() == 3 else x
+    if x.dim() == 3:
+        return x.unsqueeze(1)
+    if x.shape[1] not in (1, 3) and x.shape[3] in (1, 3):
+        x = x.permute(0, 3, 1, 2)  # channels-last (N, H, W, C), as numpy image pipelines write
+    return x.contiguous()
 
 
 @torch.no_grad()
@@ -156,11 +202,16 @@ def evaluate_run(
     data_root: str | None = None,
     seed: int = 0,
     data_name: str | None = None,
+    *,
+    features: FeatureKind = "auto",
+    inception_weights: str | None = None,
+    device: str = "cpu",
 ) -> dict[str, Any]:
     """Evaluate a run or saved model; writes eval.json beside its config and returns the result.
 
-    Missing test data only skips the scores that need it (with a note); every other problem is
-    an error."""
+    Missing test data only skip the scores that need them, and with features="auto" a dataset
+    without a feature network only skips the sample scores (each with a note); every other
+    problem is an error."""
     import genzoo
 
     mdir = io.resolve_model_dir(run)
@@ -176,13 +227,17 @@ def evaluate_run(
     if (mdir / "state.json").is_file():
         result["step"] = io.read_json(mdir / "state.json")["step"]
     notes = []
-    if data.name in available_feature_nets():
+    try:
+        ext = choose_extractor(features, data.name, inception_weights)
+    except ConfigError as e:
+        if features != "auto":
+            raise
+        notes.append(f"sample scores skipped: {e}")
+    else:
         try:
-            result |= evaluate_images(draw_samples(model, n, seed), data.name, data.root)
+            result |= evaluate_images(draw_samples(model, n, seed), data, features=ext, device=device)
         except DataError as e:
             notes.append(f"sample scores skipped: {e}")
-    else:
-        notes.append(f"sample scores skipped: no shipped feature network for {data.name!r}")
     try:
         test = load_dataset(data, "test", download=False)
     except DataError as e:
@@ -235,7 +290,7 @@ def format_result(result: dict[str, Any]) -> str:
         lines.append(
             f"likelihood: NLL {ll['nll_nats']:.2f} nats, {ll['bits_per_dim']:.4f} bits/dim (n={ll['n']})"
         )
-    lines += [f"note: {n}" for n in result.get("notes", [])]
+    lines += [f"note: {n}" for n in result.get("feature_notes", []) + result.get("notes", [])]
     return "\n".join(lines)
 
 

@@ -1,23 +1,29 @@
-"""Shipped feature networks: small CNN classifiers whose penultimate layer gives the features.
+"""Feature extractors for sample scores: shipped classifiers, or Inception-v3 with the user's weights.
 
-Inception-v3 FID needs weights that cannot be downloaded here and does not suit 28x28 digits,
-so genzoo ships one classifier per dataset (trained by ``scripts/train_feature_net.py`` on the
-canonical training split). Scores computed with them are named "FID (genzoo-<dataset>
-features)" and must not be compared with Inception FID.
+Inception-v3 FID needs weights that genzoo cannot ship and does not suit 28x28 digits, so genzoo
+ships one small CNN classifier per dataset (trained by ``scripts/train_feature_net.py`` on the
+canonical training split); its penultimate layer gives the features. Scores computed with them
+are named "FID (genzoo-<dataset> features)" and must not be compared with Inception FID. For
+other data (a folder of RGB images) the FID Inception network (``inception.py``) is used when the
+user has its weights.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from genzoo.errors import CheckpointError, ConfigError
+from genzoo.eval import inception
 
 WEIGHTS_DIR = Path(str(resources.files("genzoo.eval") / "weights"))
 MANIFEST = WEIGHTS_DIR / "manifest.json"  # dataset -> {file, sha256, test_accuracy, ...}
@@ -49,7 +55,33 @@ class FeatureNet(nn.Module):
 
 
 def sha256_file(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def cache_dir() -> Path:
+    """$GENZOO_CACHE, else the user cache directory (where downloaded data go by default)."""
+    from genzoo.data.base import user_cache_dir
+
+    env = os.environ.get("GENZOO_CACHE")
+    return Path(env).expanduser() if env else user_cache_dir()
+
+
+def inception_weights_path(path: str | Path | None = None) -> Path:
+    """``path``, else $GENZOO_INCEPTION_WEIGHTS, else where ``genzoo download inception`` puts them."""
+    if path:
+        return Path(path).expanduser()
+    env = os.environ.get("GENZOO_INCEPTION_WEIGHTS")
+    return Path(env).expanduser() if env else cache_dir() / "weights" / inception.FID_WEIGHTS_FILE
+
+
+INCEPTION_HOWTO = (
+    "get pytorch-fid's weights with `genzoo download inception` or pass --inception-weights PATH "
+    "(or set $GENZOO_INCEPTION_WEIGHTS)"
+)
 
 
 def manifest() -> dict:
@@ -69,7 +101,7 @@ def load_feature_net(dataset: str) -> tuple[FeatureNet, dict]:
     if entry is None:
         raise ConfigError(
             f"no shipped feature network for {dataset!r} (available: {', '.join(available()) or 'none'}); "
-            "Inception features for other data are not supported yet"
+            f"for Inception features, {INCEPTION_HOWTO}"
         )
     path = WEIGHTS_DIR / entry["file"]
     if not path.is_file():
@@ -94,3 +126,121 @@ def extract(net: FeatureNet, x: torch.Tensor, batch: int = 1000) -> tuple[torch.
         feats.append(f)
         logits.append(net.head(f))
     return torch.cat(feats), torch.cat(logits)
+
+
+FeatureKind = Literal["auto", "genzoo", "inception"]
+
+
+@dataclass
+class Extractor:
+    """A feature network with what a score must say about it.
+
+    name: "genzoo-<dataset>" or "inception-v3"; sha256: of its weights file (part of every cache
+    key); input_shape: the (C, H, W) it accepts, None for any; notes: caveats printed with scores.
+    """
+
+    name: str
+    sha256: str
+    net: nn.Module
+    input_shape: tuple[int, int, int] | None
+    batch: int
+    test_accuracy: float | None = None
+    notes: tuple[str, ...] = ()
+
+    def check(self, x: torch.Tensor) -> None:
+        """Images x (N, C, H, W) in [0, 1] that this network can score, or ConfigError."""
+        if x.dim() != 4 or (self.input_shape and tuple(x.shape[1:]) != self.input_shape):
+            want = (
+                "(N, {}, {}, {})".format(*self.input_shape)
+                if self.input_shape
+                else "(N, C, H, W) with C = 1 or 3"
+            )
+            raise ConfigError(
+                f"the {self.name} feature network takes images of shape {want}, got {tuple(x.shape)}"
+            )
+        if x.shape[1] not in (1, 3):
+            raise ConfigError(f"images must have 1 or 3 channels, got shape {tuple(x.shape)}")
+        if x.min() < 0 or x.max() > 1:
+            raise ConfigError(
+                f"images must lie in [0, 1], got values in [{float(x.min()):.3g}, {float(x.max()):.3g}]"
+            )
+
+    @torch.no_grad()
+    def extract(self, x: torch.Tensor, device: str = "cpu") -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(features (N, d), class logits (N, classes) or None) of images x (N, C, H, W) in [0, 1]."""
+        from tqdm.auto import tqdm
+
+        net = self.net.to(device)
+        head = getattr(net, "head", None)
+        feats, logits = [], []
+        chunks = x.split(self.batch)
+        slow = isinstance(net, inception.InceptionV3FID) and len(x) > self.batch
+        for chunk in tqdm(chunks, desc=f"{self.name} features", disable=not slow, leave=False):
+            f = net.features(chunk.to(device).float())
+            feats.append(f.cpu())
+            if head is not None:
+                logits.append(head(f).cpu())
+        return torch.cat(feats), torch.cat(logits) if logits else None
+
+
+def shipped_extractor(dataset: str) -> Extractor:
+    net, entry = load_feature_net(dataset)
+    return Extractor(f"genzoo-{dataset}", entry["sha256"], net, (1, 28, 28), 1000, entry["test_accuracy"])
+
+
+def inception_extractor(path: str | Path | None = None) -> Extractor:
+    """The FID Inception network with the user's weights (see ``inception_weights_path``)."""
+    path = inception_weights_path(path)
+    if not path.is_file():
+        raise CheckpointError(f"Inception weights not found at {path}; {INCEPTION_HOWTO}")
+    net = inception.load_inception(path)
+    digest = sha256_file(path)
+    notes = ["Inception features computed as pytorch-fid does (bilinear resize to 299x299)"]
+    if not digest.startswith(inception.FID_SHA256_PREFIX):
+        notes.append(
+            f"these Inception weights (sha256 {digest[:12]}...) are not pytorch-fid's {inception.FID_WEIGHTS_FILE}: "
+            "their scores are not comparable with published FID"
+        )
+    return Extractor("inception-v3", digest, net, None, 50, None, tuple(notes))
+
+
+def download_inception(dest: str | Path | None = None, mirrors: list[str] | None = None) -> Path:
+    """Fetch pytorch-fid's FID Inception weights (about 92 MB) to ``inception_weights_path(dest)``,
+    sha256-checked; from ``{mirror}/inception/<file>`` for given mirrors (or $GENZOO_MIRROR), else
+    from pytorch-fid's GitHub release. A file already there is kept if it checks out, never
+    overwritten if it does not."""
+    from genzoo.fetch import download_verified, mirrors_from_env
+
+    path = inception_weights_path(dest)
+    if path.is_file():
+        digest = sha256_file(path)
+        if digest.startswith(inception.FID_SHA256_PREFIX):
+            return path
+        raise CheckpointError(
+            f"{path} exists and is not pytorch-fid's {inception.FID_WEIGHTS_FILE} (sha256 {digest[:12]}..., "
+            f"expected {inception.FID_SHA256_PREFIX}...); move it away to download"
+        )
+    mirrors = mirrors if mirrors is not None else mirrors_from_env()
+    urls = (
+        [f"{m.rstrip('/')}/inception/{inception.FID_WEIGHTS_FILE}" for m in mirrors]
+        if mirrors
+        else [inception.FID_WEIGHTS_URL]
+    )
+    return download_verified(
+        urls, path, "sha256", inception.FID_SHA256_PREFIX, "Inception weights", CheckpointError
+    )
+
+
+def choose_extractor(kind: FeatureKind, dataset: str, weights: str | Path | None = None) -> Extractor:
+    """kind "genzoo": the dataset's shipped network; "inception": Inception-v3 with the user's
+    weights; "auto": the shipped network if there is one, else Inception if its weights are found."""
+    if kind == "genzoo" or (kind == "auto" and dataset in available()):
+        return shipped_extractor(dataset)
+    if kind == "inception" or inception_weights_path(weights).is_file():
+        return inception_extractor(weights)
+    if kind != "auto":
+        raise ConfigError(f"unknown feature network {kind!r}; use auto, genzoo or inception")
+    raise ConfigError(
+        f"no shipped feature network for {dataset!r} (shipped: {', '.join(available())}) and no Inception "
+        f"weights at {inception_weights_path(weights)}; to score samples of {dataset!r}, {INCEPTION_HOWTO}"
+    )
