@@ -4,14 +4,11 @@ Real MNIST / Fashion-MNIST files are found only through $GENZOO_DATA; tests that
 skip when it is unset. Downloads are served from 127.0.0.1 only.
 """
 
-import functools
 import gzip
 import hashlib
-import http.server
 import os
 import shutil
 import socket
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -217,33 +214,6 @@ def test_truncated_real_file_is_rejected(tmp_path, mnist_t10k):
 
 
 # ---------------------------------------------------------------- download from 127.0.0.1
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):  # keep pytest output clean
-        pass
-
-
-@pytest.fixture
-def serve(monkeypatch):
-    """serve(directory) -> base URL of a local HTTP server; all servers stop at teardown."""
-    for var in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
-    monkeypatch.delenv("GENZOO_MIRROR", raising=False)
-    servers = []
-
-    def start(directory: Path) -> str:
-        handler = functools.partial(_QuietHandler, directory=str(directory))
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
-        return f"http://127.0.0.1:{server.server_address[1]}/"
-
-    yield start
-    for server in servers:
-        server.shutdown()
-        server.server_close()
 
 
 def _leftovers(root: Path) -> list[str]:

@@ -142,10 +142,16 @@ def evaluate_images(
     out: dict[str, Any] = {"feature_net": ext.name, "feature_net_sha256": ext.sha256}
     if ext.test_accuracy is not None:
         out["feature_net_test_accuracy"] = ext.test_accuracy
+    notes = list(ext.notes)
+    if min(len(x), len(ref)) <= feats.shape[1]:
+        notes.append(
+            f"FID from {len(x)} samples and {len(ref)} references in {feats.shape[1]} dimensions: the covariances "
+            "are rank-deficient, so FID is strongly biased by the sample count; compare only equal counts"
+        )
     return out | {
         "samples": sample_scores(ref, feats, logits),
         "real_floor": real_floor(data, len(x), ext, device),
-        "feature_notes": list(ext.notes),
+        "feature_notes": notes,
     }
 
 

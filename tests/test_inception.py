@@ -1,0 +1,273 @@
+"""Inception-v3 (FID variant) features for data without a shipped network.
+
+The real weights cannot be had here, so these tests use random weights in the same format
+(a .pth state dict with pytorch-fid's names, fc and num_batches_tracked included). The
+architecture itself was checked against pytorch-fid's network by scripts/check_inception_port.py
+(identical features for the same random weights); the tensor count and block shapes below pin it.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from genzoo.cli import main
+from genzoo.data import DataConfig
+from genzoo.errors import CheckpointError, ConfigError
+from genzoo.eval import features, inception
+from genzoo.eval.evaluate import dataset_key, evaluate_images, load_samples
+
+
+@functools.cache
+def _random_state() -> dict[str, torch.Tensor]:
+    torch.manual_seed(0)
+    net = inception.InceptionV3FID()
+    for m in net.modules():  # BatchNorm statistics of random images: every layer stays input-sensitive
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.momentum = None  # cumulative average
+    with torch.no_grad():
+        net.train()(torch.rand(8, 3, 64, 64, generator=torch.Generator().manual_seed(0)))
+    g = torch.Generator().manual_seed(1)
+    state = net.state_dict()
+    state["fc.weight"] = torch.randn(1008, 2048, generator=g) * 0.01
+    state["fc.bias"] = torch.zeros(1008)
+    return state
+
+
+def random_state() -> dict[str, torch.Tensor]:
+    """A state dict shaped like pytorch-fid's file: random convolutions, BatchNorm statistics
+    measured on random images, plus the 1008-way classifier and the num_batches_tracked buffers
+    that the extractor ignores."""
+    return dict(_random_state())
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("inception") / "random-inception.pth"
+    torch.save(random_state(), path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def net(weights) -> inception.InceptionV3FID:
+    return inception.load_inception(weights)
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_architecture_matches_inception_v3(net):
+    # 21,820,000 numbers: the count of pytorch-fid's blocks up to the pool (scripts/check_inception_port.py)
+    assert sum(v.numel() for k, v in net.state_dict().items() if "num_batches" not in k) == 21_820_000
+    shapes = {}
+    hooks = [
+        getattr(net, name).register_forward_hook(
+            lambda m, i, o, name=name: shapes.__setitem__(name, o.shape[1:])
+        )
+        for name in ("Conv2d_4a_3x3", "Mixed_5d", "Mixed_6e", "Mixed_7c")
+    ]
+    with torch.no_grad():
+        out = net(torch.rand(2, 3, 40, 30))
+    for h in hooks:
+        h.remove()
+    assert out.shape == (2, 2048)
+    assert shapes == {
+        "Conv2d_4a_3x3": (192, 71, 71),
+        "Mixed_5d": (288, 35, 35),
+        "Mixed_6e": (768, 17, 17),
+        "Mixed_7c": (2048, 8, 8),
+    }
+
+
+def test_fid_pools_exclude_padding():
+    x = torch.ones(1, 2, 5, 5)
+    assert torch.equal(inception._avg_pool_3x3(x), x)  # padding counted would give 4/9 in the corners
+
+
+@torch.no_grad()
+def test_features_are_batch_independent_and_gray_means_repeated_rgb(net):
+    x = torch.rand(3, 1, 28, 28, generator=torch.Generator().manual_seed(1))
+    f = net(x)
+    assert torch.allclose(f[1:2], net(x[1:2]), atol=1e-5)
+    assert torch.allclose(f, net(x.expand(-1, 3, -1, -1)), atol=1e-6)
+    assert torch.equal(net((x * 255).round().to(torch.uint8)), net((x * 255).round() / 255))
+    assert not torch.allclose(f[0], f[1])
+
+
+def test_pth_and_safetensors_load_the_same_network(weights, net, tmp_path):
+    from genzoo import io
+
+    st = tmp_path / "w.safetensors"
+    io.save_tensors(st, {k: v for k, v in random_state().items() if "num_batches" not in k})
+    other = inception.load_inception(st)
+    x = torch.rand(2, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(other(x), net(x))
+
+
+def test_wrong_weights_are_named(tmp_path, weights):
+    state = random_state()
+    cases = {
+        "missing Mixed_7c.branch_pool.bn.bias": {
+            k: v for k, v in state.items() if k != "Mixed_7c.branch_pool.bn.bias"
+        },
+        "unexpected extra.weight": state | {"extra.weight": torch.zeros(1)},
+        "wrong shape Conv2d_1a_3x3.conv.weight": state
+        | {"Conv2d_1a_3x3.conv.weight": torch.zeros(32, 1, 3, 3)},
+    }
+    for expected, bad in cases.items():
+        torch.save(bad, tmp_path / "bad.pth")
+        with pytest.raises(CheckpointError, match=expected):
+            inception.load_inception(tmp_path / "bad.pth")
+    (tmp_path / "cut.pth").write_bytes(weights.read_bytes()[:5000])
+    with pytest.raises(CheckpointError, match="cannot read Inception weights"):
+        inception.load_inception(tmp_path / "cut.pth")
+    with pytest.raises(CheckpointError, match="not found.*genzoo download inception"):
+        inception.load_inception(tmp_path / "absent.pth")
+
+
+class Payload:  # a pickle that would run code on load with weights_only=False
+    def __reduce__(self):
+        return (print, ("this must never run",))
+
+
+def test_a_pickle_with_code_is_refused(tmp_path, capsys):
+    with open(tmp_path / "evil.pth", "wb") as f:
+        pickle.dump({"Conv2d_1a_3x3.conv.weight": Payload()}, f, protocol=2)
+    with pytest.raises(CheckpointError, match="cannot read Inception weights"):
+        inception.load_inception(tmp_path / "evil.pth")
+    assert "must never run" not in capsys.readouterr().out
+
+
+def test_a_genzoo_checkpoint_is_not_inception(tmp_path):
+    from genzoo.models.autoencoder import AEConfig, Autoencoder
+
+    Autoencoder(AEConfig(), (1, 8, 8)).save(tmp_path / "ae")
+    with pytest.raises(CheckpointError, match="not an Inception-v3 FID state dict.*missing"):
+        inception.load_inception(tmp_path / "ae" / "model.safetensors")
+
+
+# ---------------------------------------------------------------- scoring a folder of RGB images
+
+
+@pytest.fixture
+def rgb_folder(tmp_path) -> Path:
+    """40 RGB 12x12 images of coloured stripes: test split = 4 images, train = 36."""
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "rgb"
+    folder.mkdir()
+    for i in range(40):
+        img = np.zeros((12, 12, 3), np.uint8)
+        img[:, :, i % 3] = rng.integers(100, 255)
+        img[:: 2 + i % 3] = rng.integers(0, 255, 3)
+        Image.fromarray(img).save(folder / f"{i:02d}.png")
+    return folder
+
+
+@pytest.fixture
+def no_weights(tmp_path, monkeypatch):
+    monkeypatch.setenv("GENZOO_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("GENZOO_INCEPTION_WEIGHTS", raising=False)
+
+
+def test_score_a_folder_with_inception(rgb_folder, weights, tmp_path, no_weights, capsys):
+    from genzoo.data import load_dataset
+
+    data = DataConfig(name="folder", path=str(rgb_folder))
+    with pytest.raises(
+        ConfigError, match="no shipped feature network for 'folder'.*genzoo download inception"
+    ):
+        evaluate_images(torch.rand(4, 3, 12, 12), data)
+    test = load_dataset(data, "test").x  # (4, 3, 12, 12)
+    same = evaluate_images(test, data, features="inception", inception_weights=str(weights))
+    assert same["feature_net"] == "inception-v3" and same["feature_net_sha256"] == sha256(weights)
+    assert any("not comparable with published FID" in n for n in same["feature_notes"])
+    noise = evaluate_images(
+        torch.rand(4, 3, 12, 12), data, features="inception", inception_weights=str(weights)
+    )
+    # 4 images in 2048 dimensions: a rank-deficient covariance, so "0" is only 0 to ~1e-5 relative
+    assert abs(same["samples"]["fid"]) < 1e-4 * noise["samples"]["fid"]
+    assert any("rank-deficient" in n for n in same["feature_notes"])
+    assert noise["samples"]["fid"] > same["real_floor"]["fid"] > 0
+    # the CLI, channels-last uint8 samples as numpy pipelines write them, weights found through the env
+    np.savez(tmp_path / "s.npz", samples=(test.permute(0, 2, 3, 1) * 255).round().numpy().astype(np.uint8))
+    args = ["eval", "--samples", str(tmp_path / "s.npz"), "--data", "folder", "--data-path", str(rgb_folder)]
+    assert main([*args, "--inception-weights", str(weights), "--json", str(tmp_path / "e.json")]) == 0
+    out = capsys.readouterr().out
+    assert "FID (inception-v3 features)" in out and "not comparable with published FID" in out
+    result = json.loads((tmp_path / "e.json").read_text())
+    assert result["samples"]["fid"] == pytest.approx(same["samples"]["fid"], abs=1e-3)
+    assert main([*args, "--features", "genzoo"]) == 2  # no shipped network for a folder: a clear error
+    assert "no shipped feature network for 'folder'" in capsys.readouterr().err
+
+
+def test_the_cache_key_of_a_folder_follows_its_files(rgb_folder):
+    data = DataConfig(name="folder", path=str(rgb_folder))
+    key = dataset_key(data)
+    assert key.startswith("folder-") and dataset_key(data) == key
+    assert dataset_key(DataConfig(name="folder", path=str(rgb_folder), image_size=8)) != key
+    Image.new("RGB", (12, 12)).save(rgb_folder / "new.png")
+    assert dataset_key(data) != key
+    assert dataset_key(DataConfig(name="mnist", root="/anywhere")) == "mnist"
+
+
+def test_auto_features_for_a_run_without_a_shipped_network(tmp_path, weights, no_weights, monkeypatch):
+    run = tmp_path / "ae"
+    train = ["train", "ae", "--steps", "2", "--batch-size", "8", "--data-limit", "16"]  # 16 test images
+    assert main([*train, "--out", str(run), "--quiet"]) == 0
+    assert main(["eval", str(run), "--n", "8"]) == 0  # digits: no shipped network, no weights
+    result = json.loads((run / "eval.json").read_text())
+    assert "samples" not in result and "reconstruction" in result
+    assert any("genzoo download inception" in n for n in result["notes"])
+    assert (
+        main(["eval", str(run), "--n", "8", "--features", "inception"]) == 2
+    )  # asked for, missing: an error
+    monkeypatch.setenv("GENZOO_INCEPTION_WEIGHTS", str(weights))
+    assert main(["eval", str(run), "--n", "8"]) == 0
+    result = json.loads((run / "eval.json").read_text())
+    assert result["feature_net"] == "inception-v3" and result["samples"]["n_samples"] == 8
+
+
+def test_load_samples_layouts(tmp_path):
+    x = np.random.default_rng(0).random((5, 3, 6, 7)).astype(np.float32)
+    for name, arr in (("nchw", x), ("nhwc", x.transpose(0, 2, 3, 1))):
+        np.savez(tmp_path / f"{name}.npz", x=arr)
+        assert torch.equal(load_samples(tmp_path / f"{name}.npz"), torch.from_numpy(x))
+    np.savez(tmp_path / "bad.npz", x=np.zeros((5, 6)))
+    with pytest.raises(ConfigError, match=r"expected images"):
+        load_samples(tmp_path / "bad.npz")
+
+
+# ---------------------------------------------------------------- genzoo download inception
+
+
+def test_download_inception_from_a_local_mirror(tmp_path, weights, serve, monkeypatch, capsys):
+    site = tmp_path / "site" / "inception"
+    site.mkdir(parents=True)
+    (site / inception.FID_WEIGHTS_FILE).write_bytes(weights.read_bytes())
+    base = serve(tmp_path / "site")
+    dest = tmp_path / "w" / "inception.pth"
+    argv = ["download", "inception", "--mirror", base, "--out", str(dest)]
+    # our random file is not pytorch-fid's: the sha256 check refuses it and leaves nothing behind
+    assert main(argv) == 2
+    assert "sha256 mismatch, expected 6726825d" in capsys.readouterr().err
+    assert not (tmp_path / "w").exists()
+    # with its own hash as the expected one, the same path succeeds, and a second call keeps the file
+    monkeypatch.setattr(inception, "FID_SHA256_PREFIX", sha256(weights)[:8])
+    assert main(argv) == 0 and sha256(dest) == sha256(weights)
+    assert main(["download", "inception", "--mirror", "http://127.0.0.1:9/", "--out", str(dest)]) == 0
+    assert features.inception_extractor(dest).notes == (
+        "Inception features computed as pytorch-fid does (bilinear resize to 299x299)",
+    )
+    dest.write_bytes(b"not the weights")  # a different file is never overwritten
+    assert main(argv) == 2 and "move it away" in capsys.readouterr().err
+    assert dest.read_bytes() == b"not the weights"
