@@ -139,7 +139,7 @@ def write_report(results: list[dict], floor: dict, peak: float, meta: dict, out:
     n = results[0]["points"][-1]["n_samples"] if results else 0
     rows += [
         "",
-        f"Scores from {n} samples against the 10,000 test images; the last row is the real-data floor.",
+        f"Scores from {n} samples against {floor['n_reference']} test images; the last row is the real-data floor.",
     ]
     if results:
         rows += ["", f"![quality against training time]({meta['plot']})"]

@@ -141,10 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--data", default=None, help="dataset to compare with (needed with --samples or a model without data)"
     )
     e.add_argument("--n", type=int, default=10_000, help="number of samples (default 10000)")
-    e.add_argument("--data-root", default=None)
-    e.add_argument("--data-path", default=None, help="folder dataset: the directory of real images")
-    e.add_argument("--data-image-size", type=int, default=None, help="folder dataset: resize real images")
-    e.add_argument("--data-channels", type=int, default=None, help="folder dataset: 1 or 3")
+    add_data_options(e)
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--json", type=Path, help="also write the result to this JSON file")
     e.add_argument("--device", default="cpu", help="where features are computed, e.g. cuda (default cpu)")
@@ -154,7 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
         "bench", help="train models for the same time budget, score them, write a table and a plot"
     )
     b.add_argument("--data", default="mnist")
-    b.add_argument("--data-root", default=None)
+    add_data_options(b)
     b.add_argument("--budget", default="10m", help="wall-clock training time per model, e.g. 90s, 10m")
     b.add_argument("--models", default=None, help="comma-separated (default: every registered model)")
     b.add_argument(
@@ -187,6 +184,23 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def add_data_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-root", default=None, help="where mnist/fashion-mnist live")
+    p.add_argument("--data-path", default=None, help="folder dataset: the directory of real images")
+    p.add_argument("--data-image-size", type=int, default=None, help="folder dataset: resize real images")
+    p.add_argument("--data-channels", type=int, default=None, help="folder dataset: 1 or 3")
+
+
+def data_from_args(args: argparse.Namespace) -> DataConfig:
+    return DataConfig(
+        name=args.data,
+        root=args.data_root,
+        path=args.data_path,
+        image_size=args.data_image_size,
+        channels=args.data_channels,
+    )
+
+
 def add_feature_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--features",
@@ -213,13 +227,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
     if args.samples is not None:
         if args.data is None:
             raise ConfigError("--samples needs --data, the dataset to compare with (e.g. --data mnist)")
-        data = DataConfig(
-            name=args.data,
-            root=args.data_root,
-            path=args.data_path,
-            image_size=args.data_image_size,
-            channels=args.data_channels,
-        )
+        data = data_from_args(args)
         x = load_samples(args.samples)[: args.n]
         result = {"dataset": args.data, "model_type": str(args.samples)} | evaluate_images(
             x, data, **features
@@ -239,7 +247,7 @@ def cmd_bench(args: argparse.Namespace) -> None:
     models = args.models.split(",") if args.models else list_models()
     for m in models:
         get_model_class(m)  # unknown names fail before any training
-    data = DataConfig(name=args.data, root=args.data_root)
+    data = data_from_args(args)
     command = "genzoo " + " ".join(sys.argv[1:])
     run_bench(
         data,
