@@ -15,7 +15,7 @@ import time
 import torch
 
 from genzoo.eval.features import Extractor
-from genzoo.eval.inception import InceptionV3FID, load_inception
+from genzoo.eval.inception import InceptionV3FID, for_inference, load_inception
 
 
 def main() -> None:
@@ -27,7 +27,7 @@ def main() -> None:
     p.add_argument("--weights", default=None, help="real weights (optional; speed is the same)")
     args = p.parse_args()
 
-    net = load_inception(args.weights) if args.weights else InceptionV3FID().eval()
+    net = load_inception(args.weights) if args.weights else for_inference(InceptionV3FID())
     ext = Extractor("inception-v3", "-", net, None, args.batch)
     x = torch.rand(args.images, 1, 28, 28, generator=torch.Generator().manual_seed(0))
     print(f"{platform.processor() or platform.machine()}, torch {torch.__version__}, {datetime.date.today()}")

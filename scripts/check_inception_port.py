@@ -94,6 +94,7 @@ def main() -> None:
     torchvision_inception(args.torchvision)
     fid = _load_source("pytorch_fid_inception", args.pytorch_fid / "pytorch_fid/inception.py")
 
+    torch.manual_seed(args.seed)  # the convolutions' random init
     g = torch.Generator().manual_seed(args.seed)
     state = InceptionV3FID().state_dict()
     for k, v in state.items():

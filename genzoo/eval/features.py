@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -174,7 +175,7 @@ class Extractor:
         head = getattr(net, "head", None)
         feats, logits = [], []
         chunks = x.split(self.batch)
-        slow = isinstance(net, inception.InceptionV3FID) and len(x) > self.batch
+        slow = isinstance(net, inception.InceptionV3FID) and len(x) > self.batch and sys.stderr.isatty()
         for chunk in tqdm(chunks, desc=f"{self.name} features", disable=not slow, leave=False):
             f = net.features(chunk.to(device).float())
             feats.append(f.cpu())

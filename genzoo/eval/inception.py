@@ -246,4 +246,10 @@ def load_inception(path: str | Path) -> InceptionV3FID:
             f"expected pytorch-fid's {FID_WEIGHTS_FILE} or a file with the same tensor names"
         )
     net.load_state_dict({k: v.float() for k, v in state.items()}, strict=False)
-    return net.eval()
+    return for_inference(net)
+
+
+def for_inference(net: InceptionV3FID) -> InceptionV3FID:
+    """Eval mode, channels-last weights: 1.45x faster on a 2-core CPU (8.1 -> 11.7 images/s,
+    benchmarks/bench_inception.py), features equal to 1e-13."""
+    return net.to(memory_format=torch.channels_last).eval()
