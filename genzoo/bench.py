@@ -141,6 +141,7 @@ def write_report(results: list[dict], floor: dict, peak: float, meta: dict, out:
         "",
         f"Scores from {n} samples against {floor['n_reference']} test images; the last row is the real-data floor.",
     ]
+    rows += [f"Note: {n}." for n in meta.get("feature_notes", [])]
     if results:
         rows += ["", f"![quality against training time]({meta['plot']})"]
     io.atomic_write_bytes(out, ("\n".join(rows) + "\n").encode())
@@ -186,6 +187,10 @@ def run_bench(
 ) -> list[dict]:
     base = base or TrainConfig()
     ext = choose_extractor(features, data.name, inception_weights)  # before any training
+    n_train = len(load_dataset(data, "train"))
+    if n_train < base.batch_size:
+        print(f"bench: {n_train} training examples, so batch size {n_train} instead of {base.batch_size}")
+        base = cfgio.replace(base, batch_size=n_train)
     peak = matmul_flops()
     floor = real_floor(data, n_eval, ext)
     results = [bench_model(m, data, budget_s, work, evals, n_eval, base, ext) for m in models]
@@ -195,6 +200,7 @@ def run_bench(
         "data": data.name,
         "features": ext.name,
         "features_sha256": ext.sha256,
+        "feature_notes": list(ext.notes),
         "budget_s": budget_s,
         "command": command,
         "machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads",

@@ -237,6 +237,17 @@ def test_auto_features_for_a_run_without_a_shipped_network(tmp_path, weights, no
     assert result["feature_net"] == "inception-v3" and result["samples"]["n_samples"] == 8
 
 
+def test_bench_on_a_folder_with_inception(rgb_folder, weights, tmp_path, no_weights, capsys):
+    out = tmp_path / "bench.md"
+    argv = ["bench", "--data", "folder", "--data-path", str(rgb_folder), "--models", "ae", "--budget", "2s"]
+    argv += ["--n", "8", "--evals", "1", "--out", str(out), "--work", str(tmp_path / "work")]
+    assert main([*argv, "--inception-weights", str(weights)]) == 0
+    assert "batch size 36 instead of 128" in capsys.readouterr().out  # 36 training images
+    report = out.read_text()
+    assert "FID (inception-v3 features)" in report and "not comparable with published FID" in report
+    assert "against 4 test images" in report and out.with_suffix(".png").is_file()
+
+
 def test_load_samples_layouts(tmp_path):
     x = np.random.default_rng(0).random((5, 3, 6, 7)).astype(np.float32)
     for name, arr in (("nchw", x), ("nhwc", x.transpose(0, 2, 3, 1))):
