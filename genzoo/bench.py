@@ -27,7 +27,7 @@ from genzoo import config as cfgio
 from genzoo.data import DataConfig, load_dataset
 from genzoo.errors import ConfigError
 from genzoo.eval.evaluate import draw_samples, evaluate_images, real_floor
-from genzoo.eval.features import Extractor, FeatureKind, choose_extractor
+from genzoo.eval.features import Extractor, FeatureKind, check_device, choose_extractor
 from genzoo.registry import get_model_class
 from genzoo.train import RunSpec, TrainConfig, train
 
@@ -71,6 +71,7 @@ def bench_model(
     n_eval: int,
     base: TrainConfig,
     ext: Extractor,
+    device: str = "cpu",
 ) -> dict[str, Any]:
     cls = get_model_class(name)
     model_cfg = cls.config_class()
@@ -95,7 +96,7 @@ def bench_model(
         state = io.read_json(ck / "state.json")
         step, t = state["step"], state["train_seconds"]
         model = get_model_class(name).load(ck)
-        scores = evaluate_images(draw_samples(model, n_eval), data, features=ext)["samples"]
+        scores = evaluate_images(draw_samples(model, n_eval), data, features=ext, device=device)["samples"]
         points.append(
             {"step": step, "train_s": t}
             | {k: scores[k] for k in ("fid", "kid", "precision", "recall", "n_samples")}
@@ -184,16 +185,18 @@ def run_bench(
     command: str = "",
     features: FeatureKind = "auto",
     inception_weights: str | None = None,
+    device: str = "cpu",
 ) -> list[dict]:
     base = base or TrainConfig()
     ext = choose_extractor(features, data.name, inception_weights)  # before any training
+    check_device(device)
     n_train = len(load_dataset(data, "train"))
     if n_train < base.batch_size:
         print(f"bench: {n_train} training examples, so batch size {n_train} instead of {base.batch_size}")
         base = cfgio.replace(base, batch_size=n_train)
     peak = matmul_flops()
-    floor = real_floor(data, n_eval, ext)
-    results = [bench_model(m, data, budget_s, work, evals, n_eval, base, ext) for m in models]
+    floor = real_floor(data, n_eval, ext, device)
+    results = [bench_model(m, data, budget_s, work, evals, n_eval, base, ext, device) for m in models]
     plot_path = out.with_suffix(".png")
     plot(results, floor, plot_path, data.name, ext.name)
     meta = {

@@ -140,11 +140,10 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument(
         "--data", default=None, help="dataset to compare with (needed with --samples or a model without data)"
     )
-    e.add_argument("--n", type=int, default=10_000, help="number of samples (default 10000)")
+    e.add_argument("--n", type=_image_count, default=10_000, help="number of samples (default 10000)")
     add_data_options(e)
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--json", type=Path, help="also write the result to this JSON file")
-    e.add_argument("--device", default="cpu", help="where features are computed, e.g. cuda (default cpu)")
     add_feature_options(e)
 
     b = sub.add_parser(
@@ -159,7 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     b.add_argument("--work", type=Path, default=Path("runs/genzoo-bench"), help="where the runs are written")
     b.add_argument("--evals", type=int, default=4, help="checkpoints scored per model (quality vs time)")
-    b.add_argument("--n", type=int, default=10_000, help="samples per score")
+    b.add_argument("--n", type=_image_count, default=10_000, help="samples per score")
     add_feature_options(b)
 
     dl = sub.add_parser("download", help="fetch a dataset or the FID Inception weights (checksums checked)")
@@ -201,7 +200,17 @@ def data_from_args(args: argparse.Namespace) -> DataConfig:
     )
 
 
+def _image_count(s: str) -> int:
+    from genzoo.eval.evaluate import MIN_IMAGES
+
+    n = int(s)
+    if n < MIN_IMAGES:
+        raise argparse.ArgumentTypeError(f"at least {MIN_IMAGES} images are needed to score, got {n}")
+    return n
+
+
 def add_feature_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", default="cpu", help="where features are computed, e.g. cuda (default cpu)")
     p.add_argument(
         "--features",
         choices=("auto", "genzoo", "inception"),
@@ -233,8 +242,15 @@ def cmd_eval(args: argparse.Namespace) -> None:
             x, data, **features
         )
     else:
+        changes = {"path": args.data_path, "image_size": args.data_image_size, "channels": args.data_channels}
         result = evaluate_run(
-            args.run, n=args.n, data_root=args.data_root, seed=args.seed, data_name=args.data, **features
+            args.run,
+            n=args.n,
+            data_root=args.data_root,
+            seed=args.seed,
+            data_name=args.data,
+            data_changes=changes,
+            **features,
         )
     if args.json:
         io.atomic_write_json(args.json, result)
@@ -260,6 +276,7 @@ def cmd_bench(args: argparse.Namespace) -> None:
         command=command,
         features=args.features,
         inception_weights=args.inception_weights,
+        device=args.device,
     )
     print(f"wrote {args.out}")
 

@@ -17,6 +17,15 @@ from pathlib import Path
 from genzoo.errors import GenzooError
 
 
+def file_digest(path: Path, algorithm: str) -> str:
+    """Hex digest of a file, read in 1 MiB blocks."""
+    h = hashlib.new(algorithm)
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()
+
+
 def _fetch(url: str, folder: Path, file: str, algorithm: str) -> tuple[Path, str]:
     """Stream ``url`` into a temporary file in ``folder``; return (temp path, hex digest)."""
     fd, tmp = tempfile.mkstemp(prefix=f".{file}.", suffix=".part", dir=folder)
@@ -43,7 +52,7 @@ def download_verified(
     """Download ``dest`` from the first of ``urls`` whose content's ``algorithm`` digest starts with
     ``expected`` (a full digest or a prefix); ``error`` lists every URL tried and why it failed."""
     folder, file = dest.parent, dest.name
-    created = not folder.exists()
+    created = [p for p in (folder, *folder.parents) if not p.exists()]  # deepest first
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -66,8 +75,10 @@ def download_verified(
             tmp.unlink(missing_ok=True)
             raise error(f"{what}: cannot move the download into {dest}: {e}") from e
         return dest
-    if created and not any(folder.iterdir()):
-        folder.rmdir()  # leave no trace of a failed first download
+    for p in created:  # leave no trace of a failed first download
+        if any(p.iterdir()):
+            break
+        p.rmdir()
     raise error(f"{what}: could not download {file} into {folder}; tried:\n  " + "\n  ".join(errors))
 
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import torch
 
-from genzoo.eval.inception import InceptionV3FID, load_inception
+from genzoo.eval.inception import golden_input, load_inception, random_weights
 
 
 def _module(name: str, **attrs) -> types.ModuleType:
@@ -94,18 +94,8 @@ def main() -> None:
     torchvision_inception(args.torchvision)
     fid = _load_source("pytorch_fid_inception", args.pytorch_fid / "pytorch_fid/inception.py")
 
-    torch.manual_seed(args.seed)  # the convolutions' random init
+    state = random_weights(args.seed)  # random BatchNorm statistics included, plus fc
     g = torch.Generator().manual_seed(args.seed)
-    state = InceptionV3FID().state_dict()
-    for k, v in state.items():
-        if k.endswith(("running_mean", "bias")):
-            state[k] = 0.1 * torch.randn(v.shape, generator=g)
-        elif k.endswith("running_var"):
-            state[k] = 0.5 + torch.rand(v.shape, generator=g)
-        elif k.endswith("bn.weight"):
-            state[k] = 0.5 + torch.rand(v.shape, generator=g)
-    state["fc.weight"] = torch.randn(1008, 2048, generator=g) * 0.01
-    state["fc.bias"] = torch.zeros(1008)
     fid.load_state_dict_from_url = lambda *_a, **_k: state  # pytorch-fid's own loading path, strict
     theirs = fid.InceptionV3([fid.InceptionV3.BLOCK_INDEX_BY_DIM[2048]]).eval()
 
@@ -127,10 +117,16 @@ def main() -> None:
     err = max(float((a - b).abs().max()), float((c - d).abs().max()))
     print(f"features {tuple(b.shape)}, |a| mean {float(a.abs().mean()):.4f}")
     print(f"numbers in the feature extractor's tensors: pytorch-fid {n_theirs:,}, genzoo {n_ours:,}")
-    print(f"max |difference| of features: {err:.3e}")
+    print(f"max |difference| of features: {err:.3e} (largest feature {float(a.abs().max()):.3g})")
     if err > 1e-4 * max(1.0, float(a.abs().max())) or n_ours != n_theirs:
         sys.exit("MISMATCH")
     print("OK: same features as pytorch-fid's network")
+    if args.seed == 0:  # the values tests/test_inception.py pins genzoo's network to
+        with torch.no_grad():
+            golden = theirs(golden_input())[0].flatten(1)
+        print("pytorch-fid's features of golden_input() with random_weights(0):")
+        print(f"  [:, :6] = {[[round(float(v), 6) for v in row[:6]] for row in golden]}")
+        print(f"  sums = {[round(float(v), 4) for v in golden.sum(1)]}")
 
 
 if __name__ == "__main__":

@@ -28,24 +28,11 @@ from genzoo.eval.evaluate import dataset_key, evaluate_images, load_samples
 
 @functools.cache
 def _random_state() -> dict[str, torch.Tensor]:
-    torch.manual_seed(0)
-    net = inception.InceptionV3FID()
-    for m in net.modules():  # BatchNorm statistics of random images: every layer stays input-sensitive
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.momentum = None  # cumulative average
-    with torch.no_grad():
-        net.train()(torch.rand(8, 3, 64, 64, generator=torch.Generator().manual_seed(0)))
-    g = torch.Generator().manual_seed(1)
-    state = net.state_dict()
-    state["fc.weight"] = torch.randn(1008, 2048, generator=g) * 0.01
-    state["fc.bias"] = torch.zeros(1008)
-    return state
+    return inception.random_weights(0)
 
 
 def random_state() -> dict[str, torch.Tensor]:
-    """A state dict shaped like pytorch-fid's file: random convolutions, BatchNorm statistics
-    measured on random images, plus the 1008-way classifier and the num_batches_tracked buffers
-    that the extractor ignores."""
+    """A state dict shaped like pytorch-fid's file (fc and num_batches_tracked included)."""
     return dict(_random_state())
 
 
@@ -86,6 +73,19 @@ def test_architecture_matches_inception_v3(net):
         "Mixed_6e": (768, 17, 17),
         "Mixed_7c": (2048, 8, 8),
     }
+
+
+@torch.no_grad()
+def test_features_equal_pytorch_fids_on_pinned_random_weights(net):
+    # printed by scripts/check_inception_port.py from pytorch-fid 0.3.0's own network (2026-11-24):
+    # any change to a block, a pool variant, the resize or the input scaling moves these numbers
+    f = net(inception.golden_input())
+    expected_head = [
+        [0.668323, 4.222284, 0.230088, 3.501743, 0.876343, 1.45649],
+        [0.644701, 5.103747, 0.050443, 3.986934, 0.913739, 1.515364],
+    ]
+    assert torch.allclose(f[:, :6], torch.tensor(expected_head), rtol=1e-4, atol=1e-4)
+    assert f.sum(1).tolist() == pytest.approx([6518.375, 6210.5015], rel=1e-5)
 
 
 def test_fid_pools_exclude_padding():

@@ -8,7 +8,6 @@ directory, is checked, and only then moved into place.
 from __future__ import annotations
 
 import gzip
-import hashlib
 import zlib
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import torch
 
 from genzoo.data.base import DatasetInfo, TensorData
 from genzoo.errors import DataError
-from genzoo.fetch import download_verified, mirrors_from_env
+from genzoo.fetch import download_verified, file_digest, mirrors_from_env
 
 # file name -> (md5, size in bytes), identical to the canonical files
 CHECKSUMS: dict[str, dict[str, tuple[str, int]]] = {
@@ -74,11 +73,7 @@ def file_md5(path: Path) -> str:
     st = path.stat()
     key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
     if key not in _md5_cache:
-        h = hashlib.md5()
-        with open(path, "rb") as f:
-            while chunk := f.read(1 << 20):
-                h.update(chunk)
-        _md5_cache[key] = h.hexdigest()
+        _md5_cache[key] = file_digest(path, "md5")
     return _md5_cache[key]
 
 

@@ -27,16 +27,28 @@ from genzoo.eval.likelihood import evaluate_likelihood, has_likelihood
 
 def dataset_key(data: DataConfig) -> str:
     """Names the reference set in cache keys: the dataset's name when loaded as is, else the name
-    and a hash of the settings (and, for a folder, of its files)."""
-    ignore = ("name", "root", "n_points")
+    and a hash of the settings that change the images (for a folder: of its files, by their
+    resolved paths, sizes and times). ``limit`` is not one: references use the whole split."""
+    ignore = ("name", "root", "n_points", "limit", "path")
     fields = {k: v for k, v in cfgio.to_dict(data).items() if k not in ignore}
-    if fields == {k: v for k, v in cfgio.to_dict(DataConfig(name=data.name)).items() if k not in ignore}:
-        return data.name
     if data.name == "folder" and data.path:
         from genzoo.data.folder import fingerprint
 
         fields["files"] = fingerprint(data.path)
+    elif fields == {k: v for k, v in cfgio.to_dict(DataConfig(name=data.name)).items() if k not in ignore}:
+        return data.name
     return f"{data.name}-{hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:12]}"
+
+
+def _stats_path(data: DataConfig, what: str, ext: Extractor, suffix: str) -> Path:
+    """Cache file for ``what`` ("test-n10000", "floor-n500", ...) of ``data`` in ``ext``'s features.
+    The shipped networks keep the keys they had before other feature networks existed."""
+    base = dataset_key(data)
+    if base == data.name and ext.name == f"genzoo-{data.name}":
+        key = f"{base}-{what}-{ext.sha256[:12]}"
+    else:
+        key = f"{base}-{what}-{ext.name}-{ext.sha256[:12]}"
+    return cache_dir() / "stats" / f"{key}{suffix}"
 
 
 def _as_data(data: DataConfig | str, root: str | None = None) -> DataConfig:
@@ -48,19 +60,16 @@ def reference_features(
 ) -> torch.Tensor:
     """Features of n real images (the first n of the test split, a fixed random n of the train
     split, whose order is not random), cached per dataset/split/n/feature network and its hash."""
-    data = _as_data(data)
-    key = f"{dataset_key(data)}-{split}-n{n}-{ext.name}-{ext.sha256[:12]}"
-    if ext.name == f"genzoo-{data.name}":  # the keys written before other extractors existed
-        key = f"{data.name}-{split}-n{n}-{ext.sha256[:12]}"
-    path = cache_dir() / "stats" / f"{key}.safetensors"
+    data = cfgio.replace(_as_data(data), limit=None)
+    path = _stats_path(data, f"{split}-n{n}", ext, ".safetensors")
     if path.is_file():
         return io.load_tensors(path)["features"]
     try:
         real = load_dataset(data, split, download=False)
     except DataError as e:
         raise DataError(
-            f"reference features {key} are not cached in {path.parent} and the real data are not available "
-            f"to build them once ({e})"
+            f"reference features {path.stem} are not cached in {path.parent} and the real data are not "
+            f"available to build them once ({e})"
         ) from None
     x = (
         real.x[:n]
@@ -97,10 +106,7 @@ def sample_scores(real: torch.Tensor, fake: torch.Tensor, logits: torch.Tensor |
 def real_floor(data: DataConfig | str, n: int, ext: Extractor, device: str = "cpu") -> dict[str, Any]:
     """Scores of n real training images against the test reference (cached)."""
     data = _as_data(data)
-    key = f"{dataset_key(data)}-floor-n{n}-{ext.name}-{ext.sha256[:12]}"
-    if ext.name == f"genzoo-{data.name}":
-        key = f"{data.name}-floor-n{n}-{ext.sha256[:12]}"
-    path = cache_dir() / "stats" / f"{key}.json"
+    path = _stats_path(data, f"floor-n{n}", ext, ".json")
     if path.is_file():
         return io.read_json(path)
     ref = reference_features(data, "test", 10_000, ext, device)
@@ -132,6 +138,8 @@ def evaluate_images(
         if isinstance(features, Extractor)
         else choose_extractor(features, data.name, inception_weights)
     )
+    if x.dtype == torch.uint8:
+        x = x.float() / 255.0
     ext.check(x)
     if len(x) < MIN_IMAGES:
         raise ConfigError(f"need at least {MIN_IMAGES} images to score, got {len(x)}")
@@ -192,12 +200,13 @@ def draw_samples(model, n: int, seed: int = 0, batch: int = 1000) -> torch.Tenso
     return torch.cat(out)
 
 
-def run_data_config(cfg: dict[str, Any], name: str | None, root: str | None) -> DataConfig:
-    """The data a saved model was trained on, or ``name``; a saved model without data needs ``name``."""
+def run_data_config(cfg: dict[str, Any], name: str | None, root: str | None, **changes: Any) -> DataConfig:
+    """The data a saved model was trained on, or ``name``, with the other fields in ``changes``
+    that are not None (path, image_size, ...); a saved model without data needs ``name``."""
     if name is None and "data" not in cfg:
         raise ConfigError("this model does not record its training data; pass --data NAME")
     data = cfgio.from_dict(DataConfig, cfg.get("data"), "data config")
-    changes = {k: v for k, v in (("name", name), ("root", root)) if v is not None}
+    changes = {k: v for k, v in (("name", name), ("root", root), *changes.items()) if v is not None}
     return cfgio.replace(data, **changes) if changes else data
 
 
@@ -212,8 +221,10 @@ def evaluate_run(
     features: FeatureKind = "auto",
     inception_weights: str | None = None,
     device: str = "cpu",
+    data_changes: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Evaluate a run or saved model; writes eval.json beside its config and returns the result.
+    ``data_changes``: DataConfig fields to override (e.g. the path of a moved image folder).
 
     Missing test data only skip the scores that need them, and with features="auto" a dataset
     without a feature network only skips the sample scores (each with a note); every other
@@ -223,7 +234,9 @@ def evaluate_run(
     mdir = io.resolve_model_dir(run)
     cfg = io.read_json(mdir / io.CONFIG)
     model = genzoo.load(run)
-    data = run_data_config(cfg, data_name, data_root)
+    if n < MIN_IMAGES:
+        raise ConfigError(f"--n must be at least {MIN_IMAGES}, got {n}")
+    data = run_data_config(cfg, data_name, data_root, **(data_changes or {}))
     result: dict[str, Any] = {
         "run": str(run),
         "model_type": model.model_type,
@@ -234,8 +247,12 @@ def evaluate_run(
         result["step"] = io.read_json(mdir / "state.json")["step"]
     notes = []
     try:
+        if len(model.shape) != 3:
+            raise ConfigError(
+                f"{data.name} is not image data (shape {tuple(model.shape)}): no feature network"
+            )
         ext = choose_extractor(features, data.name, inception_weights)
-    except ConfigError as e:
+    except ConfigError as e:  # no network for these data; bad weights stay an error
         if features != "auto":
             raise
         notes.append(f"sample scores skipped: {e}")

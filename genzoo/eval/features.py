@@ -10,7 +10,6 @@ user has its weights.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import sys
@@ -56,11 +55,9 @@ class FeatureNet(nn.Module):
 
 
 def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    from genzoo.fetch import file_digest
+
+    return file_digest(path, "sha256")
 
 
 def cache_dir() -> Path:
@@ -72,11 +69,13 @@ def cache_dir() -> Path:
 
 
 def inception_weights_path(path: str | Path | None = None) -> Path:
-    """``path``, else $GENZOO_INCEPTION_WEIGHTS, else where ``genzoo download inception`` puts them."""
-    if path:
-        return Path(path).expanduser()
-    env = os.environ.get("GENZOO_INCEPTION_WEIGHTS")
-    return Path(env).expanduser() if env else cache_dir() / "weights" / inception.FID_WEIGHTS_FILE
+    """``path``, else $GENZOO_INCEPTION_WEIGHTS, else where ``genzoo download inception`` puts them;
+    a directory means pytorch-fid's file name inside it."""
+    given = path or os.environ.get("GENZOO_INCEPTION_WEIGHTS")
+    if not given:
+        return cache_dir() / "weights" / inception.FID_WEIGHTS_FILE
+    chosen = Path(given).expanduser()
+    return chosen / inception.FID_WEIGHTS_FILE if chosen.is_dir() else chosen
 
 
 INCEPTION_HOWTO = (
@@ -161,27 +160,51 @@ class Extractor:
             )
         if x.shape[1] not in (1, 3):
             raise ConfigError(f"images must have 1 or 3 channels, got shape {tuple(x.shape)}")
+        if not bool(torch.isfinite(x).all()):
+            raise ConfigError(f"{int((~torch.isfinite(x)).sum())} pixel values are NaN or infinite")
         if x.min() < 0 or x.max() > 1:
+            hint = "; uint8 images: divide by 255" if x.max() > 1 and x.max() <= 255 else ""
             raise ConfigError(
-                f"images must lie in [0, 1], got values in [{float(x.min()):.3g}, {float(x.max()):.3g}]"
+                f"images must lie in [0, 1], got values in [{float(x.min()):.3g}, {float(x.max()):.3g}]{hint}"
             )
 
     @torch.no_grad()
     def extract(self, x: torch.Tensor, device: str = "cpu") -> tuple[torch.Tensor, torch.Tensor | None]:
-        """(features (N, d), class logits (N, classes) or None) of images x (N, C, H, W) in [0, 1]."""
+        """(features (N, d), class logits (N, classes) or None) of images x (N, C, H, W) in [0, 1].
+
+        In full fp32 on any device (no TF32), so features do not depend on where they were made."""
         from tqdm.auto import tqdm
 
-        net = self.net.to(device)
+        net = self.net.to(check_device(device))
         head = getattr(net, "head", None)
         feats, logits = [], []
         chunks = x.split(self.batch)
         slow = isinstance(net, inception.InceptionV3FID) and len(x) > self.batch and sys.stderr.isatty()
-        for chunk in tqdm(chunks, desc=f"{self.name} features", disable=not slow, leave=False):
-            f = net.features(chunk.to(device).float())
-            feats.append(f.cpu())
-            if head is not None:
-                logits.append(head(f).cpu())
+        try:
+            with torch.backends.cudnn.flags(enabled=True, allow_tf32=False):
+                for chunk in tqdm(chunks, desc=f"{self.name} features", disable=not slow, leave=False):
+                    f = net.features(chunk.to(device).float())
+                    feats.append(f.cpu())
+                    if head is not None:
+                        logits.append(head(f).cpu())
+        finally:
+            self.net.cpu()
         return torch.cat(feats), torch.cat(logits) if logits else None
+
+
+def check_device(device: str) -> str:
+    """``device`` if torch can use it here, else ConfigError naming what is available."""
+    try:
+        dev = torch.device(device)
+    except RuntimeError as e:
+        raise ConfigError(f"unknown device {device!r} ({e}); use cpu, cuda or cuda:N") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(
+            f"device {device!r}: CUDA is not available with this torch build ({torch.__version__})"
+        )
+    if dev.type not in ("cpu", "cuda"):
+        raise ConfigError(f"device {device!r} is not supported for features; use cpu or cuda")
+    return device
 
 
 def shipped_extractor(dataset: str) -> Extractor:
@@ -192,8 +215,6 @@ def shipped_extractor(dataset: str) -> Extractor:
 def inception_extractor(path: str | Path | None = None) -> Extractor:
     """The FID Inception network with the user's weights (see ``inception_weights_path``)."""
     path = inception_weights_path(path)
-    if not path.is_file():
-        raise CheckpointError(f"Inception weights not found at {path}; {INCEPTION_HOWTO}")
     net = inception.load_inception(path)
     digest = sha256_file(path)
     notes = ["Inception features computed as pytorch-fid does (bilinear resize to 299x299)"]
@@ -234,13 +255,14 @@ def download_inception(dest: str | Path | None = None, mirrors: list[str] | None
 
 def choose_extractor(kind: FeatureKind, dataset: str, weights: str | Path | None = None) -> Extractor:
     """kind "genzoo": the dataset's shipped network; "inception": Inception-v3 with the user's
-    weights; "auto": the shipped network if there is one, else Inception if its weights are found."""
-    if kind == "genzoo" or (kind == "auto" and dataset in available()):
+    weights; "auto": Inception if ``weights`` are given, else the shipped network if there is one,
+    else Inception if its weights are found ($GENZOO_INCEPTION_WEIGHTS or the default place)."""
+    if kind not in ("auto", "genzoo", "inception"):
+        raise ConfigError(f"unknown feature network {kind!r}; use auto, genzoo or inception")
+    if kind == "genzoo" or (kind == "auto" and not weights and dataset in available()):
         return shipped_extractor(dataset)
     if kind == "inception" or inception_weights_path(weights).is_file():
         return inception_extractor(weights)
-    if kind != "auto":
-        raise ConfigError(f"unknown feature network {kind!r}; use auto, genzoo or inception")
     raise ConfigError(
         f"no shipped feature network for {dataset!r} (shipped: {', '.join(available())}) and no Inception "
         f"weights at {inception_weights_path(weights)}; to score samples of {dataset!r}, {INCEPTION_HOWTO}"
