@@ -220,17 +220,18 @@ def test_the_cache_key_of_a_folder_follows_its_files(rgb_folder):
     assert dataset_key(DataConfig(name="mnist", root="/anywhere")) == "mnist"
 
 
-def test_auto_features_for_a_run_without_a_shipped_network(tmp_path, weights, no_weights, monkeypatch):
+def test_auto_features_for_a_run_without_a_shipped_network(
+    tmp_path, weights, rgb_folder, no_weights, monkeypatch
+):
     run = tmp_path / "ae"
-    train = ["train", "ae", "--steps", "2", "--batch-size", "8", "--data-limit", "16"]  # 16 test images
+    train = ["train", "ae", "--steps", "2", "--batch-size", "8", "--data", "folder"]
+    train += ["--data-path", str(rgb_folder), "--data-image-size", "8"]  # 4 test images
     assert main([*train, "--out", str(run), "--quiet"]) == 0
-    assert main(["eval", str(run), "--n", "8"]) == 0  # digits: no shipped network, no weights
+    assert main(["eval", str(run), "--n", "8"]) == 0  # a folder: no shipped network, no weights
     result = json.loads((run / "eval.json").read_text())
     assert "samples" not in result and "reconstruction" in result
     assert any("genzoo download inception" in n for n in result["notes"])
-    assert (
-        main(["eval", str(run), "--n", "8", "--features", "inception"]) == 2
-    )  # asked for, missing: an error
+    assert main(["eval", str(run), "--n", "8", "--features", "inception"]) == 2  # asked for: an error
     monkeypatch.setenv("GENZOO_INCEPTION_WEIGHTS", str(weights))
     assert main(["eval", str(run), "--n", "8"]) == 0
     result = json.loads((run / "eval.json").read_text())
@@ -266,7 +267,7 @@ def test_download_inception_from_a_local_mirror(tmp_path, weights, serve, monkey
     site.mkdir(parents=True)
     (site / inception.FID_WEIGHTS_FILE).write_bytes(weights.read_bytes())
     base = serve(tmp_path / "site")
-    dest = tmp_path / "w" / "inception.pth"
+    dest = tmp_path / "w" / "deeper" / "inception.pth"
     argv = ["download", "inception", "--mirror", base, "--out", str(dest)]
     # our random file is not pytorch-fid's: the sha256 check refuses it and leaves nothing behind
     assert main(argv) == 2
@@ -282,3 +283,79 @@ def test_download_inception_from_a_local_mirror(tmp_path, weights, serve, monkey
     dest.write_bytes(b"not the weights")  # a different file is never overwritten
     assert main(argv) == 2 and "move it away" in capsys.readouterr().err
     assert dest.read_bytes() == b"not the weights"
+    # a directory means pytorch-fid's file name inside it, for --out and --inception-weights alike
+    assert main(["download", "inception", "--mirror", base, "--out", str(tmp_path / "w")]) == 0
+    assert sha256(tmp_path / "w" / inception.FID_WEIGHTS_FILE) == sha256(weights)
+    assert features.inception_weights_path(tmp_path / "w") == tmp_path / "w" / inception.FID_WEIGHTS_FILE
+
+
+# ---------------------------------------------------------------- evaluation logic, with a cheap extractor
+
+
+class Pixels(torch.nn.Module):
+    """Features = the pixels themselves: fast enough to test the evaluation plumbing."""
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return x.flatten(1)
+
+
+def pixels() -> features.Extractor:
+    return features.Extractor("pixels", "0" * 64, Pixels(), None, 500)
+
+
+def test_reference_sets_ignore_limit_and_follow_settings(no_weights):
+    from genzoo.data import load_dataset
+    from genzoo.eval.evaluate import reference_features
+
+    full = len(load_dataset(DataConfig(name="digits"), "test"))
+    ref = reference_features(DataConfig(name="digits", limit=16), "test", 10_000, pixels())
+    assert len(ref) == full > 16
+    assert dataset_key(DataConfig(name="mnist", limit=16)) == "mnist"
+    assert dataset_key(DataConfig(name="mnist", image_size=14)) != "mnist"
+
+
+def test_bad_images_and_options_are_named(no_weights, weights, tmp_path, capsys):
+    data = DataConfig(name="digits")
+    x = torch.rand(8, 1, 8, 8)
+    x[0, 0, 0, 0] = float("nan")
+    with pytest.raises(ConfigError, match="1 pixel values are NaN"):
+        evaluate_images(x, data, features=pixels())
+    with pytest.raises(ConfigError, match="divide by 255"):
+        evaluate_images(torch.full((8, 1, 8, 8), 200.0), data, features=pixels())
+    ok = evaluate_images((torch.rand(8, 1, 8, 8) * 255).to(torch.uint8), data, features=pixels())
+    assert ok["samples"]["n_samples"] == 8  # uint8 tensors are read as 0..255
+    with pytest.raises(ConfigError, match="at least 4"):
+        evaluate_images(torch.rand(3, 1, 8, 8), data, features=pixels())
+    with pytest.raises(ConfigError, match="unknown device 'gpu'"):
+        evaluate_images(torch.rand(8, 1, 8, 8), data, features=pixels(), device="gpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="CUDA is not available"):
+            evaluate_images(torch.rand(8, 1, 8, 8), data, features=pixels(), device="cuda")
+    with pytest.raises(ConfigError, match="unknown feature network 'bogus'"):
+        features.choose_extractor("bogus", "folder", weights)
+    # explicit weights choose Inception even where a shipped network exists
+    assert features.choose_extractor("auto", "mnist", weights).name == "inception-v3"
+    assert features.choose_extractor("auto", "mnist").name == "genzoo-mnist"
+    np.savez(tmp_path / "s.npz", x=np.zeros((8, 8, 8), np.uint8))
+    with pytest.raises(SystemExit):
+        main(["eval", "--samples", str(tmp_path / "s.npz"), "--data", "digits", "--n", "2"])
+    assert "at least 4 images" in capsys.readouterr().err
+
+
+def test_runs_on_points_and_moved_folders(tmp_path, weights, rgb_folder, no_weights, monkeypatch):
+    monkeypatch.setenv("GENZOO_INCEPTION_WEIGHTS", str(weights))
+    run = tmp_path / "moons"
+    common = ["--steps", "2", "--batch-size", "8", "--quiet"]
+    moons = ["--data", "moons", "--data-n-points", "64", "--arch", "mlp"]
+    assert main(["train", "ae", *moons, *common, "--out", str(run)]) == 0
+    assert main(["eval", str(run), "--n", "8"]) == 0  # Inception weights found, but points are not images
+    result = json.loads((run / "eval.json").read_text())
+    assert "samples" not in result and any("not image data" in n for n in result["notes"])
+    run = tmp_path / "folder"
+    data = ["--data", "folder", "--data-path", str(rgb_folder), "--data-image-size", "8"]
+    assert main(["train", "ae", *data, *common, "--out", str(run)]) == 0
+    moved = tmp_path / "moved"
+    rgb_folder.rename(moved)
+    assert main(["eval", str(run), "--n", "4", "--data-path", str(moved)]) == 0
+    result = json.loads((run / "eval.json").read_text())
+    assert result["feature_net"] == "inception-v3" and result["reconstruction"]["n"] == 4
