@@ -165,8 +165,8 @@ def evaluate_images(
 
 def load_samples(path: str | Path) -> torch.Tensor:
     """Images from an .npz (key 'x', 'samples' or 'images', else the first array) as (N, C, H, W):
-    (N, H, W), (N, C, H, W) or channels-last (N, H, W, C) with C = 1 or 3; uint8 0..255 or
-    float in [0, 1]."""
+    (N, H, W), (N, C, H, W) or channels-last (N, H, W, C) with C = 1 or 3 (an array whose
+    second axis is 1 or 3 is read as (N, C, H, W)); uint8 0..255 or float in [0, 1]."""
     try:
         with np.load(path) as npz:
             key = next(
