@@ -216,7 +216,8 @@ def add_feature_options(p: argparse.ArgumentParser) -> None:
         choices=("auto", "genzoo", "inception"),
         default="auto",
         help="feature network: the dataset's shipped one (genzoo), Inception-v3 with your weights, or auto "
-        "(shipped if there is one, else Inception if its weights are found)",
+        "(Inception if --inception-weights is given, else the shipped one if any, else Inception if its "
+        "weights are found)",
     )
     p.add_argument(
         "--inception-weights",

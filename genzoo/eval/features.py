@@ -172,7 +172,8 @@ class Extractor:
     def extract(self, x: torch.Tensor, device: str = "cpu") -> tuple[torch.Tensor, torch.Tensor | None]:
         """(features (N, d), class logits (N, classes) or None) of images x (N, C, H, W) in [0, 1].
 
-        In full fp32 on any device (no TF32), so features do not depend on where they were made."""
+        In full fp32 on any device (TF32 off), so GPU features agree with CPU ones to float rounding
+        and may share their cache."""
         from tqdm.auto import tqdm
 
         net = self.net.to(check_device(device))
