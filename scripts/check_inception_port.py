@@ -118,6 +118,11 @@ def main() -> None:
     print(f"features {tuple(b.shape)}, |a| mean {float(a.abs().mean()):.4f}")
     print(f"numbers in the feature extractor's tensors: pytorch-fid {n_theirs:,}, genzoo {n_ours:,}")
     print(f"max |difference| of features: {err:.3e} (largest feature {float(a.abs().max()):.3g})")
+    with torch.no_grad():  # the same weights in the default memory format: equal up to summation order
+        plain = ours.to(memory_format=torch.contiguous_format)
+        err_plain = max(float((a - plain(x)).abs().max()), float((c - plain(gray)).abs().max()))
+        ours.to(memory_format=torch.channels_last)
+    print(f"  the same without channels-last weights: {err_plain:.3e}")
     if err > 1e-4 * max(1.0, float(a.abs().max())) or n_ours != n_theirs:
         sys.exit("MISMATCH")
     print("OK: same features as pytorch-fid's network")
