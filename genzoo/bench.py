@@ -10,6 +10,7 @@ share of it.
 from __future__ import annotations
 
 import json
+import math
 import platform
 import re
 import shutil
@@ -96,7 +97,11 @@ def bench_model(
         state = io.read_json(ck / "state.json")
         step, t = state["step"], state["train_seconds"]
         model = get_model_class(name).load(ck)
-        scores = evaluate_images(draw_samples(model, n_eval), data, features=ext, device=device)["samples"]
+        samples = draw_samples(model, n_eval)
+        if bool(torch.isfinite(samples).all()):
+            scores = evaluate_images(samples, data, features=ext, device=device)["samples"]
+        else:  # a diverged checkpoint is a point on the curve, not the end of the bench
+            scores = dict.fromkeys(("fid", "kid", "precision", "recall"), math.nan) | {"n_samples": n_eval}
         points.append(
             {"step": step, "train_s": t}
             | {k: scores[k] for k in ("fid", "kid", "precision", "recall", "n_samples")}

@@ -203,7 +203,10 @@ def data_from_args(args: argparse.Namespace) -> DataConfig:
 def _image_count(s: str) -> int:
     from genzoo.eval.evaluate import MIN_IMAGES
 
-    n = int(s)
+    try:
+        n = int(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of images, got {s!r}") from None
     if n < MIN_IMAGES:
         raise argparse.ArgumentTypeError(f"at least {MIN_IMAGES} images are needed to score, got {n}")
     return n
@@ -233,6 +236,9 @@ def cmd_eval(args: argparse.Namespace) -> None:
 
     if (args.run is None) == (args.samples is None):
         raise ConfigError("give either a RUN or --samples FILE.npz (with --data)")
+    from genzoo.eval.features import check_device
+
+    check_device(args.device)  # before any sampling
     features = {"features": args.features, "inception_weights": args.inception_weights, "device": args.device}
     if args.samples is not None:
         if args.data is None:

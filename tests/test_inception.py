@@ -311,7 +311,7 @@ def test_reference_sets_ignore_limit_and_follow_settings(no_weights):
     ref = reference_features(DataConfig(name="digits", limit=16), "test", 10_000, pixels())
     assert len(ref) == full > 16
     assert dataset_key(DataConfig(name="mnist", limit=16)) == "mnist"
-    assert dataset_key(DataConfig(name="mnist", image_size=14)) != "mnist"
+    assert dataset_key(DataConfig(name="mnist", image_size=14)) == "mnist"  # ignored by the IDX loader
 
 
 def test_bad_images_and_options_are_named(no_weights, weights, tmp_path, capsys):
@@ -342,7 +342,7 @@ def test_bad_images_and_options_are_named(no_weights, weights, tmp_path, capsys)
     assert "at least 4 images" in capsys.readouterr().err
 
 
-def test_runs_on_points_and_moved_folders(tmp_path, weights, rgb_folder, no_weights, monkeypatch):
+def test_runs_on_points_and_moved_folders(tmp_path, weights, rgb_folder, no_weights, monkeypatch, capsys):
     monkeypatch.setenv("GENZOO_INCEPTION_WEIGHTS", str(weights))
     run = tmp_path / "moons"
     common = ["--steps", "2", "--batch-size", "8", "--quiet"]
@@ -359,3 +359,20 @@ def test_runs_on_points_and_moved_folders(tmp_path, weights, rgb_folder, no_weig
     assert main(["eval", str(run), "--n", "4", "--data-path", str(moved)]) == 0
     result = json.loads((run / "eval.json").read_text())
     assert result["feature_net"] == "inception-v3" and result["reconstruction"]["n"] == 4
+    # weights named on the command line must load: a typo is an error, not a quiet skip
+    typo = ["eval", str(run), "--n", "4", "--data-path", str(moved), "--inception-weights", "typo.pth"]
+    assert main(typo) == 2 and "Inception weights not found at typo.pth" in capsys.readouterr().err
+    # a diverged model's samples skip the sample scores; reconstruction is still measured
+    import genzoo.eval.evaluate as ev
+
+    monkeypatch.setattr(ev, "draw_samples", lambda model, n, seed=0: torch.full((n, 3, 8, 8), float("nan")))
+    assert main(["eval", str(run), "--n", "4", "--data-path", str(moved)]) == 0
+    result = json.loads((run / "eval.json").read_text())
+    assert "samples" not in result and "reconstruction" in result
+    assert any("NaN or inf" in n for n in result["notes"])
+    np.savez(tmp_path / "empty.npz", x=np.zeros((0, 8, 8, 3), np.uint8))
+    empty = ["eval", "--samples", str(tmp_path / "empty.npz"), "--data", "folder", "--data-path", str(moved)]
+    assert main(empty) == 2 and "at least 4 images" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main([*empty, "--n", "abc"])
+    assert "expected a number of images, got 'abc'" in capsys.readouterr().err

@@ -21,7 +21,7 @@ from genzoo import io
 from genzoo.data import DataConfig, load_dataset
 from genzoo.errors import ConfigError, DataError
 from genzoo.eval import metrics
-from genzoo.eval.features import Extractor, FeatureKind, cache_dir, choose_extractor
+from genzoo.eval.features import Extractor, FeatureKind, cache_dir, check_device, choose_extractor
 from genzoo.eval.likelihood import evaluate_likelihood, has_likelihood
 
 
@@ -29,14 +29,13 @@ def dataset_key(data: DataConfig) -> str:
     """Names the reference set in cache keys: the dataset's name when loaded as is, else the name
     and a hash of the settings that change the images (for a folder: of its files, by their
     resolved paths, sizes and times). ``limit`` is not one: references use the whole split."""
-    ignore = ("name", "root", "n_points", "limit", "path")
-    fields = {k: v for k, v in cfgio.to_dict(data).items() if k not in ignore}
-    if data.name == "folder" and data.path:
-        from genzoo.data.folder import fingerprint
-
-        fields["files"] = fingerprint(data.path)
-    elif fields == {k: v for k, v in cfgio.to_dict(DataConfig(name=data.name)).items() if k not in ignore}:
+    if data.name != "folder":  # the other image sets ignore size/channel settings
         return data.name
+    from genzoo.data.folder import fingerprint
+
+    fields = {"image_size": data.image_size, "channels": data.channels}
+    if data.path:
+        fields["files"] = fingerprint(data.path)
     return f"{data.name}-{hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:12]}"
 
 
@@ -138,11 +137,11 @@ def evaluate_images(
         if isinstance(features, Extractor)
         else choose_extractor(features, data.name, inception_weights)
     )
+    if len(x) < MIN_IMAGES:
+        raise ConfigError(f"need at least {MIN_IMAGES} images to score, got {len(x)}")
     if x.dtype == torch.uint8:
         x = x.float() / 255.0
     ext.check(x)
-    if len(x) < MIN_IMAGES:
-        raise ConfigError(f"need at least {MIN_IMAGES} images to score, got {len(x)}")
     ref = reference_features(data, "test", 10_000, ext, device)
     if len(ref) < MIN_IMAGES:
         raise DataError(f"the {data.name} test split has {len(ref)} images; at least {MIN_IMAGES} are needed")
@@ -246,6 +245,14 @@ def evaluate_run(
     if (mdir / "state.json").is_file():
         result["step"] = io.read_json(mdir / "state.json")["step"]
     notes = []
+    check_device(device)
+    try:  # the data first: a shape mismatch is an error before any long feature extraction
+        test = load_dataset(data, "test", download=False)
+    except DataError as e:
+        test = None
+        notes.append(f"reconstruction/likelihood skipped: test data not available ({e})")
+    if test is not None and tuple(test.info.shape) != tuple(model.shape):
+        raise ConfigError(f"{data.name} has shape {test.info.shape}; the model expects {model.shape}")
     try:
         if len(model.shape) != 3:
             raise ConfigError(
@@ -257,18 +264,17 @@ def evaluate_run(
             raise
         notes.append(f"sample scores skipped: {e}")
     else:
-        try:
-            result |= evaluate_images(draw_samples(model, n, seed), data, features=ext, device=device)
-        except DataError as e:
-            notes.append(f"sample scores skipped: {e}")
-    try:
-        test = load_dataset(data, "test", download=False)
-    except DataError as e:
-        test = None
-        notes.append(f"reconstruction/likelihood skipped: test data not available ({e})")
+        samples = draw_samples(model, n, seed)
+        if not bool(torch.isfinite(samples).all()):
+            notes.append(
+                "sample scores skipped: the model's samples contain NaN or inf (did training diverge?)"
+            )
+        else:
+            try:
+                result |= evaluate_images(samples, data, features=ext, device=device)
+            except DataError as e:
+                notes.append(f"sample scores skipped: {e}")
     if test is not None:
-        if tuple(test.info.shape) != tuple(model.shape):
-            raise ConfigError(f"{data.name} has shape {test.info.shape}; the model expects {model.shape}")
         x = test.x[:n]
         if hasattr(model, "reconstruct"):
             x_hat = torch.cat([model.reconstruct(c) for c in x.split(1000)])

@@ -203,6 +203,8 @@ def check_device(device: str) -> str:
         raise ConfigError(
             f"device {device!r}: CUDA is not available with this torch build ({torch.__version__})"
         )
+    if dev.type == "cuda" and (dev.index or 0) >= torch.cuda.device_count():
+        raise ConfigError(f"device {device!r}: this machine has {torch.cuda.device_count()} GPU(s)")
     if dev.type not in ("cpu", "cuda"):
         raise ConfigError(f"device {device!r} is not supported for features; use cpu or cuda")
     return device
@@ -262,7 +264,7 @@ def choose_extractor(kind: FeatureKind, dataset: str, weights: str | Path | None
         raise ConfigError(f"unknown feature network {kind!r}; use auto, genzoo or inception")
     if kind == "genzoo" or (kind == "auto" and not weights and dataset in available()):
         return shipped_extractor(dataset)
-    if kind == "inception" or inception_weights_path(weights).is_file():
+    if kind == "inception" or weights or inception_weights_path().is_file():  # given weights must load
         return inception_extractor(weights)
     raise ConfigError(
         f"no shipped feature network for {dataset!r} (shipped: {', '.join(available())}) and no Inception "
