@@ -26,9 +26,9 @@ from genzoo.eval.likelihood import evaluate_likelihood, has_likelihood
 
 
 def dataset_key(data: DataConfig) -> str:
-    """Names the reference set in cache keys: the dataset's name when loaded as is, else the name
-    and a hash of the settings that change the images (for a folder: of its files, by their
-    resolved paths, sizes and times). ``limit`` is not one: references use the whole split."""
+    """Names the reference set in cache keys: the dataset's name, or for a folder the name and a
+    hash of its size/channel settings and of its files (resolved paths, sizes, times).
+    ``limit`` is not part of it: references use the whole split."""
     if data.name != "folder":  # the other image sets ignore size/channel settings
         return data.name
     from genzoo.data.folder import fingerprint

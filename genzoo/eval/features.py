@@ -180,7 +180,7 @@ class Extractor:
         head = getattr(net, "head", None)
         feats, logits = [], []
         chunks = x.split(self.batch)
-        slow = isinstance(net, inception.InceptionV3FID) and len(x) > self.batch and sys.stderr.isatty()
+        slow = len(chunks) > 1 and sys.stderr.isatty()  # a bar only where it can be seen
         try:
             with torch.backends.cudnn.flags(enabled=True, allow_tf32=False):
                 for chunk in tqdm(chunks, desc=f"{self.name} features", disable=not slow, leave=False):
