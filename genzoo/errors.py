@@ -19,3 +19,11 @@ class CheckpointError(GenzooError):
 
 class TrainingError(GenzooError):
     """Training stopped: a non-finite loss or an inconsistent resume."""
+
+
+class TrainingStopped(GenzooError):
+    """Training was stopped by a signal after checkpointing; ``exit_code`` is 128 + the signal."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
