@@ -24,6 +24,11 @@ class TrainConfig:
     ckpt_every: int = 1000  # checkpoint every N steps, and always at the end
     keep_checkpoints: int = 1  # how many recent checkpoints to keep
     threads: int = 0  # torch CPU threads per process (0: torch's default)
+    # autocast dtype of the forward pass; weights, gradients and optimiser state stay fp32.
+    # auto: bf16 where the CPU has native bf16 (AVX-512-BF16 or AMX), else fp32.
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
+    channels_last: bool = False  # NHWC memory layout for image batches and conv weights
+    compile: bool = False  # torch.compile the model's loss (needs a C++ compiler on CPU)
 
 
 def check_train_config(tc: TrainConfig) -> None:
@@ -49,3 +54,21 @@ def check_train_config(tc: TrainConfig) -> None:
     bad = [msg for ok, msg in rules if not ok]
     if bad:
         raise ConfigError("invalid training settings: " + "; ".join(bad))
+
+
+def native_bf16() -> bool:
+    """True where bf16 matrix maths is native on this CPU (AVX-512-BF16 or AMX tiles)."""
+    import torch
+
+    cpu = torch.cpu
+    return bool(
+        getattr(cpu, "_is_avx512_bf16_supported", lambda: False)()
+        or getattr(cpu, "_is_amx_tile_supported", lambda: False)()
+    )
+
+
+def resolve_precision(precision: str) -> str:
+    """'fp32' or 'bf16' for a TrainConfig.precision ('auto' decided by the CPU)."""
+    if precision == "auto":
+        return "bf16" if native_bf16() else "fp32"
+    return precision

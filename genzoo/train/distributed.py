@@ -53,3 +53,21 @@ def all_gather(t: torch.Tensor, info: DistInfo) -> list[torch.Tensor]:
 def barrier(info: DistInfo) -> None:
     if info.enabled:
         dist.barrier()
+
+
+def any_flags(flags: list[bool], info: DistInfo) -> list[bool]:
+    """Element-wise OR of boolean flags over processes, in one collective (so that every process
+    takes the same decision at the same step)."""
+    if not info.enabled:
+        return flags
+    t = torch.tensor([float(f) for f in flags])
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return [bool(v > 0) for v in t.tolist()]
+
+
+def teardown() -> None:
+    """Leave the process group (on success and on error). Without it gloo's threads can still be
+    running when the interpreter exits, and a process may die with SIGABRT ("terminate called
+    without an active exception") after its work is done."""
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()

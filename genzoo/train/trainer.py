@@ -24,14 +24,15 @@ from tqdm import tqdm
 
 from genzoo import io, viz
 from genzoo.data import TensorData, load_dataset
-from genzoo.errors import ConfigError, TrainingError
+from genzoo.errors import ConfigError, TrainingError, TrainingStopped
 from genzoo.models.base import GenerativeModel
 from genzoo.registry import get_model_class
 from genzoo.train import checkpoint as ckpt
 from genzoo.train import distributed as dd
-from genzoo.train.config import TrainConfig, check_train_config
+from genzoo.train.config import TrainConfig, check_train_config, resolve_precision
 from genzoo.train.ema import EMA
 from genzoo.train.run import RunSpec, check_resume
+from genzoo.train.signals import StopRequest
 
 
 def lr_at(step: int, cfg: TrainConfig, horizon: int | None = None) -> float:
@@ -119,11 +120,17 @@ class Trainer:
         if resume:
             self._restore()  # before any collective call: every process checks the same files
         self.ema = self._ema_from_checkpoint(resume) if tc.ema_decay > 0 else None
+        self.precision = resolve_precision(tc.precision)
+        self.channels_last = tc.channels_last
+        if self.channels_last:
+            self.model.to(memory_format=torch.channels_last)  # 4-D weights only; the rest unchanged
         self.wrapped = (
             DistributedDataParallel(self.model, find_unused_parameters=self.model.ddp_find_unused)
             if self.info.enabled
             else self.model
         )
+        # forward(batch, player) -> Output: the model's loss, compiled by torch.compile if asked
+        self.forward = torch.compile(self.wrapped) if tc.compile else self.wrapped
         self.batches = BatchSchedule(len(self.data), tc.batch_size, tc.seed, self.info)
         g = torch.Generator().manual_seed(tc.seed)
         self.fit_idx = torch.randperm(len(self.data), generator=g)[:10_000]  # for prepare_for_sampling
@@ -190,26 +197,38 @@ class Trainer:
         self.model.train()
         viz.save_grid(rows, self.run / "progress" / f"step-{self.step:07d}.png")
 
-    def _check_finite(self, loss: torch.Tensor, grad_norm: torch.Tensor, player: str) -> None:
-        """Stop before the optimiser step if any process saw a non-finite loss or gradient."""
-        bad = torch.tensor(0.0 if torch.isfinite(loss) and torch.isfinite(grad_norm) else 1.0)
-        if float(dd.all_mean(bad, self.info)) > 0:
-            last = self.run / "checkpoints" / "latest"
-            kept = f"the last good checkpoint ({last.read_text().strip()})" if last.exists() else "nothing"
-            raise TrainingError(
-                f"loss of {player!r} became {float(loss)} (gradient norm {float(grad_norm)}) at step {self.step}; "
-                f"training stopped and kept {kept} in {self.run}. Try a lower --lr or --grad-clip, then --resume."
-            )
+    def _health(self, bad: torch.Tensor, first: torch.Tensor, player: str) -> None:
+        """Raise (before anything is saved) if any process saw a non-finite loss or gradient.
 
-    def _out_of_time(self, t_start: float, limit: float | None) -> bool:
-        if limit is None:
-            return False
-        late = torch.tensor(float(time.perf_counter() - t_start > limit))
-        return float(dd.all_mean(late, self.info)) > 0  # every process stops at the same step
+        The check is read here, at log and checkpoint steps, not after every step: per step the
+        flags are updated on the device without a host synchronisation. A bad step may have
+        been applied to the weights in memory, but never reaches a checkpoint.
+        """
+        flags = dd.any_flags([bool(bad)], self.info)
+        if not flags[0]:
+            return
+        last = self.run / "checkpoints" / "latest"
+        kept = f"the last good checkpoint ({last.read_text().strip()})" if last.exists() else "nothing"
+        step, loss, norm, who = (first[0], first[1], first[2], first[3]) if bool(bad) else (-1, 0, 0, -1)
+        what = self.model.players[int(who)] if int(who) >= 0 else player
+        where = f"at step {int(step)}" if int(step) >= 0 else "in another process"
+        raise TrainingError(
+            f"loss of {what!r} became {float(loss)} (gradient norm {float(norm)}) {where}; "
+            f"training stopped and kept {kept} in {self.run}. Try a lower --lr or --grad-clip, then --resume."
+        )
+
+    def _stop_now(self, stop: StopRequest, t_start: float, limit: float | None) -> tuple[bool, bool]:
+        """(signal, time limit): whether to stop after this step, agreed by every process."""
+        late = limit is not None and time.perf_counter() - t_start > limit
+        if not self.info.enabled:
+            return stop.requested, late
+        sig, late = dd.any_flags([stop.requested, late], self.info)
+        return sig, late
 
     def fit(self, stop_at: int | None = None, time_limit_s: float | None = None) -> Path:
         """Train to ``train.steps``; stop early at step ``stop_at`` or after ``time_limit_s``
-        seconds of this call, checkpointing where it stops."""
+        seconds of this call, checkpointing where it stops. SIGINT/SIGTERM stop it the same way
+        (after the current step, with a checkpoint) and raise ``TrainingStopped``."""
         tc, main = self.spec.train, self.info.is_main
         end = tc.steps if stop_at is None else min(stop_at, tc.steps)
         t_start = time.perf_counter()
@@ -224,49 +243,75 @@ class Trainer:
         sums: dict[str, torch.Tensor] = {}
         counts: dict[str, int] = {}
         n_steps, t0 = 0, time.perf_counter()
+        # non-finite guard, kept on the device: any bad step so far, and the first one's
+        # (step, loss, gradient norm, player index)
+        bad = torch.zeros((), dtype=torch.bool)
+        first = torch.full((4,), -1.0, dtype=torch.float64)
         bar = tqdm(
             total=end,
             initial=self.step,
             disable=None if (main and self.progress) else True,
             desc=self.spec.model_type,
         )
-        while self.step < end:
-            idx = self.batches.indices(self.step)
-            batch = (self.data.x[idx], None if self.data.y is None else self.data.y[idx])
-            self.model.set_step(self.step)
-            for p, opt in self.opts.items():
-                for g in opt.param_groups:
-                    g["lr"] = lr_at(self.step, tc, self.horizon) * self.base_lr[p] / tc.lr
-                opt.zero_grad(set_to_none=True)
-                out = self.wrapped(batch, p)
-                out.loss.backward()
-                norm = torch.nn.utils.clip_grad_norm_(
-                    self.params[p], tc.grad_clip if tc.grad_clip > 0 else math.inf
-                )
-                self._check_finite(out.loss.detach(), norm, p)
-                opt.step()
-                prefix = "" if len(self.opts) == 1 else f"{p}_"
-                for k, v in {"loss": out.loss.detach(), **out.terms}.items():
-                    sums[prefix + k] = sums.get(prefix + k, 0.0) + v.detach().float()
-                    counts[prefix + k] = counts.get(prefix + k, 0) + 1
-            n_steps += 1
-            self.step += 1
-            if self.ema is not None:
-                self.ema.update(self.model, self.step)
-            if self._out_of_time(t_start, time_limit_s):
-                end = self.step
-            if self.step % tc.log_every == 0 or self.step == end:
-                self._log(sums, counts, n_steps, time.perf_counter() - t0, elapsed(), bar)
-                sums, counts, n_steps, t0 = {}, {}, 0, time.perf_counter()
-            if main and tc.image_every and (self.step % tc.image_every == 0 or self.step == end):
-                self._images()
-            if self.step % tc.ckpt_every == 0 or self.step == end:
-                self.save(elapsed())
-            bar.update(1)
-        bar.close()
+        signalled = False
+        with StopRequest(announce=main) as stop:
+            while self.step < end:
+                idx = self.batches.indices(self.step)
+                x = self.data.x[idx]
+                if self.channels_last and x.dim() == 4:
+                    x = x.contiguous(memory_format=torch.channels_last)
+                batch = (x, None if self.data.y is None else self.data.y[idx])
+                self.model.set_step(self.step)
+                for i, (p, opt) in enumerate(self.opts.items()):
+                    for g in opt.param_groups:
+                        g["lr"] = lr_at(self.step, tc, self.horizon) * self.base_lr[p] / tc.lr
+                    opt.zero_grad(set_to_none=True)
+                    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision == "bf16"):
+                        out = self.forward(batch, p)
+                    loss = out.loss.float()
+                    loss.backward()
+                    norm = torch.nn.utils.clip_grad_norm_(
+                        self.params[p], tc.grad_clip if tc.grad_clip > 0 else math.inf
+                    )
+                    now_bad = ~(torch.isfinite(loss.detach()) & torch.isfinite(norm))
+                    record = torch.stack([torch.tensor(float(self.step)), loss.detach().double(), norm.double(), torch.tensor(float(i))])  # fmt: skip
+                    first = torch.where(now_bad & ~bad, record.to(first.dtype), first)
+                    bad = bad | now_bad
+                    opt.step()
+                    prefix = "" if len(self.opts) == 1 else f"{p}_"
+                    for k, v in {"loss": loss.detach(), **out.terms}.items():
+                        sums[prefix + k] = sums.get(prefix + k, 0.0) + v.detach().float()
+                        counts[prefix + k] = counts.get(prefix + k, 0) + 1
+                n_steps += 1
+                self.step += 1
+                if self.ema is not None:
+                    self.ema.update(self.model, self.step)
+                signalled, late = self._stop_now(stop, t_start, time_limit_s)
+                if late or signalled:
+                    end = self.step
+                if self.step % tc.log_every == 0 or self.step == end:
+                    self._health(bad, first, p)
+                    self._log(sums, counts, n_steps, time.perf_counter() - t0, elapsed(), bar)
+                    sums, counts, n_steps, t0 = {}, {}, 0, time.perf_counter()
+                if main and tc.image_every and (self.step % tc.image_every == 0 or self.step == end):
+                    self._images()
+                if self.step % tc.ckpt_every == 0 or self.step == end:
+                    self._health(bad, first, p)
+                    self.save(elapsed())
+                bar.update(1)
+            bar.close()
         if self.tb is not None:
             self.tb.flush()
         dd.barrier(self.info)
+        if signalled:
+            where = self.run / "checkpoints" / f"step-{self.step:07d}"
+            raise TrainingStopped(
+                f"stopped by {stop.name} at step {self.step}; checkpoint in {where}. Continue with: "
+                f"genzoo train {self.spec.model_type} --resume {self.run}"
+                if main
+                else "",
+                stop.exit_code,
+            )
         return self.run
 
     def _log(self, sums: dict, counts: dict, n_steps: int, dt: float, elapsed: float, bar: tqdm) -> None:
@@ -284,6 +329,7 @@ class Trainer:
             "examples_per_s": round(n_steps * self.spec.train.batch_size / dt, 1),
             "elapsed_s": round(elapsed, 2),
             "threads": torch.get_num_threads(),
+            "precision": self.precision,
         }
         if self.info.is_main:
             with open(self.run / "metrics.jsonl", "a") as f:
@@ -304,10 +350,14 @@ def train(
     stop_at: int | None = None,
     time_limit_s: float | None = None,
 ) -> Path:
-    """Train (or resume) a run; returns the run directory."""
-    return Trainer(spec, out, resume=resume, progress=progress).fit(
-        stop_at=stop_at, time_limit_s=time_limit_s
-    )
+    """Train (or resume) a run; returns the run directory. A distributed run leaves its process
+    group when this returns or raises."""
+    try:
+        return Trainer(spec, out, resume=resume, progress=progress).fit(
+            stop_at=stop_at, time_limit_s=time_limit_s
+        )
+    finally:
+        dd.teardown()
 
 
 __all__ = ["BatchSchedule", "RunSpec", "Trainer", "lr_at", "train"]
