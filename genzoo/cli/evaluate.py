@@ -1,0 +1,138 @@
+"""``genzoo eval | bench | download``: scores, timed comparisons, and the files they need."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from genzoo import io
+from genzoo.cli.options import add_data_options, add_feature_options, data_from_args, image_count
+from genzoo.data import DataConfig, load_dataset
+from genzoo.data.base import IDX_NAMES, data_root
+from genzoo.errors import ConfigError
+from genzoo.registry import get_model_class, list_models
+
+
+def add_parsers(sub) -> None:
+    e = sub.add_parser(
+        "eval", help="score a run (FID/KID/precision/recall, reconstruction) or a .npz of images"
+    )
+    e.add_argument("run", type=Path, nargs="?", help="run directory or saved model (writes RUN/eval.json)")
+    e.add_argument(
+        "--samples", type=Path, help="score these images instead (.npz, (N,28,28) uint8 or [0,1] floats)"
+    )
+    e.add_argument(
+        "--data", default=None, help="dataset to compare with (needed with --samples or a model without data)"
+    )
+    e.add_argument("--n", type=image_count, default=10_000, help="number of samples (default 10000)")
+    add_data_options(e)
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--json", type=Path, help="also write the result to this JSON file")
+    add_feature_options(e)
+    e.set_defaults(handler=cmd_eval)
+
+    b = sub.add_parser(
+        "bench", help="train models for the same time budget, score them, write a table and a plot"
+    )
+    b.add_argument("--data", default="mnist")
+    add_data_options(b)
+    b.add_argument("--budget", default="10m", help="wall-clock training time per model, e.g. 90s, 10m")
+    b.add_argument("--models", default=None, help="comma-separated (default: every registered model)")
+    b.add_argument(
+        "--out", type=Path, default=Path("bench.md"), help="markdown report (plot and JSON beside it)"
+    )
+    b.add_argument("--work", type=Path, default=Path("runs/genzoo-bench"), help="where the runs are written")
+    b.add_argument("--evals", type=int, default=4, help="checkpoints scored per model (quality vs time)")
+    b.add_argument("--n", type=image_count, default=10_000, help="samples per score")
+    add_feature_options(b)
+    b.set_defaults(handler=cmd_bench)
+
+    dl = sub.add_parser("download", help="fetch a dataset or the FID Inception weights (checksums checked)")
+    dl.add_argument("what", choices=("inception", *IDX_NAMES), help="inception, or a dataset")
+    dl.add_argument(
+        "--mirror",
+        action="append",
+        default=None,
+        help="base URL to fetch from, as {URL}/{name}/{file} (repeatable; default: $GENZOO_MIRROR, else the official source)",
+    )
+    dl.add_argument(
+        "--data-root",
+        default=None,
+        help="datasets: where to put them (default: $GENZOO_DATA or the user cache)",
+    )
+    dl.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="inception: file to write (default: $GENZOO_INCEPTION_WEIGHTS or the user cache)",
+    )
+    dl.set_defaults(handler=cmd_download)
+
+
+def cmd_eval(args: argparse.Namespace) -> None:
+    from genzoo.eval.evaluate import evaluate_images, evaluate_run, format_result, load_samples
+
+    if (args.run is None) == (args.samples is None):
+        raise ConfigError("give either a RUN or --samples FILE.npz (with --data)")
+    from genzoo.eval.features import check_device
+
+    check_device(args.device)  # before any sampling
+    features = {"features": args.features, "inception_weights": args.inception_weights, "device": args.device}
+    if args.samples is not None:
+        if args.data is None:
+            raise ConfigError("--samples needs --data, the dataset to compare with (e.g. --data mnist)")
+        data = data_from_args(args)
+        x = load_samples(args.samples)[: args.n]
+        result = {"dataset": args.data, "model_type": str(args.samples)} | evaluate_images(
+            x, data, **features
+        )
+    else:
+        changes = {"path": args.data_path, "image_size": args.data_image_size, "channels": args.data_channels}
+        result = evaluate_run(
+            args.run,
+            n=args.n,
+            data_root=args.data_root,
+            seed=args.seed,
+            data_name=args.data,
+            data_changes=changes,
+            **features,
+        )
+    if args.json:
+        io.atomic_write_json(args.json, result)
+    print(format_result(result))
+
+
+def cmd_bench(args: argparse.Namespace) -> None:
+    from genzoo.bench import parse_duration, run_bench
+
+    models = args.models.split(",") if args.models else list_models()
+    for m in models:
+        get_model_class(m)  # unknown names fail before any training
+    data = data_from_args(args)
+    command = "genzoo " + " ".join(sys.argv[1:])
+    run_bench(
+        data,
+        parse_duration(args.budget),
+        models,
+        args.out,
+        args.work,
+        args.evals,
+        args.n,
+        command=command,
+        features=args.features,
+        inception_weights=args.inception_weights,
+        device=args.device,
+    )
+    print(f"wrote {args.out}")
+
+
+def cmd_download(args: argparse.Namespace) -> None:
+    if args.what == "inception":
+        from genzoo.eval.features import download_inception
+
+        print(f"Inception weights: {download_inception(args.out, args.mirror)}")
+        return
+    for split in ("train", "test"):
+        load_dataset(DataConfig(name=args.what, root=args.data_root), split, mirrors=args.mirror)
+    print(f"{args.what}: present and checked under {data_root(args.data_root) / args.what}")

@@ -1,0 +1,53 @@
+"""``genzoo datasets | info``: what data there are, and what a run holds."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from genzoo import __version__, io
+from genzoo.cli.options import SECTIONS
+from genzoo.data import list_datasets
+
+
+def add_parsers(sub) -> None:
+    d = sub.add_parser("datasets", help="list datasets and whether they are present locally")
+    d.add_argument("--data-root", default=None, help="data root (default: $GENZOO_DATA or the user cache)")
+    d.set_defaults(handler=cmd_datasets)
+
+    i = sub.add_parser("info", help="config, steps, losses, data and version of a run")
+    i.add_argument("run", type=Path)
+    i.set_defaults(handler=cmd_info)
+
+
+def cmd_datasets(args: argparse.Namespace) -> None:
+    rows = list_datasets(args.data_root)
+    print(f"{'name':<16} {'shape':<12} {'classes':<8} {'present':<8} description")
+    for r in rows:
+        shape = "x".join(str(s) for s in r["shape"]) if r.get("shape") else "-"
+        print(
+            f"{r['name']:<16} {shape:<12} {str(r['classes'] or '-'):<8} {str(r['present']):<8} {r['description']}"
+        )
+
+
+def cmd_info(args: argparse.Namespace) -> None:
+    import genzoo
+
+    run = args.run
+    mdir = io.resolve_model_dir(run)
+    cfg = io.read_json(mdir / io.CONFIG)
+    model = genzoo.load(run)
+    print(f"run:        {run}")
+    print(f"model:      {cfg['model_type']}  ({sum(p.numel() for p in model.parameters()):,} parameters)")
+    print(f"version:    saved by genzoo {cfg.get('genzoo_version')}, this is {__version__}")
+    if (mdir / "state.json").is_file():
+        print(f"step:       {io.read_json(mdir / 'state.json')['step']} (checkpoint {mdir.name})")
+    if "data" in cfg:
+        print(f"data:       {cfg['data']['name']}  shape {tuple(cfg['shape'])}")
+    metrics = run / "metrics.jsonl"
+    if metrics.is_file() and metrics.read_text().strip():
+        print("last log:   " + metrics.read_text().strip().splitlines()[-1])
+    for s in SECTIONS:
+        if s in cfg:
+            print(f"{s + ':':<11} {json.dumps(cfg[s])}")
