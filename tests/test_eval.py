@@ -104,6 +104,33 @@ def test_feature_net_reproduces_its_stored_accuracy(dataset, real_data_root):
     assert entry["test_accuracy"] >= {"mnist": 0.99, "fashion-mnist": 0.90}[dataset]
 
 
+def test_digits_feature_net_reproduces_its_stored_accuracy():
+    from genzoo.data import DataConfig, load_dataset
+
+    net, entry = features.load_feature_net("digits")  # checks the sha256 too
+    assert features.sha256_file(features.WEIGHTS_DIR / entry["file"]) == entry["sha256"]
+    assert isinstance(net, features.DigitsFeatureNet) and entry["arch"] == "conv-8x8-64"
+    test = load_dataset(DataConfig(name="digits"), "test")
+    feats, logits = features.extract(net, test.x)
+    assert len(test) == 297 and feats.shape == (297, 64)
+    acc = float((logits.argmax(1) == test.y).float().mean())
+    assert acc == pytest.approx(entry["test_accuracy"], abs=1e-4)  # the same images right, 1/297 = 0.0034
+    assert entry["test_accuracy"] >= 0.95
+    assert features.shipped_extractor("digits").input_shape == (1, 8, 8)
+
+
+def test_feature_net_architecture_follows_the_image_shape():
+    from genzoo.errors import ConfigError
+
+    assert features.ARCHITECTURES[features.arch_for_shape((1, 28, 28))] is features.FeatureNet
+    assert features.ARCHITECTURES[features.arch_for_shape((1, 8, 8))] is features.DigitsFeatureNet
+    for name, cls in features.ARCHITECTURES.items():
+        out = cls(10).features(torch.rand(2, *cls.input_shape))
+        assert out.shape == (2, cls.num_features), name
+    with pytest.raises(ConfigError, match=r"no feature network architecture for images of shape \(3, 8, 8\)"):
+        features.arch_for_shape((3, 8, 8))
+
+
 def test_a_feature_net_with_the_wrong_hash_is_refused(tmp_path, monkeypatch):
     for f in features.WEIGHTS_DIR.iterdir():
         shutil.copy(f, tmp_path / f.name)
@@ -114,8 +141,8 @@ def test_a_feature_net_with_the_wrong_hash_is_refused(tmp_path, monkeypatch):
     monkeypatch.setattr(features, "MANIFEST", tmp_path / "manifest.json")
     with pytest.raises(CheckpointError, match="sha256"):
         features.load_feature_net("mnist")
-    with pytest.raises(Exception, match="no shipped feature network for 'digits'"):
-        features.load_feature_net("digits")
+    with pytest.raises(Exception, match="no shipped feature network for 'folder'"):
+        features.load_feature_net("folder")
 
 
 def test_real_images_score_near_the_floor_and_noise_raises_fid(real_data_root, cache, tmp_path, capsys):
@@ -231,8 +258,45 @@ def test_eval_of_a_saved_model_without_data_needs_data(tmp_path, capsys):
     assert "pass --data NAME" in capsys.readouterr().err
     assert main(["eval", str(tmp_path / "m"), "--n", "50", "--data", "digits"]) == 0
     result = json.loads((tmp_path / "m/eval.json").read_text())
-    assert (
-        result["reconstruction"]["n"] == 50
-        and "no shipped feature network for 'digits'" in result["notes"][0]
-    )
+    assert result["reconstruction"]["n"] == 50 and result["samples"]["n_samples"] == 50
+    assert any("rank-deficient" in n for n in result["feature_notes"])  # 50 samples in 64 dimensions
     assert main(["eval", str(tmp_path / "m"), "--data", "moons"]) == 2
+
+
+def test_digits_real_images_score_near_the_floor_and_noise_raises_fid(cache):
+    from genzoo.data import DataConfig, load_dataset
+    from genzoo.eval.evaluate import evaluate_images
+
+    train = load_dataset(DataConfig(name="digits"), "train").x  # (1500, 1, 8, 8); the test split has 297
+    g = torch.Generator().manual_seed(0)
+    results = [
+        evaluate_images((train + s * torch.randn(train.shape, generator=g)).clamp(0, 1), "digits")
+        for s in (0.0, 0.1, 0.3)
+    ]
+    fids = [r["samples"]["fid"] for r in results]
+    assert fids == sorted(fids) and fids[2] > 5 * fids[0]
+    clean = results[0]
+    assert clean["feature_net"] == "genzoo-digits" and clean["feature_net_test_accuracy"] >= 0.95
+    assert clean["samples"]["n_reference"] == 297 and clean["real_floor"]["n_samples"] == 1500
+    assert clean["samples"]["fid"] == pytest.approx(clean["real_floor"]["fid"], rel=1e-6)  # the same images
+    assert clean["feature_notes"] == []  # 297 references in 64 dimensions: no rank-deficiency note
+    more = evaluate_images(train.repeat(2, 1, 1, 1), "digits")  # more samples than training images
+    assert more["real_floor"]["n_samples"] == 1500
+    assert any("uses all 1500 training images" in n and "--n 1500" in n for n in more["feature_notes"])
+
+
+def test_eval_of_a_digits_run_reports_fid(cache, tmp_path, capsys):
+    run = tmp_path / "ae"
+    train = ["train", "ae", "--data", "digits", "--steps", "20", "--batch-size", "64", "--latent-dim", "4"]
+    assert main([*train, "--out", str(run), "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["eval", str(run), "--n", "1500"]) == 0
+    out = capsys.readouterr().out
+    result = json.loads((run / "eval.json").read_text())
+    assert not any("skipped" in n for n in result["notes"]), result["notes"]
+    s = result["samples"]
+    assert result["feature_net"] == "genzoo-digits" and s["n_samples"] == 1500 and s["n_reference"] == 297
+    assert math.isfinite(s["fid"]) and s["fid"] > result["real_floor"]["fid"] > 0
+    assert 0 <= s["precision"] <= 1 and 0 <= s["recall"] <= 1 and len(s["class_shares"]) == 10
+    assert result["real_floor"]["n_samples"] == 1500 and result["feature_notes"] == []
+    assert "FID (genzoo-digits features)" in out and "1500 vs 297 test" in out

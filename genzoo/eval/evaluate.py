@@ -58,7 +58,8 @@ def reference_features(
     data: DataConfig | str, split: str, n: int, ext: Extractor, device: str = "cpu"
 ) -> torch.Tensor:
     """Features of n real images (the first n of the test split, a fixed random n of the train
-    split, whose order is not random), cached per dataset/split/n/feature network and its hash."""
+    split, whose order is not random; the whole split if it has fewer than n, e.g. digits' 297
+    test and 1500 train images), cached per dataset/split/n/feature network and its hash."""
     data = cfgio.replace(_as_data(data), limit=None)
     path = _stats_path(data, f"{split}-n{n}", ext, ".safetensors")
     if path.is_file():
@@ -103,7 +104,8 @@ def sample_scores(real: torch.Tensor, fake: torch.Tensor, logits: torch.Tensor |
 
 
 def real_floor(data: DataConfig | str, n: int, ext: Extractor, device: str = "cpu") -> dict[str, Any]:
-    """Scores of n real training images against the test reference (cached)."""
+    """Scores of n real training images (all of them if the split is smaller; the result's
+    n_samples says how many) against the whole test split (cached)."""
     data = _as_data(data)
     path = _stats_path(data, f"floor-n{n}", ext, ".json")
     if path.is_file():
@@ -155,11 +157,14 @@ def evaluate_images(
             f"FID from {len(x)} samples and {len(ref)} references in {feats.shape[1]} dimensions: the covariances "
             "are rank-deficient, so FID is strongly biased by the sample count; compare only equal counts"
         )
-    return out | {
-        "samples": sample_scores(ref, feats, logits),
-        "real_floor": real_floor(data, len(x), ext, device),
-        "feature_notes": notes,
-    }
+    floor = real_floor(data, len(x), ext, device)
+    if floor["n_samples"] < len(x):  # a small training split (digits: 1500 images)
+        notes.append(
+            f"the real-data floor uses all {floor['n_samples']} training images, fewer than the {len(x)} samples: "
+            f"FID (biased by the count) and recall depend on it, so compare with the floor at "
+            f"{floor['n_samples']} samples (--n {floor['n_samples']})"
+        )
+    return out | {"samples": sample_scores(ref, feats, logits), "real_floor": floor, "feature_notes": notes}
 
 
 def load_samples(path: str | Path) -> torch.Tensor:

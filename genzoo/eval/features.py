@@ -1,8 +1,9 @@
 """Feature extractors for sample scores: shipped classifiers, or Inception-v3 with the user's weights.
 
-Inception-v3 FID needs weights that genzoo cannot ship and does not suit 28x28 digits, so genzoo
-ships one small CNN classifier per dataset (trained by ``scripts/train_feature_net.py`` on the
-canonical training split); its penultimate layer gives the features. Scores computed with them
+Inception-v3 FID needs weights that genzoo cannot ship and does not suit 28x28 or 8x8 digits, so
+genzoo ships one small CNN classifier per dataset (one architecture per image size, named in the
+manifest; trained by ``scripts/train_feature_net.py`` on the canonical training split); its
+penultimate layer gives the features. Scores computed with them
 are named "FID (genzoo-<dataset> features)" and must not be compared with Inception FID. For
 other data (a folder of RGB images) the FID Inception network (``inception.py``) is used when the
 user has its weights.
@@ -29,29 +30,72 @@ WEIGHTS_DIR = Path(str(resources.files("genzoo.eval") / "weights"))
 MANIFEST = WEIGHTS_DIR / "manifest.json"  # dataset -> {file, sha256, test_accuracy, ...}
 
 
-class FeatureNet(nn.Module):
-    """(B, 1, 28, 28) in [0, 1] (or uint8 0..255) -> logits (B, 10); ``features`` -> (B, 128)."""
+class ConvFeatureNet(nn.Module):
+    """Three 3x3 conv stages (SiLU, each optionally followed by a 2x2 max pool), one hidden layer
+    whose activations are the features, and a linear class head. A subclass fixes the input shape,
+    the feature width and where the pools go; the tensor names (conv1..3, fc, head) are shared."""
 
-    num_features = 128
+    input_shape: tuple[int, int, int]
+    num_features: int
+    pools: tuple[bool, bool, bool]
 
     def __init__(self, n_classes: int = 10) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(1, 32, 3, padding=1)
+        side = self.input_shape[1] // 2 ** sum(self.pools)  # the last stage's height and width
+        self.conv1 = nn.Conv2d(self.input_shape[0], 32, 3, padding=1)
         self.conv2 = nn.Conv2d(32, 64, 3, padding=1)
         self.conv3 = nn.Conv2d(64, 128, 3, padding=1)
-        self.fc = nn.Linear(128 * 3 * 3, self.num_features)
+        self.fc = nn.Linear(128 * side * side, self.num_features)
         self.head = nn.Linear(self.num_features, n_classes)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         if x.dtype == torch.uint8:
             x = x.float() / 255.0
-        h = F.max_pool2d(F.silu(self.conv1(x)), 2)  # (B, 32, 14, 14)
-        h = F.max_pool2d(F.silu(self.conv2(h)), 2)  # (B, 64, 7, 7)
-        h = F.max_pool2d(F.silu(self.conv3(h)), 2)  # (B, 128, 3, 3)
-        return F.silu(self.fc(h.flatten(1)))  # (B, 128)
+        h = x
+        for conv, pool in zip((self.conv1, self.conv2, self.conv3), self.pools, strict=True):
+            h = F.silu(conv(h))
+            if pool:
+                h = F.max_pool2d(h, 2)
+        return F.silu(self.fc(h.flatten(1)))  # (B, num_features)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
+
+
+class FeatureNet(ConvFeatureNet):
+    """MNIST-sized: (B, 1, 28, 28) -> 28, 14, 7, 3 pixels a side -> features (B, 128)."""
+
+    input_shape = (1, 28, 28)
+    num_features = 128
+    pools = (True, True, True)
+
+
+class DigitsFeatureNet(ConvFeatureNet):
+    """scikit-learn digits: (B, 1, 8, 8) -> 8, 8, 4, 2 pixels a side -> features (B, 64).
+
+    64 features rather than 128: the reference set is the 297-image test split, and a covariance
+    estimated from N images in d dimensions is the better the larger N/d (297/64 = 4.6)."""
+
+    input_shape = (1, 8, 8)
+    num_features = 64
+    pools = (False, True, True)
+
+
+# The manifest's "arch" names one of these; a new image size adds a class here, nothing else.
+ARCHITECTURES: dict[str, type[ConvFeatureNet]] = {
+    "conv-28x28-128": FeatureNet,
+    "conv-8x8-64": DigitsFeatureNet,
+}
+DEFAULT_ARCH = "conv-28x28-128"  # entries written before "arch" existed
+
+
+def arch_for_shape(shape: tuple[int, ...]) -> str:
+    """The architecture for images of ``shape`` (C, H, W), or ConfigError."""
+    for name, cls in ARCHITECTURES.items():
+        if tuple(shape) == cls.input_shape:
+            return name
+    shapes = ", ".join(str(cls.input_shape) for cls in ARCHITECTURES.values())
+    raise ConfigError(f"no feature network architecture for images of shape {tuple(shape)} (have {shapes})")
 
 
 def sha256_file(path: Path) -> str:
@@ -93,7 +137,7 @@ def available() -> list[str]:
     return sorted(manifest())
 
 
-def load_feature_net(dataset: str) -> tuple[FeatureNet, dict]:
+def load_feature_net(dataset: str) -> tuple[ConvFeatureNet, dict]:
     """The shipped network for ``dataset`` (weights' sha256 checked) and its manifest entry."""
     from genzoo import io
 
@@ -112,14 +156,14 @@ def load_feature_net(dataset: str) -> tuple[FeatureNet, dict]:
             f"feature network weights {path} have sha256 {digest[:16]}..., expected {entry['sha256'][:16]}...; "
             "the file is corrupt or was replaced: reinstall genzoo"
         )
-    net = FeatureNet(len(entry.get("classes", range(10))))
+    net = ARCHITECTURES[entry.get("arch", DEFAULT_ARCH)](len(entry.get("classes", range(10))))
     net.load_state_dict(io.load_tensors(path))
     return net.eval(), entry
 
 
 @torch.no_grad()
-def extract(net: FeatureNet, x: torch.Tensor, batch: int = 1000) -> tuple[torch.Tensor, torch.Tensor]:
-    """(features (N, 128), logits (N, classes)) of images x (N, 1, 28, 28) in [0, 1]."""
+def extract(net: ConvFeatureNet, x: torch.Tensor, batch: int = 1000) -> tuple[torch.Tensor, torch.Tensor]:
+    """(features (N, net.num_features), logits (N, classes)) of images x (N, *net.input_shape) in [0, 1]."""
     feats, logits = [], []
     for chunk in x.split(batch):
         f = net.features(chunk.float())
@@ -212,7 +256,7 @@ def check_device(device: str) -> str:
 
 def shipped_extractor(dataset: str) -> Extractor:
     net, entry = load_feature_net(dataset)
-    return Extractor(f"genzoo-{dataset}", entry["sha256"], net, (1, 28, 28), 1000, entry["test_accuracy"])
+    return Extractor(f"genzoo-{dataset}", entry["sha256"], net, net.input_shape, 1000, entry["test_accuracy"])
 
 
 def inception_extractor(path: str | Path | None = None) -> Extractor:
