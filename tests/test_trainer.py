@@ -368,3 +368,135 @@ def test_two_process_ddp_matches_one_process_with_the_same_global_batch(tmp_path
     with pytest.raises(TrainingError, match="saved by 2 process"):
         train(spec, tmp_path / "two", resume=True, progress=False)
     assert math.isfinite(metrics(tmp_path / "two")[-1]["loss"])
+
+
+# -- graceful stops: a real signal to a real training process -------------------------------------
+TINY_CLI = ["ae", "--arch", "mlp", "--hidden", "16", "--latent-dim", "2", "--threads", "1", "--precision", "fp32"]  # fmt: skip
+
+
+def _wait_for_metrics(run: Path, proc: subprocess.Popen, lines: int = 2, timeout: float = 120) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline and proc.poll() is None:
+        m = run / "metrics.jsonl"
+        if m.exists() and len(m.read_text().splitlines()) >= lines:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"training did not log {lines} lines in time (exit code {proc.poll()})")
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_signal_stops_after_the_step_with_a_checkpoint_and_resume_matches(tmp_path, sig, code):
+    run, steps = tmp_path / "r", 200_000
+    cmd = [sys.executable, "-m", "genzoo", "train", *TINY_CLI, "--out", str(run), "--steps", str(steps), "--ckpt-every", "100000", "--log-every", "7", "--image-every", "0", "--quiet"]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_for_metrics(run, proc)
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == code, err
+    assert "Traceback" not in err
+    stop = int((run / "checkpoints/latest").read_text().strip().split("-")[1])
+    assert stop > 0 and f"at step {stop}" in err and f"--resume {run}" in err
+    assert metrics(run)[-1]["step"] == stop  # the stopping step is logged, nothing after it
+    # resume a few steps further; the uninterrupted run stopped there must be bit-identical
+    spec = genzoo.train.read_run_spec(run)
+    spec.train.steps = stop + 5  # the cosine keeps the original horizon, as in the straight run
+    train(spec, run, resume=True, progress=False)
+    straight = genzoo.train.read_run_spec(run)
+    train(straight, tmp_path / "straight", progress=False, stop_at=stop + 5)
+    a, b = tensors(tmp_path / "straight", io.WEIGHTS), tensors(run, io.WEIGHTS)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    oa, ob = tensors(tmp_path / "straight", "optimizer.safetensors"), tensors(run, "optimizer.safetensors")
+    assert all(torch.equal(oa[k], ob[k]) for k in oa)
+
+
+def _torchrun(*args: str) -> list[str]:
+    return [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "genzoo", *args]  # fmt: skip
+
+
+def test_sigterm_stops_every_process_of_a_distributed_run_at_the_same_step(tmp_path):
+    run = tmp_path / "r"
+    env = os.environ | {"OMP_NUM_THREADS": "1"}
+    args = ["train", *TINY_CLI, "--out", str(run), "--steps", "200000", "--batch-size", "32", "--ckpt-every", "100000", "--log-every", "5", "--image-every", "0", "--quiet"]  # fmt: skip
+    proc = subprocess.Popen(
+        _torchrun(*args), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        _wait_for_metrics(run, proc)
+        proc.send_signal(signal.SIGTERM)  # as a scheduler does: torchrun forwards it to its workers
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert "terminate called" not in err, err[-2000:]
+    assert err.count("stopped by SIGTERM at step") == 1, err[-2000:]  # printed by rank 0 only
+    ck = io.resolve_model_dir(run)
+    stop = io.read_json(ck / "state.json")["step"]
+    assert set(tensors(run, "rng.safetensors")) == {"rank0", "rank1"}  # both ranks saved that step
+    assert f"at step {stop};" in err
+    two = subprocess.run(
+        _torchrun("train", "ae", "--resume", str(run), "--steps", str(stop + 4), "--quiet"),
+        env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert two.returncode == 0, two.stderr[-2000:]
+    assert metrics(run)[-1]["step"] == stop + 4
+
+
+def test_an_error_in_a_distributed_run_exits_cleanly_in_every_process(tmp_path):
+    """The process group is left on error too: each rank prints the error and exits with 2."""
+    run = tmp_path / "r"
+    train(tiny_spec("ae", steps=2), run, progress=False)
+    env = os.environ | {"OMP_NUM_THREADS": "1"}
+    res = subprocess.run(
+        _torchrun("train", "ae", "--out", str(run), "--steps", "4", "--quiet"),
+        env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert res.returncode != 0
+    assert res.stderr.count("already holds a run") == 2, res.stderr[-2000:]
+    assert "terminate called" not in res.stderr and "SIGABRT" not in res.stderr
+
+
+# -- precision and memory layout -----------------------------------------------------------------
+@pytest.mark.parametrize("extra", [{"precision": "bf16"}, {"precision": "bf16", "channels_last": True}])
+def test_bf16_and_channels_last_learn_and_resume_exactly(tmp_path, extra):
+    spec = tiny_spec("ae", steps=40, log_every=10, lr=3e-3, **extra)
+    run = train(spec, tmp_path / "straight", progress=False)
+    m = metrics(run)
+    assert {r["precision"] for r in m} == {"bf16"}
+    assert m[-1]["loss"] < 0.8 * m[0]["loss"]
+    train(spec, tmp_path / "split", progress=False, stop_at=20)
+    train(spec, tmp_path / "split", resume=True, progress=False)
+    a, b = tensors(run, io.WEIGHTS), tensors(tmp_path / "split", io.WEIGHTS)
+    assert all(torch.equal(a[k], b[k]) and a[k].dtype == torch.float32 for k in a)  # fp32 master weights
+    model = genzoo.load(run)  # saved contiguous, loads into a default-layout model
+    x = torch.rand(4, 1, 8, 8)
+    assert model.reconstruct(x).shape == x.shape
+
+
+def test_bf16_autocast_is_used_for_the_forward_pass_only(tmp_path, monkeypatch):
+    seen = []
+    real = Autoencoder.loss
+
+    def spy(self, batch, player="model"):
+        out = real(self, batch, player)
+        seen.append((torch.is_autocast_enabled("cpu"), torch.get_autocast_dtype("cpu")))
+        return out
+
+    monkeypatch.setattr(Autoencoder, "loss", spy)
+    train(tiny_spec("ae", steps=2, precision="bf16"), tmp_path / "a", progress=False)
+    assert seen and all(on and dt == torch.bfloat16 for on, dt in seen)
+    seen.clear()
+    train(tiny_spec("ae", steps=2, precision="fp32"), tmp_path / "b", progress=False)
+    assert seen and not any(on for on, _ in seen)
+    opt = tensors(tmp_path / "a", "optimizer.safetensors")
+    assert {v.dtype for v in opt.values() if v.is_floating_point()} == {torch.float32}
+
+
+def test_auto_precision_follows_the_cpu(monkeypatch):
+    from genzoo.train import config as tcfg
+
+    monkeypatch.setattr(tcfg, "native_bf16", lambda: True)
+    assert tcfg.resolve_precision("auto") == "bf16"
+    monkeypatch.setattr(tcfg, "native_bf16", lambda: False)
+    assert tcfg.resolve_precision("auto") == "fp32" and tcfg.resolve_precision("bf16") == "bf16"
