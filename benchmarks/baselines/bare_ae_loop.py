@@ -41,14 +41,16 @@ class ConvAE(nn.Module):
         self.enc_head = nn.Linear(c * sizes[-1][0] * sizes[-1][1], latent)
         self.dec_head = nn.Linear(latent, self.c_last * sizes[-1][0] * sizes[-1][1])
         rev = list(channels)[::-1]
-        self.dec = nn.ModuleList(nn.Conv2d(a, b, 3, padding=1) for a, b in zip(rev, rev[1:] + rev[-1:]))
+        self.dec = nn.ModuleList(
+            nn.Conv2d(a, b, 3, padding=1) for a, b in zip(rev, rev[1:] + rev[-1:], strict=True)
+        )
         self.out = nn.Conv2d(rev[-1], shape[0], 3, padding=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, H, W) -> logits (B, C, H, W)
         z = self.enc_head(self.enc(x).flatten(1))
         hl, wl = self.up_sizes[0]
         h = F.silu(self.dec_head(z)).view(x.shape[0], self.c_last, hl, wl)
-        for conv, size in zip(self.dec, self.up_sizes[1:]):
+        for conv, size in zip(self.dec, self.up_sizes[1:], strict=True):
             h = F.silu(conv(F.interpolate(h, size=size, mode="nearest")))
         return self.out(h)
 
@@ -61,7 +63,7 @@ class MlpAE(nn.Module):
 
         def stack(ds: list[int]) -> nn.Sequential:
             layers: list[nn.Module] = []
-            for i, (a, b) in enumerate(zip(ds[:-1], ds[1:])):
+            for i, (a, b) in enumerate(zip(ds[:-1], ds[1:], strict=True)):
                 layers.append(nn.Linear(a, b))
                 if i < len(ds) - 2:
                     layers.append(nn.SiLU())
