@@ -56,6 +56,8 @@ def read_json(path: str | os.PathLike) -> Any:
         return json.loads(path.read_text())
     except FileNotFoundError:
         raise CheckpointError(f"{path} not found") from None
+    except OSError as e:  # a directory, a path below a file, no permission
+        raise CheckpointError(f"{path} cannot be read ({e.strerror or e})") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise CheckpointError(f"{path} is not valid JSON ({e})") from None
 

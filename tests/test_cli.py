@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from PIL import Image
 
 import genzoo
-from genzoo.cli import main
+from genzoo.cli import build_parser, main
 
 SMALL = ["--steps", "30", "--batch-size", "64", "--ckpt-every", "15", "--image-every", "15", "--quiet"]
 
@@ -173,3 +175,268 @@ def test_reconstruct_a_saved_model_needs_to_be_told_its_data(ae_run, tmp_path, c
         main(["reconstruct", str(tmp_path / "saved"), "--data", "moons", "-o", str(tmp_path / "r.png")]) == 2
     )
     assert "the model expects (1, 8, 8)" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- issue 7: bad values, one line each
+
+
+def assert_one_error_line(err: str) -> str:
+    """stderr is 'genzoo: error: ...' on one line, or argparse's usage then one error line;
+    returns the error line."""
+    assert "Traceback" not in err, err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert lines, "nothing on stderr"
+    if lines[0].startswith("usage:"):  # argparse: a (wrapped) usage, then "genzoo CMD: error: ..."
+        errors = [line for line in lines if "error:" in line]
+        assert errors == [lines[-1]] and lines[-1].startswith("genzoo"), err
+    else:
+        assert len(lines) == 1 and lines[0].startswith("genzoo: error:"), err
+    return lines[-1]
+
+
+def run_main(argv: list[str]) -> int:
+    """main(argv) in-process; argparse's exit (SystemExit) becomes the return code."""
+    try:
+        return main(argv)
+    except SystemExit as e:
+        return e.code
+
+
+@pytest.mark.parametrize("n", ["-5", "0", "abc"])
+@pytest.mark.parametrize("command", ["sample", "reconstruct", "denoise"])
+def test_image_counts_below_one_are_refused(ae_run, tmp_path, capsys, command, n):
+    argv = [command, str(ae_run), "-n", n, "-o", str(tmp_path / "x.png")]
+    assert run_main(argv) == 2
+    assert "argument -n:" in assert_one_error_line(capsys.readouterr().err)
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_picture_outputs(ae_run, tmp_path, capsys):
+    (tmp_path / "file").write_text("kept")
+    for out, message in [
+        (tmp_path, "is a directory"),
+        (tmp_path / "s.jpg", "ending in .png"),
+        (tmp_path / "s", "ending in .png"),
+        (tmp_path / "file" / "s.png", "is a file, not a folder"),
+    ]:
+        assert run_main(["sample", str(ae_run), "-o", str(out)]) == 2
+        assert message in assert_one_error_line(capsys.readouterr().err)
+    assert (tmp_path / "file").read_text() == "kept" and tmp_path.is_dir()
+    # missing folders are created, as by every other writer; any case of .png is fine
+    assert main(["sample", str(ae_run), "-n", "4", "-o", str(tmp_path / "new" / "dir" / "s.PNG")]) == 0
+    assert Image.open(tmp_path / "new" / "dir" / "s.PNG").format == "PNG"
+
+
+def test_training_on_resized_images_records_the_size_and_reuses_it(tmp_path, capsys):
+    run = tmp_path / "r16"
+    args = ["train", "ae", "--data", "digits", "--data-image-size", "16", "--data-channels", "3"]
+    assert main([*args, "--latent-dim", "4", "--channels", "8,16", "--out", str(run), *SMALL]) == 0
+    cfg = json.loads((run / "config.json").read_text())
+    assert cfg["shape"] == [3, 16, 16] and cfg["data"]["image_size"] == 16 and cfg["data"]["channels"] == 3
+    assert genzoo.load(run).shape == (3, 16, 16)
+    # reconstruct reads the run's data with the recorded settings: the same images as training
+    assert main(["reconstruct", str(run), "-n", "3", "-o", str(tmp_path / "r.png")]) == 0
+    assert Image.open(tmp_path / "r.png").mode == "RGB"
+    capsys.readouterr()
+    # points cannot be resized: a clear error naming the option
+    moons = ["train", "ae", "--data", "moons", "--arch", "mlp", "--data-image-size", "32"]
+    assert main([*moons, "--out", str(tmp_path / "m")]) == 2
+    assert "--data-image-size" in assert_one_error_line(capsys.readouterr().err)
+    assert not (tmp_path / "m").exists()
+
+
+def test_mixed_image_sizes_name_the_real_option(tmp_path, capsys):
+    for name, size in (("a.png", (8, 8)), ("b.png", (12, 10))):
+        Image.new("L", size, 100).save(tmp_path / name)
+    argv = ["train", "ae", "--data", "folder", "--data-path", str(tmp_path), "--out", str(tmp_path / "r")]
+    assert main([*argv, "--quiet"]) == 2
+    line = assert_one_error_line(capsys.readouterr().err)
+    assert "--data-image-size" in line and "different sizes" in line
+    train_ae = next(p for prefix, p in _commands(build_parser()) if prefix == ("train", "ae"))
+    assert "--data-image-size" in train_ae._option_string_actions  # the option named exists
+
+
+def test_a_signal_stop_is_reported_with_its_exit_code(monkeypatch, capsys, tmp_path):
+    import genzoo.cli.train as cli_train
+    from genzoo.errors import TrainingStopped
+
+    def stopped(*args, **kwargs):
+        raise TrainingStopped("stopped by SIGTERM at step 7; checkpoint saved, resume with --resume", 143)
+
+    monkeypatch.setattr(cli_train, "train", stopped)
+    assert main(["train", "ae", "--out", str(tmp_path / "r"), "--quiet"]) == 143
+    err = capsys.readouterr().err.strip()
+    assert err == "genzoo: stopped by SIGTERM at step 7; checkpoint saved, resume with --resume"
+
+
+def test_file_system_errors_are_one_line(monkeypatch, capsys, tmp_path):
+    import genzoo.cli.train as cli_train
+
+    def denied(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(tmp_path / "r"))
+
+    monkeypatch.setattr(cli_train, "train", denied)
+    assert main(["train", "ae", "--out", str(tmp_path / "r"), "--quiet"]) == 2
+    assert "Permission denied" in assert_one_error_line(capsys.readouterr().err)
+
+
+# Every command of the parser, every option that takes a value, an invalid value: the walk is
+# derived from build_parser(), so a command or option added later is covered without edits here.
+# Invalid values are inferred from each option's type or choices; this table names them only
+# where the type says nothing (plain strings) or where a value of the type is valid (any seed).
+BAD = {
+    "run": ["{missing}", "{corrupt}", "{file}"],
+    "--resume": ["{missing}", "{corrupt}", "{file}"],
+    "--config": ["{missing}", "{garbage}", "{bad_section}"],
+    "--seed": ["abc"],  # every whole number is a seed
+    "--data": ["nope"],
+    "--data-root": ["{file}"],  # a missing root is fine: downloads create it
+    "--data-path": ["{missing}"],
+    "--noise": ["blur:2", "mask:2"],
+    "--budget": ["abc", "0"],
+    "--models": ["nope", "ae,nope"],
+    "--device": ["nope"],
+    "--inception-weights": ["{missing}", "{garbage}"],
+    "--samples": ["{missing}", "{garbage}"],
+}
+# Valid arguments per command (by prefix), so that an error comes from the option under test;
+# positionals are {dest} placeholders. Commands not listed get their positionals and required
+# options from the parser.
+BASE = {
+    ("train",): ["--data", "digits", "--steps", "0", "--threads", "1", "--quiet", "--out", "{tmp}/run"],
+    ("eval",): ["{run}", "--n", "8"],
+    ("bench",): ["--data", "digits", "--models", "ae", "--budget", "1s", "--evals", "1", "--n", "8"]
+    + ["--work", "{tmp}/bench", "--out", "{tmp}/bench.md"],
+    ("download",): ["{what}", "--data-root", "{tmp}/dl"],
+}
+# Known failures outside the CLI and data layers, strict: fixing one makes its case fail until
+# it is removed from here.
+_torch_message = pytest.mark.xfail(
+    strict=True, reason="genzoo.eval.features quotes torch.load's multi-line error for a non-weights file"
+)
+KNOWN = {("eval", "--inception-weights", "{garbage}"): _torch_message}
+KNOWN[("bench", "--inception-weights", "{garbage}")] = _torch_message
+BASE_FOR = {("eval", "--samples"): ["--data", "digits", "--n", "8"]}  # --samples replaces RUN
+VALID = {"run": "{run}", "what": "mnist"}
+
+
+def _commands(parser: argparse.ArgumentParser, prefix: tuple[str, ...] = ()):
+    subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    if not subs:
+        yield prefix, parser
+    for sub in subs:
+        for name, child in sub.choices.items():
+            yield from _commands(child, (*prefix, name))
+
+
+def _takes_value(action: argparse.Action) -> bool:
+    skip = (argparse._HelpAction, argparse._VersionAction, argparse._SubParsersAction)
+    return action.nargs != 0 and not isinstance(action, skip)
+
+
+def _bad_values(action: argparse.Action) -> list[str]:
+    from genzoo.cli.options import OutputDir, OutputFile
+
+    name = action.option_strings[-1] if action.option_strings else action.dest
+    if name in BAD:
+        return BAD[name]
+    if action.choices is not None:
+        return ["no-such-choice"]
+    t = action.type
+    if isinstance(t, OutputFile):
+        suffix = t.suffixes[0] if t.suffixes else ""
+        return ["{dir}", "{file}/x" + suffix] + (["{tmp}/x.bad"] if t.suffixes else [])
+    if isinstance(t, OutputDir):
+        return ["{file}", "{file}/x"]
+    if t is Path:
+        return ["{missing}"]
+    kinds = {
+        "positive_int": ["abc", "0", "-7"],
+        "image_count": ["abc", "2"],
+        "int": ["abc", "-7"],
+        "float": ["abc", "-7"],
+        "ints": ["a,b", "-7"],
+        "floats": ["a,b", "-7"],
+        "mirror_url": ["nope"],
+    }
+    kind = getattr(t, "__name__", None)
+    assert kind in kinds, f"no invalid value known for {name} (type {t!r}); add it to BAD"
+    return kinds[kind]
+
+
+def _cases():
+    cases = []
+    for prefix, parser in _commands(build_parser()):
+        actions = [a for a in parser._actions if _takes_value(a)]
+        base = next((BASE[p] for p in (prefix[:1], prefix) if p in BASE), None)
+        if base is None:  # positionals and required options from the parser
+            base = [f"{{{a.dest}}}" for a in actions if not a.option_strings]
+            for a in actions:
+                if a.option_strings and a.required:
+                    suffix = a.type.suffixes[0] if getattr(a.type, "suffixes", ()) else ""
+                    base += [a.option_strings[-1], f"{{tmp}}/out{suffix}"]
+        for action in actions:
+            name = action.option_strings[-1] if action.option_strings else action.dest
+            for value in _bad_values(action):
+                marks = [KNOWN[(prefix[0], name, value)]] if (prefix[0], name, value) in KNOWN else []
+                case_id = f"{' '.join(prefix)} {name}={value}"
+                cases.append(pytest.param(prefix, name, value, base, id=case_id, marks=marks))
+    return cases
+
+
+@pytest.fixture(scope="module")
+def walk_paths(tmp_path_factory) -> dict[str, str]:
+    """A tiny trained DAE run (valid RUN for every command) and the invalid paths."""
+    from genzoo.train import train
+    from tests.conftest import tiny_spec
+
+    root = tmp_path_factory.mktemp("walk")
+    spec = tiny_spec("dae", steps=2, ckpt_every=2, image_every=0, warmup_steps=0, log_every=1, threads=1)
+    train(spec, root / "run", progress=False)
+    (root / "file").write_text("")
+    (root / "garbage").write_bytes(b"\x00\x01not json, not a weights file, not an npz\xff")
+    (root / "bad_section.json").write_text('{"model": 5}')
+    (root / "corrupt").mkdir()
+    (root / "corrupt" / "config.json").write_text("{not json")
+    (root / "corrupt" / "model.safetensors").write_bytes(b"garbage")
+    (root / "dir").mkdir()
+    return {
+        "run": str(root / "run"),
+        "file": str(root / "file"),
+        "garbage": str(root / "garbage"),
+        "bad_section": str(root / "bad_section.json"),
+        "corrupt": str(root / "corrupt"),
+        "dir": str(root / "dir"),
+        "missing": str(root / "missing"),
+    }
+
+
+@pytest.mark.parametrize("prefix, name, value, base", _cases())
+def test_every_option_refuses_an_invalid_value_in_one_line(
+    prefix, name, value, base, walk_paths, tmp_path, monkeypatch, capsys
+):
+    monkeypatch.setenv("GENZOO_MIRROR", "http://127.0.0.1:9/")  # nothing leaves this machine
+    monkeypatch.setenv("GENZOO_INCEPTION_WEIGHTS", walk_paths["missing"])
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    paths = walk_paths | {"tmp": str(tmp_path)} | {"what": "mnist"}
+    base = BASE_FOR.get((prefix[0], name), base)
+    bad = value.format(**paths)
+    if name.startswith("-"):
+        argv = [*base, name, bad]
+    else:  # a positional: the invalid value takes its place
+        assert f"{{{name}}}" in base, f"no base value for positional {name}"
+        argv = [bad if a == f"{{{name}}}" else a for a in base]
+    argv = [*prefix, *(a.format(**paths) for a in argv)]
+    assert run_main(argv) == 2, argv
+    line = assert_one_error_line(capsys.readouterr().err)
+    # the error is about the option under test: it names the option, its field or the value
+    field = name.lstrip("-").replace("-", "_")
+    assert any(s in line for s in (name, field, bad)), (argv, line)
+
+
+def test_the_walk_covers_every_command_and_model():
+    from genzoo.registry import list_models
+
+    found = {prefix for prefix, _ in _commands(build_parser())}
+    assert {("train", m) for m in list_models()} <= found
+    assert {("sample",), ("eval",), ("bench",), ("download",), ("info",), ("datasets",)} <= found

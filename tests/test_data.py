@@ -16,9 +16,9 @@ import pytest
 import torch
 from PIL import Image
 
-from genzoo.data import DataConfig, data_root, list_datasets, load_dataset
+from genzoo.data import DataConfig, convert_images, data_root, list_datasets, load_dataset
 from genzoo.data.idx import IMAGE_MAGIC, LABEL_MAGIC, read_idx
-from genzoo.errors import DataError
+from genzoo.errors import ConfigError, DataError
 
 REAL = os.environ.get("GENZOO_DATA")
 needs_real = pytest.mark.skipif(not REAL, reason="GENZOO_DATA is not set (real MNIST files)")
@@ -63,11 +63,62 @@ def test_limit_and_bad_split_and_name():
     assert len(data) == 10 and torch.equal(data.x, full.x[:10])
     with pytest.raises(DataError, match="valid"):
         load_dataset(DataConfig(name="digits"), "valid")
-    with pytest.raises(DataError, match="mnist.*fashion-mnist.*moons") as err:
+    # settings are configuration errors (not "data missing"), each naming its field and option
+    with pytest.raises(ConfigError, match="mnist.*fashion-mnist.*moons") as err:
         load_dataset(DataConfig(name="cifar10"))
     assert "cifar10" in str(err.value)
-    with pytest.raises(DataError, match="limit"):
+    with pytest.raises(ConfigError, match=r"limit \(--data-limit\)"):
         load_dataset(DataConfig(name="digits", limit=0))
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"n_points": 0}, r"n_points \(--data-n-points\) must be positive"),  # even where unused
+        ({"image_size": 0}, r"image_size \(--data-image-size\) must be positive"),
+        ({"channels": 2}, r"channels \(--data-channels\) must be 1 or 3"),
+        ({"name": "moons", "image_size": 8}, "--data-image-size.*2-D points"),
+        ({"name": "rings", "channels": 3}, "--data-channels.*2-D points"),
+        ({"path": "/some/images"}, "--data-path.*folder dataset; digits does not read it"),
+    ],
+)
+def test_settings_that_cannot_apply_are_refused(changes, message):
+    with pytest.raises(ConfigError, match=message):
+        load_dataset(DataConfig(**({"name": "digits"} | changes)))
+
+
+def test_a_data_root_that_is_a_file_is_refused(tmp_path):
+    (tmp_path / "file").write_text("")
+    with pytest.raises(ConfigError, match="--data-root.*is a file"):
+        load_dataset(DataConfig(name="digits", root=str(tmp_path / "file")))
+    with pytest.raises(ConfigError, match="--data-root.*is a file"):
+        list_datasets(str(tmp_path / "file"))
+
+
+def test_image_sets_are_resized_and_given_channels():
+    gray = load_dataset(DataConfig(name="digits"), "test")
+    big = load_dataset(DataConfig(name="digits", image_size=16, channels=3), "test")
+    assert big.x.shape == (297, 3, 16, 16) and big.info.shape == (3, 16, 16)
+    assert big.info.class_names == gray.info.class_names and torch.equal(big.y, gray.y)
+    assert 0.0 <= big.x.min() and big.x.max() <= 1.0
+    assert torch.equal(big.x[:, 0], big.x[:, 1]) and torch.equal(big.x[:, 0], big.x[:, 2])  # gray as RGB
+    # the same settings give the same tensor (training and evaluation read identical images)
+    assert torch.equal(big.x, load_dataset(DataConfig(name="digits", image_size=16, channels=3), "test").x)
+    # a size already equal is not resampled; limit then resize keeps the first examples
+    same = load_dataset(DataConfig(name="digits", image_size=8, channels=1), "test")
+    assert torch.equal(same.x, gray.x) and same.info == gray.info
+    small = load_dataset(DataConfig(name="digits", image_size=4, limit=5), "test")
+    assert small.x.shape == (5, 1, 4, 4)
+    # antialiased resampling keeps each image's mean brightness
+    assert (small.x.mean((1, 2, 3)) - gray.x[:5].mean((1, 2, 3))).abs().max() < 0.02
+
+
+def test_convert_images_rgb_to_gray_uses_luma():
+    x = torch.zeros(2, 3, 4, 4)
+    x[:, 1] = 1.0  # pure green
+    gray = convert_images(x, None, 1)
+    assert gray.shape == (2, 1, 4, 4) and torch.allclose(gray, torch.full_like(gray, 0.587))
+    assert torch.equal(convert_images(x, None, None), x)
 
 
 @pytest.mark.parametrize("name", TOY)
@@ -133,6 +184,8 @@ def test_idx_real(name):
         assert counts == ([1000] * 10, [6000] * 10)
         assert test.info.class_names[0] == "T-shirt/top"
         assert test.info.class_names[9] == "Ankle boot"
+    big = load_dataset(DataConfig(name=name, image_size=32, limit=100), "test", download=False)
+    assert big.x.shape == (100, 1, 32, 32) and big.info.shape == (1, 32, 32)  # e.g. for a DCGAN
 
 
 @pytest.fixture
@@ -319,14 +372,14 @@ def test_folder_classes_rgb_and_channels(tmp_path):
     assert sorted(data.y.tolist()) == [0, 0, 1]
     gray = load_dataset(_folder(tmp_path, channels=1), "train")
     assert gray.x.shape == (3, 1, 4, 6)
-    with pytest.raises(DataError, match="channels"):
+    with pytest.raises(ConfigError, match="channels"):
         load_dataset(_folder(tmp_path, channels=2))
 
 
 def test_folder_sizes_and_resize(tmp_path):
     _png(tmp_path / "a.png", size=(8, 8))
     _png(tmp_path / "b.png", size=(12, 10))
-    with pytest.raises(DataError, match="--image-size"):
+    with pytest.raises(DataError, match="different sizes.*set --data-image-size N"):
         load_dataset(_folder(tmp_path))
     data = load_dataset(_folder(tmp_path, image_size=5, channels=3), "train")
     assert data.x.shape == (2, 3, 5, 5)

@@ -311,7 +311,8 @@ def test_reference_sets_ignore_limit_and_follow_settings(no_weights):
     ref = reference_features(DataConfig(name="digits", limit=16), "test", 10_000, pixels())
     assert len(ref) == full > 16
     assert dataset_key(DataConfig(name="mnist", limit=16)) == "mnist"
-    assert dataset_key(DataConfig(name="mnist", image_size=14)) == "mnist"  # ignored by the IDX loader
+    resized = dataset_key(DataConfig(name="mnist", image_size=14))  # resized images: other references
+    assert resized.startswith("mnist-") and resized != dataset_key(DataConfig(name="mnist", channels=3))
 
 
 def test_bad_images_and_options_are_named(no_weights, weights, tmp_path, capsys):

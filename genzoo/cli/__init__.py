@@ -15,7 +15,7 @@ import sys
 
 from genzoo import __version__
 from genzoo.cli import evaluate, images, info, train
-from genzoo.errors import GenzooError
+from genzoo.errors import GenzooError, TrainingStopped
 
 COMMANDS = (info, train, images, evaluate)  # modules with add_parsers(sub), in help order
 
@@ -40,10 +40,21 @@ def run(argv: list[str] | None = None) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run a command: 0 on success; for bad input, data or checkpoints one line ``genzoo: error:
+    ...`` on stderr and 2 (a traceback only with --debug); after a signal stop of training, its
+    message and 128 + the signal."""
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
     try:
         return run(argv)
+    except TrainingStopped as e:  # not an error: the run was checkpointed and can be resumed
+        print(f"genzoo: {e}", file=sys.stderr)
+        return e.exit_code
     except GenzooError as e:
+        if debug:
+            raise
+        print(f"genzoo: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # a file system problem the checks could not foresee (permissions, disk full)
         if debug:
             raise
         print(f"genzoo: error: {e}", file=sys.stderr)

@@ -7,7 +7,17 @@ import sys
 from pathlib import Path
 
 from genzoo import io
-from genzoo.cli.options import add_data_options, add_feature_options, data_from_args, image_count
+from genzoo.cli.options import (
+    OutputDir,
+    OutputFile,
+    add_data_options,
+    add_feature_options,
+    data_from_args,
+    image_count,
+    mirror_url,
+    positive_int,
+    whole_number,
+)
 from genzoo.data import DataConfig, load_dataset
 from genzoo.data.base import IDX_NAMES, data_root
 from genzoo.errors import ConfigError
@@ -27,8 +37,8 @@ def add_parsers(sub) -> None:
     )
     e.add_argument("--n", type=image_count, default=10_000, help="number of samples (default 10000)")
     add_data_options(e)
-    e.add_argument("--seed", type=int, default=0)
-    e.add_argument("--json", type=Path, help="also write the result to this JSON file")
+    e.add_argument("--seed", type=whole_number, default=0)
+    e.add_argument("--json", type=OutputFile(), help="also write the result to this JSON file")
     add_feature_options(e)
     e.set_defaults(handler=cmd_eval)
 
@@ -40,10 +50,17 @@ def add_parsers(sub) -> None:
     b.add_argument("--budget", default="10m", help="wall-clock training time per model, e.g. 90s, 10m")
     b.add_argument("--models", default=None, help="comma-separated (default: every registered model)")
     b.add_argument(
-        "--out", type=Path, default=Path("bench.md"), help="markdown report (plot and JSON beside it)"
+        "--out",
+        type=OutputFile(".md"),
+        default=Path("bench.md"),
+        help="markdown report (.md; plot and JSON beside it)",
     )
-    b.add_argument("--work", type=Path, default=Path("runs/genzoo-bench"), help="where the runs are written")
-    b.add_argument("--evals", type=int, default=4, help="checkpoints scored per model (quality vs time)")
+    b.add_argument(
+        "--work", type=OutputDir(), default=Path("runs/genzoo-bench"), help="where the runs are written"
+    )
+    b.add_argument(
+        "--evals", type=positive_int, default=4, help="checkpoints scored per model (quality vs time)"
+    )
     b.add_argument("--n", type=image_count, default=10_000, help="samples per score")
     add_feature_options(b)
     b.set_defaults(handler=cmd_bench)
@@ -53,6 +70,7 @@ def add_parsers(sub) -> None:
     dl.add_argument(
         "--mirror",
         action="append",
+        type=mirror_url,
         default=None,
         help="base URL to fetch from, as {URL}/{name}/{file} (repeatable; default: $GENZOO_MIRROR, else the official source)",
     )
@@ -63,7 +81,7 @@ def add_parsers(sub) -> None:
     )
     dl.add_argument(
         "--out",
-        type=Path,
+        type=OutputFile(),
         default=None,
         help="inception: file to write (default: $GENZOO_INCEPTION_WEIGHTS or the user cache)",
     )
@@ -105,15 +123,26 @@ def cmd_eval(args: argparse.Namespace) -> None:
 
 def cmd_bench(args: argparse.Namespace) -> None:
     from genzoo.bench import parse_duration, run_bench
+    from genzoo.data import check_data_config
+    from genzoo.eval.features import check_device
 
+    # every setting is checked before the first (long) training run
     models = args.models.split(",") if args.models else list_models()
     for m in models:
-        get_model_class(m)  # unknown names fail before any training
+        try:
+            get_model_class(m)
+        except ConfigError as e:
+            raise ConfigError(f"--models: {e}") from None
+    budget = parse_duration(args.budget)
+    if budget <= 0:
+        raise ConfigError(f"--budget must be a positive duration, got {args.budget!r}")
+    check_device(args.device)
     data = data_from_args(args)
+    check_data_config(data)
     command = "genzoo " + " ".join(sys.argv[1:])
     run_bench(
         data,
-        parse_duration(args.budget),
+        budget,
         models,
         args.out,
         args.work,

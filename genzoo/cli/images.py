@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 
 from genzoo import io, viz
+from genzoo.cli.options import OutputFile, positive_int, whole_number
 from genzoo.data import load_dataset
 from genzoo.errors import ConfigError, GenzooError
 
@@ -16,21 +17,27 @@ from genzoo.errors import ConfigError, GenzooError
 def _run_command(sub, name: str, help_: str) -> argparse.ArgumentParser:
     c = sub.add_parser(name, help=help_)
     c.add_argument("run", type=Path, help="run directory or saved model")
-    c.add_argument("-o", "--output", type=Path, required=True, help="PNG file to write")
-    c.add_argument("--seed", type=int, default=0)
+    c.add_argument(
+        "-o",
+        "--output",
+        type=OutputFile(".png"),
+        required=True,
+        help="PNG file to write (folders are created)",
+    )
+    c.add_argument("--seed", type=whole_number, default=0)
     c.set_defaults(handler=cmd_images)
     return c
 
 
 def add_parsers(sub) -> None:
     s = _run_command(sub, "sample", "draw new examples from a model")
-    s.add_argument("-n", type=int, default=64)
+    s.add_argument("-n", type=positive_int, default=64, help="number of samples (default 64)")
     for name, help_ in (
         ("reconstruct", "originals above, reconstructions below"),
         ("denoise", "clean / corrupted / restored rows"),
     ):
         c = _run_command(sub, name, help_)
-        c.add_argument("-n", type=int, default=8, help="images per row")
+        c.add_argument("-n", type=positive_int, default=8, help="images per row")
         c.add_argument("--data", default=None, help="dataset (default: the one the model was trained on)")
         c.add_argument("--data-root", default=None)
         c.add_argument("--split", choices=("train", "test"), default="test")

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import urllib.parse
+from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
 from genzoo import config as cfgio
@@ -24,15 +26,47 @@ def flag(section: str, name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
+def _number(kind: type) -> Any:
+    """argparse type: an int or a float, with a message that says which was expected."""
+
+    def parse(s: str) -> Any:
+        try:
+            return kind(s)
+        except ValueError:
+            what = "a whole number" if kind is int else "a number"
+            raise argparse.ArgumentTypeError(f"expected {what}, got {s!r}") from None
+
+    parse.__name__ = kind.__name__
+    return parse
+
+
+whole_number = _number(int)  # argparse type: any int, e.g. a seed
+
+
 def _parser_type(tp: Any):
+    """The argparse type of a config field: numbers, comma-separated tuples, 'none' for optionals."""
     optional, inner = cfgio.split_optional(tp)
     if get_origin(inner) is tuple:
-        item = get_args(inner)[0]
-        return lambda s: tuple(item(v) for v in s.split(",") if v.strip())
-    base = inner if inner in (int, float, str) else str
-    if optional:
-        return lambda s: None if s.lower() == "none" else base(s)
-    return base
+        item = _number(get_args(inner)[0])
+
+        def parse_tuple(s: str) -> tuple:
+            try:
+                return tuple(item(v) for v in s.split(",") if v.strip())
+            except argparse.ArgumentTypeError:
+                what = "whole numbers" if item.__name__ == "int" else "numbers"
+                raise argparse.ArgumentTypeError(f"expected comma-separated {what}, got {s!r}") from None
+
+        parse_tuple.__name__ = f"{item.__name__}s"  # "ints", "floats"
+        return parse_tuple
+    base = _number(inner) if inner in (int, float) else str
+    if not optional:
+        return base
+
+    def parse_optional(s: str) -> Any:
+        return None if s.lower() == "none" else base(s)
+
+    parse_optional.__name__ = base.__name__
+    return parse_optional
 
 
 def add_config_options(p: argparse.ArgumentParser, section: str, cls: type, dest: dict) -> None:
@@ -74,8 +108,10 @@ def sections_from_args(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
 def add_data_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-root", default=None, help="where mnist/fashion-mnist live")
     p.add_argument("--data-path", default=None, help="folder dataset: the directory of real images")
-    p.add_argument("--data-image-size", type=int, default=None, help="folder dataset: resize real images")
-    p.add_argument("--data-channels", type=int, default=None, help="folder dataset: 1 or 3")
+    p.add_argument(
+        "--data-image-size", type=whole_number, default=None, help="resize the real images to N x N"
+    )
+    p.add_argument("--data-channels", type=whole_number, default=None, help="real images as 1 or 3 channels")
 
 
 def data_from_args(args: argparse.Namespace) -> DataConfig:
@@ -86,6 +122,65 @@ def data_from_args(args: argparse.Namespace) -> DataConfig:
         image_size=args.data_image_size,
         channels=args.data_channels,
     )
+
+
+def positive_int(s: str) -> int:
+    """argparse type: a whole number >= 1 (a count of images, rows, evaluations)."""
+    n = whole_number(s)
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {s!r}")
+    return n
+
+
+def _check_parents(path: Path, s: str) -> None:
+    """Refuse a path below a file; missing folders are fine (the writers create them)."""
+    for parent in path.parents:  # nearest first
+        if parent.exists():
+            if not parent.is_dir():
+                raise argparse.ArgumentTypeError(f"cannot write {s!r}: {parent} is a file, not a folder")
+            return
+
+
+class OutputFile:
+    """argparse type: a file to write; missing folders above it are created when it is written.
+    An existing directory, a path below a file, or a suffix other than ``suffixes`` is refused
+    (before any work is done, so nothing is computed to be lost)."""
+
+    def __init__(self, *suffixes: str) -> None:
+        self.suffixes = suffixes
+        self.__name__ = "file name"
+
+    def __call__(self, s: str) -> Path:
+        path = Path(s)
+        ending = f" ending in {' or '.join(self.suffixes)}" if self.suffixes else ""
+        if path.is_dir():
+            raise argparse.ArgumentTypeError(f"{s!r} is a directory; give a file name{ending}")
+        if self.suffixes and path.suffix.lower() not in self.suffixes:
+            raise argparse.ArgumentTypeError(f"cannot write {s!r}: expected a file name{ending}")
+        _check_parents(path, s)
+        return path
+
+
+class OutputDir:
+    """argparse type: a directory to create or write into; an existing file is refused."""
+
+    __name__ = "directory"
+
+    def __call__(self, s: str) -> Path:
+        path = Path(s)
+        if path.exists() and not path.is_dir():
+            raise argparse.ArgumentTypeError(f"{s!r} is a file, not a directory")
+        _check_parents(path, s)
+        return path
+
+
+def mirror_url(s: str) -> str:
+    """argparse type: a base URL (http, https or file)."""
+    if urllib.parse.urlsplit(s).scheme not in ("http", "https", "file"):
+        raise argparse.ArgumentTypeError(
+            f"expected a URL starting with http://, https:// or file://, got {s!r}"
+        )
+    return s
 
 
 def image_count(s: str) -> int:

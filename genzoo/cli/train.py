@@ -10,7 +10,7 @@ from typing import Any
 
 from genzoo import config as cfgio
 from genzoo import io
-from genzoo.cli.options import SECTIONS, add_config_options, sections_from_args
+from genzoo.cli.options import SECTIONS, OutputDir, add_config_options, sections_from_args
 from genzoo.data import DataConfig
 from genzoo.errors import ConfigError
 from genzoo.registry import get_model_class, list_models
@@ -25,7 +25,7 @@ def add_parsers(sub) -> None:
         mp = tsub.add_parser(
             name, allow_abbrev=False, help=(cls.__doc__ or "").strip().split("\n")[0] or None
         )
-        mp.add_argument("--out", type=Path, help="run directory to create")
+        mp.add_argument("--out", type=OutputDir(), help="run directory to create")
         mp.add_argument(
             "--resume", type=Path, metavar="RUN", help="continue this run from its latest checkpoint"
         )
@@ -48,6 +48,11 @@ def spec_from_args(args: argparse.Namespace) -> tuple[RunSpec, Path, bool]:
         file_cfg = io.read_json(args.config)
         if not isinstance(file_cfg, dict):
             raise ConfigError(f"{args.config} must hold a JSON object")
+        if not any(s in file_cfg for s in SECTIONS):
+            raise ConfigError(f"{args.config} has none of the sections {', '.join(SECTIONS)}")
+        for s in SECTIONS:
+            if not isinstance(file_cfg.get(s) or {}, dict):
+                raise ConfigError(f"{args.config}: section {s!r} must be a JSON object")
         if file_cfg.get("model_type", args.model_type) != args.model_type:
             raise ConfigError(
                 f"{args.config} is for model {file_cfg['model_type']!r}, not {args.model_type!r}"

@@ -6,13 +6,15 @@ Every source (digits, idx, folder, toy2d) returns a whole split as one in-memory
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 
-from genzoo.errors import DataError
+from genzoo.errors import ConfigError, DataError
 
 SPLITS = ("train", "test")
 TOY_NAMES = ("moons", "rings", "eight-gaussians", "swiss-roll")
@@ -27,8 +29,8 @@ class DataConfig:
     name: str = "digits"  # digits | mnist | fashion-mnist | folder | moons | rings | ...
     root: str | None = None  # data root for idx datasets; None -> data_root(None)
     path: str | None = None  # folder dataset: the directory of images
-    image_size: int | None = None  # folder: resize to image_size x image_size
-    channels: int | None = None  # folder: 1 or 3 (None: 1 if all images are grayscale)
+    image_size: int | None = None  # image sets: resize to image_size x image_size (None: as stored)
+    channels: int | None = None  # image sets: 1 or 3 (None: as stored; folder: 1 if all are gray)
     limit: int | None = None  # use only the first `limit` examples of the split
     n_points: int = 20000  # toy 2-D sets: number of points per split
 
@@ -89,12 +91,13 @@ def load_dataset(
     """Load one split ("train" or "test") of the dataset named by `cfg.name`.
 
     `download` and `mirrors` matter only for mnist / fashion-mnist (see genzoo.data.idx).
-    Raises DataError for an unknown name or split, and for any missing or corrupt data.
+    ``image_size`` / ``channels`` convert any image set (see ``convert_images``; a folder is
+    converted image by image as it is read). Raises ConfigError for settings that cannot apply
+    (``check_data_config``), DataError for an unknown split and for missing or corrupt data.
     """
     if split not in SPLITS:
         raise DataError(f"unknown split {split!r} for dataset {cfg.name!r}; use 'train' or 'test'")
-    if cfg.limit is not None and cfg.limit < 1:
-        raise DataError(f"limit must be a positive number of examples, got {cfg.limit}")
+    check_data_config(cfg)
     name = cfg.name
     if name == "digits":
         from genzoo.data.digits import load_digits
@@ -112,13 +115,69 @@ def load_dataset(
         from genzoo.data.toy2d import make_toy
 
         data = make_toy(name, split, cfg.n_points)
-    else:
-        known = ", ".join(DATASET_NAMES)
-        raise DataError(f"unknown dataset {name!r}; known datasets: {known}")
+    else:  # unreachable after check_data_config
+        raise AssertionError(name)
     if cfg.limit is not None and cfg.limit < len(data):
         y = None if data.y is None else data.y[: cfg.limit]
         data = TensorData(x=data.x[: cfg.limit], y=y, info=data.info, split=split)
+    if name != "folder" and (cfg.image_size is not None or cfg.channels is not None):
+        x = convert_images(data.x, cfg.image_size, cfg.channels)
+        info = dataclasses.replace(data.info, shape=tuple(x.shape[1:]))
+        data = TensorData(x=x, y=data.y, info=info, split=split)
     return data
+
+
+def check_data_config(cfg: DataConfig) -> None:
+    """ConfigError naming the field and its option for settings no dataset can honour: an
+    unknown name, non-positive counts or sizes, channels other than 1 or 3, image settings for
+    point sets, a folder path for another dataset, a data root that is a file."""
+    name = cfg.name
+    if name not in DATASET_NAMES:
+        raise ConfigError(f"unknown dataset {name!r}; known datasets: {', '.join(DATASET_NAMES)}")
+    if cfg.limit is not None and cfg.limit < 1:
+        raise ConfigError(f"limit (--data-limit) must be a positive number of examples, got {cfg.limit}")
+    if cfg.n_points < 1:
+        raise ConfigError(f"n_points (--data-n-points) must be positive, got {cfg.n_points}")
+    if cfg.image_size is not None and cfg.image_size < 1:
+        raise ConfigError(f"image_size (--data-image-size) must be positive, got {cfg.image_size}")
+    if cfg.channels not in (None, 1, 3):
+        raise ConfigError(f"channels (--data-channels) must be 1 or 3, got {cfg.channels}")
+    if name in TOY_NAMES and (cfg.image_size is not None or cfg.channels is not None):
+        option = (
+            "image_size (--data-image-size)" if cfg.image_size is not None else "channels (--data-channels)"
+        )
+        raise ConfigError(f"{option} applies to images; {name} is a set of 2-D points")
+    if cfg.path and name != "folder":
+        raise ConfigError(
+            f"path (--data-path) is for the folder dataset; {name} does not read it (use --data folder)"
+        )
+    check_root(cfg.root)
+
+
+def check_root(root: str | None) -> None:
+    """ConfigError if a given data root exists but is not a directory."""
+    if root and Path(root).expanduser().exists() and not Path(root).expanduser().is_dir():
+        raise ConfigError(f"data root (--data-root) {root} is a file, not a directory")
+
+
+def convert_images(x: torch.Tensor, image_size: int | None, channels: int | None) -> torch.Tensor:
+    """Images x (N, C, H, W) in [0, 1] as (N, channels, image_size, image_size).
+
+    Resizing is antialiased bilinear interpolation (torch ``interpolate``, deterministic on the
+    CPU), so values stay in [0, 1]; gray becomes RGB by repeating the channel, RGB becomes gray by
+    ITU-R 601 luma (0.299 R + 0.587 G + 0.114 B, as Pillow's ``convert("L")``). None keeps that
+    property as it is; a size already equal is not resampled.
+    """
+    if image_size is not None and tuple(x.shape[-2:]) != (image_size, image_size):
+        x = F.interpolate(x, size=(image_size, image_size), mode="bilinear", antialias=True)
+        x = x.clamp_(0.0, 1.0)
+    if channels is not None and channels != x.shape[1]:
+        if channels == 3:
+            x = x.repeat(1, 3, 1, 1)  # (N, 1, H, W) -> (N, 3, H, W)
+        else:
+            luma = torch.tensor([0.299, 0.587, 0.114], dtype=x.dtype).view(1, 3, 1, 1)
+            x = (x * luma).sum(dim=1, keepdim=True)  # (N, 3, H, W) -> (N, 1, H, W)
+    return x.contiguous()
 
 
 def list_datasets(root: str | None = None) -> list[dict]:
@@ -142,6 +201,7 @@ def list_datasets(root: str | None = None) -> list[dict]:
             present=True,
         )
     ]
+    check_root(root)
     base = data_root(root)
     for name in IDX_NAMES:
         rows.append(

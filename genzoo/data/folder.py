@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from genzoo.data.base import DatasetInfo, TensorData
-from genzoo.errors import DataError
+from genzoo.errors import ConfigError, DataError
 
 EXTENSIONS = {".png", ".jpg", ".jpeg"}
 GRAY_MODES = {"1", "L", "LA", "I", "I;16", "I;16L", "I;16B", "I;16N", "F"}
@@ -78,9 +78,11 @@ def load_folder(
     if not root.is_dir():
         raise DataError(f"folder dataset: {root} does not exist or is not a directory")
     if channels not in (None, 1, 3):
-        raise DataError(f"folder dataset {root}: channels must be 1 or 3, got {channels}")
+        raise ConfigError(f"folder dataset {root}: channels (--data-channels) must be 1 or 3, got {channels}")
     if image_size is not None and image_size < 1:
-        raise DataError(f"folder dataset {root}: image_size must be positive, got {image_size}")
+        raise ConfigError(
+            f"folder dataset {root}: image_size (--data-image-size) must be positive, got {image_size}"
+        )
     files = _image_files(root)
     if not files:
         raise DataError(f"folder dataset: no .png/.jpg/.jpeg images found under {root}")
@@ -107,7 +109,7 @@ def load_folder(
             shown = ", ".join(f"{w}x{h}" for w, h in distinct[:5])
             raise DataError(
                 f"folder dataset {root}: images have different sizes ({shown}"
-                f"{', ...' if len(distinct) > 5 else ''}); set --image-size to resize them"
+                f"{', ...' if len(distinct) > 5 else ''}); set --data-image-size N (image_size) to resize them"
             )
         width, height = distinct[0]
     else:

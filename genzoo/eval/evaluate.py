@@ -26,10 +26,10 @@ from genzoo.eval.likelihood import evaluate_likelihood, has_likelihood
 
 
 def dataset_key(data: DataConfig) -> str:
-    """Names the reference set in cache keys: the dataset's name, or for a folder the name and a
-    hash of its size/channel settings and of its files (resolved paths, sizes, times).
-    ``limit`` is not part of it: references use the whole split."""
-    if data.name != "folder":  # the other image sets ignore size/channel settings
+    """Names the reference set in cache keys: the dataset's name (images as stored), else the name
+    and a hash of its size/channel settings and, for a folder, of its files (resolved paths,
+    sizes, times). ``limit`` is not part of it: references use the whole split."""
+    if data.name != "folder" and data.image_size is None and data.channels is None:
         return data.name
     from genzoo.data.folder import fingerprint
 

@@ -57,6 +57,12 @@ class _AutoencoderBase(GenerativeModel):
         super().__init__(config, shape)
         if config.latent_dim < 1:
             raise ConfigError("latent_dim must be at least 1")
+        for name in ("channels", "hidden"):  # layer sizes, where the family has them
+            sizes = getattr(config, name, ())
+            if any(s < 1 for s in sizes):
+                raise ConfigError(f"{name} must be positive layer sizes, got {','.join(map(str, sizes))}")
+        if getattr(config, "pretrain_steps", 0) < 0:
+            raise ConfigError("pretrain_steps must be >= 0 (0: end to end only)")
         if config.loss == "bce" and config.output != "sigmoid":
             raise ConfigError("loss 'bce' needs output 'sigmoid' (data in [0, 1])")
         d = config.latent_dim
