@@ -99,7 +99,8 @@ def quality(data: DataConfig, args: argparse.Namespace, out: Path) -> list[dict[
     for precision in ("fp32", "bf16"):
         for seed in (0, 1):
             run = out / f"quality-{precision}-s{seed}"
-            sp = spec(data, "conv", args.quality, args.threads, seed=seed, precision=precision)
+            threads = args.quality_threads or args.threads
+            sp = spec(data, "conv", args.quality, threads, seed=seed, precision=precision)
             sp.train.log_every, sp.train.ckpt_every = 100, args.quality
             if not (run / "checkpoints/latest").exists():
                 train(sp, run, progress=False)
@@ -109,7 +110,7 @@ def quality(data: DataConfig, args: argparse.Namespace, out: Path) -> list[dict[
             bce = torch.nn.functional.binary_cross_entropy_with_logits(logits, test.x).item()
             mse = torch.nn.functional.mse_loss(torch.sigmoid(logits), test.x).item()
             ev = evaluate_run(run, n=10_000, data_root=data.root, seed=0)
-            fid = next((v for k, v in ev.items() if k.startswith("fid")), None)
+            fid = ev.get("samples", {}).get("fid")
             rows.append({"precision": precision, "seed": seed, "test_bce": bce, "test_mse": mse, "fid": fid})
             print(rows[-1], flush=True)
     return rows
@@ -123,6 +124,8 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--compile", action="store_true", help="also time --compile (slow to start)")
     ap.add_argument("--quality", type=int, default=0, metavar="STEPS")
+    ap.add_argument("--quality-threads", type=int, default=None, help="threads of the quality runs")
+    ap.add_argument("--no-speed", action="store_true", help="only the quality comparison")
     ap.add_argument("--out", type=Path, default=Path("runs/speed"))
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -136,8 +139,9 @@ def main() -> None:
         f"native bf16: {native_bf16()}, torch {torch.__version__}",
     }
     print(report["machine"])
-    res = speed(data, x, args)
-    table = ["| network | setting | images/s (median) | vs bare fp32 |", "| --- | --- | ---: | ---: |"]
+    table: list[str] = []
+    res = {} if args.no_speed else speed(data, x, args)
+    table += ["| network | setting | images/s (median) | vs bare fp32 |", "| --- | --- | ---: | ---: |"]
     for net, cols in res.items():
         base = statistics.median(cols["bare fp32"])
         for name, v in cols.items():
@@ -147,8 +151,9 @@ def main() -> None:
     print("\n".join(table))
     if args.quality:
         report["quality"] = quality(data, args, args.out)
-    (args.out / "speed.json").write_text(json.dumps(report, indent=2))
-    (args.out / "speed.md").write_text("\n".join(table) + "\n")
+    name = "quality" if args.no_speed else "speed"
+    (args.out / f"{name}.json").write_text(json.dumps(report, indent=2))
+    (args.out / f"{name}.md").write_text("\n".join(table) + "\n")
 
 
 if __name__ == "__main__":

@@ -500,3 +500,21 @@ def test_auto_precision_follows_the_cpu(monkeypatch):
     assert tcfg.resolve_precision("auto") == "bf16"
     monkeypatch.setattr(tcfg, "native_bf16", lambda: False)
     assert tcfg.resolve_precision("auto") == "fp32" and tcfg.resolve_precision("bf16") == "bf16"
+
+
+def test_tensorboard_gets_numbers_only(tmp_path, monkeypatch):
+    from genzoo.train import trainer as trainer_mod
+
+    class FakeWriter:
+        scalars: list = []
+
+        def add_scalar(self, tag, value, step):
+            FakeWriter.scalars.append((tag, float(value), step))  # what SummaryWriter does with it
+
+        def flush(self):
+            pass
+
+    monkeypatch.setattr(trainer_mod, "tensorboard_writer", lambda run: FakeWriter())
+    train(tiny_spec("ae", steps=10, log_every=5), tmp_path / "r", progress=False)
+    tags = {t for t, _, _ in FakeWriter.scalars}
+    assert {"loss", "lr", "examples_per_s", "threads"} <= tags and "precision" not in tags

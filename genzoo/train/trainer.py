@@ -336,7 +336,7 @@ class Trainer:
                 f.write(json.dumps(rec) + "\n")
             if self.tb is not None:
                 for k, v in rec.items():
-                    if k != "step":
+                    if k != "step" and isinstance(v, int | float):  # not the precision's name
                         self.tb.add_scalar(k, v, self.step)
             bar.set_postfix({k: f"{rec[k]:.4g}" for k in names[:3]})
 
