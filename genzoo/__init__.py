@@ -12,8 +12,8 @@ def load(path: str | Path, ema: bool | None = None):
     from genzoo import io
     from genzoo.registry import get_model_class
 
-    cfg = io.read_json(io.resolve_model_dir(path) / io.CONFIG)
-    return get_model_class(str(cfg.get("model_type"))).load(path, ema=ema)
+    cfg = io.read_config(io.resolve_model_dir(path))
+    return get_model_class(cfg["model_type"]).load(path, ema=ema)
 
 
 def list_models() -> list[str]:

@@ -27,7 +27,7 @@ from genzoo import __version__, io
 from genzoo import config as cfgio
 from genzoo.data import DataConfig, load_dataset
 from genzoo.errors import ConfigError
-from genzoo.eval.evaluate import draw_samples, evaluate_images, real_floor
+from genzoo.eval.evaluate import draw_samples, evaluate_images, floor_note, real_floor
 from genzoo.eval.features import Extractor, FeatureKind, check_device, choose_extractor
 from genzoo.registry import get_model_class
 from genzoo.train import RunSpec, TrainConfig, train
@@ -92,14 +92,16 @@ def bench_model(
     shutil.rmtree(run, ignore_errors=True)
     train(spec, run, progress=True, time_limit_s=budget_s)
     log = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    points = []
+    points, notes = [], []
     for ck in sorted((run / "checkpoints").glob("step-*")):
         state = io.read_json(ck / "state.json")
         step, t = state["step"], state["train_seconds"]
         model = get_model_class(name).load(ck)
         samples = draw_samples(model, n_eval)
         if bool(torch.isfinite(samples).all()):
-            scores = evaluate_images(samples, data, features=ext, device=device)["samples"]
+            result = evaluate_images(samples, data, features=ext, device=device)
+            scores = result["samples"]
+            notes += [n for n in result["feature_notes"] if n not in notes]
         else:  # a diverged checkpoint is a point on the curve, not the end of the bench
             scores = dict.fromkeys(("fid", "kid", "precision", "recall"), math.nan) | {"n_samples": n_eval}
         points.append(
@@ -117,6 +119,7 @@ def bench_model(
         "steps_per_s": train_rate,
         "flops_per_step": fps,
         "points": points,
+        "feature_notes": notes,
     }
 
 
@@ -193,22 +196,28 @@ def run_bench(
     device: str = "cpu",
 ) -> list[dict]:
     base = base or TrainConfig()
-    ext = choose_extractor(features, data.name, inception_weights)  # before any training
     check_device(device)
-    n_train = len(load_dataset(data, "train"))
+    train_set = load_dataset(data, "train")
+    n_train = len(train_set)
+    ext = choose_extractor(features, data.name, inception_weights, train_set.info.shape)  # before training
     if n_train < base.batch_size:
         print(f"bench: {n_train} training examples, so batch size {n_train} instead of {base.batch_size}")
         base = cfgio.replace(base, batch_size=n_train)
     peak = matmul_flops()
     floor = real_floor(data, n_eval, ext, device)
     results = [bench_model(m, data, budget_s, work, evals, n_eval, base, ext, device) for m in models]
+    # every caveat of the scores once, the floor's included (e.g. digits' 1500 training images)
+    notes = list(ext.notes)
+    for note in [n for r in results for n in r["feature_notes"]] + [floor_note(floor, n_eval)]:
+        if note and note not in notes:
+            notes.append(note)
     plot_path = out.with_suffix(".png")
     plot(results, floor, plot_path, data.name, ext.name)
     meta = {
         "data": data.name,
         "features": ext.name,
         "features_sha256": ext.sha256,
-        "feature_notes": list(ext.notes),
+        "feature_notes": notes,
         "budget_s": budget_s,
         "command": command,
         "machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads",

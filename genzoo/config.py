@@ -80,9 +80,11 @@ def coerce(value: Any, tp: Any, where: str) -> Any:
 
 def from_dict(cls: type[T], data: dict[str, Any] | None, what: str = "config") -> T:
     """Build config ``cls`` from a JSON dict; unknown or ill-typed keys are a ConfigError."""
-    data = dict(data or {})
+    if data is None:
+        data = {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{what} must be a JSON object")
+        raise ConfigError(f"{what} must be a JSON object, got {type(data).__name__} {data!r:.40}")
+    data = dict(data)
     types_ = field_types(cls)
     unknown = sorted(set(data) - set(types_))
     if unknown:

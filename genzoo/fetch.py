@@ -79,7 +79,7 @@ def download_verified(
         if any(p.iterdir()):
             break
         p.rmdir()
-    raise error(f"{what}: could not download {file} into {folder}; tried:\n  " + "\n  ".join(errors))
+    raise error(f"{what}: could not download {file} into {folder}; tried " + "; ".join(errors))
 
 
 def mirrors_from_env() -> list[str] | None:

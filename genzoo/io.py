@@ -62,6 +62,36 @@ def read_json(path: str | os.PathLike) -> Any:
         raise CheckpointError(f"{path} is not valid JSON ({e})") from None
 
 
+def read_config(model_dir: str | os.PathLike) -> dict[str, Any]:
+    """A saved model's ``config.json`` with its layout checked: an object with ``model_type`` (a
+    string), ``shape`` (positive integers) and a ``model`` object, and ``train``/``data``, where
+    present, objects. Anything else (an edited or foreign file) is a CheckpointError naming the key."""
+    path = Path(model_dir) / CONFIG
+    cfg = read_json(path)
+
+    def bad(why: str) -> CheckpointError:
+        return CheckpointError(f"{path} is not a genzoo model config: {why}")
+
+    if not isinstance(cfg, dict):
+        raise bad(f"a JSON {type(cfg).__name__}, not an object")
+    missing = [k for k in ("model_type", "shape", "model") if k not in cfg]
+    if missing:
+        raise bad(f"no {', '.join(map(repr, missing))} key")
+    if not isinstance(cfg["model_type"], str):
+        raise bad(f"'model_type' must be a string, got {json.dumps(cfg['model_type'])}")
+    shape = cfg["shape"]
+    if not (
+        isinstance(shape, list)
+        and shape
+        and all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in shape)
+    ):
+        raise bad(f"'shape' must be a list of positive integers, got {json.dumps(shape)[:60]}")
+    for key in ("model", "train", "data"):
+        if key in cfg and not isinstance(cfg[key], dict):
+            raise bad(f"{key!r} must be an object, got {json.dumps(cfg[key])[:60]}")
+    return cfg
+
+
 def save_tensors(path: str | os.PathLike, tensors: dict[str, torch.Tensor], meta: dict | None = None) -> None:
     """Atomic safetensors write; ``meta`` values are stored as strings in the header."""
     flat = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from genzoo.cli import main
-from genzoo.errors import CheckpointError, DataError
+from genzoo.errors import CheckpointError, ConfigError, DataError
 from genzoo.eval import features, metrics
 from genzoo.eval.likelihood import bits_per_dim, evaluate_likelihood
 
@@ -300,3 +300,151 @@ def test_eval_of_a_digits_run_reports_fid(cache, tmp_path, capsys):
     assert 0 <= s["precision"] <= 1 and 0 <= s["recall"] <= 1 and len(s["class_shares"]) == 10
     assert result["real_floor"]["n_samples"] == 1500 and result["feature_notes"] == []
     assert "FID (genzoo-digits features)" in out and "1500 vs 297 test" in out
+
+
+def _one_error_line(err: str) -> str:
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert "Traceback" not in err and len(lines) == 1 and lines[0].startswith("genzoo: error:"), err
+    return lines[0]
+
+
+def test_resized_digits_fall_back_from_the_shipped_network(cache, tmp_path, monkeypatch, capsys):
+    """A run on 16x16 digits cannot use genzoo-digits (1x8x8): with auto it is scored like data
+    without a shipped network (Inception if found, else a note), asked for it is an error."""
+    monkeypatch.setenv("GENZOO_INCEPTION_WEIGHTS", str(tmp_path / "absent.pth"))
+    run = tmp_path / "r16"
+    train = [
+        "train",
+        "ae",
+        "--data",
+        "digits",
+        "--data-image-size",
+        "16",
+        "--steps",
+        "2",
+        "--batch-size",
+        "8",
+    ]
+    assert main([*train, "--latent-dim", "4", "--channels", "8,16", "--out", str(run), "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["eval", str(run), "--n", "8"]) == 0
+    result = json.loads((run / "eval.json").read_text())
+    assert "samples" not in result and result["reconstruction"]["n"] == 8
+    note = next(n for n in result["notes"] if n.startswith("sample scores skipped"))
+    assert "takes 1x8x8 images" in note and "1x16x16" in note and "genzoo download inception" in note
+    assert main(["eval", str(run), "--n", "8", "--features", "genzoo"]) == 2
+    line = _one_error_line(capsys.readouterr().err)
+    assert "1x8x8" in line and "1x16x16" in line and "--features inception" in line
+    # the shape decides: as stored, the shipped network; resized, Inception when its weights are found
+    assert features.choose_extractor("auto", "digits", shape=(1, 8, 8)).name == "genzoo-digits"
+    with pytest.raises(ConfigError, match=r"takes 1x8x8 images, these digits images are 3x8x8"):
+        features.choose_extractor("genzoo", "digits", shape=(3, 8, 8))
+
+    class Pixels(torch.nn.Module):  # a cheap stand-in for Inception: features = pixels
+        def features(self, x):
+            return x.flatten(1)
+
+    weights = tmp_path / "inception.pth"
+    weights.write_bytes(b"stand-in")
+    monkeypatch.setenv("GENZOO_INCEPTION_WEIGHTS", str(weights))
+    monkeypatch.setattr(
+        features,
+        "inception_extractor",
+        lambda path=None: features.Extractor("inception-v3", "1" * 64, Pixels(), None, 500),
+    )
+    assert main(["eval", str(run), "--n", "8"]) == 0
+    result = json.loads((run / "eval.json").read_text())
+    assert result["feature_net"] == "inception-v3" and result["samples"]["n_samples"] == 8
+    assert any(
+        n.startswith("Inception features because the shipped genzoo-digits") for n in result["feature_notes"]
+    )
+    # samples of another shape than the data they are compared with: one line naming both
+    np.savez(tmp_path / "s.npz", x=np.zeros((8, 16, 16), np.uint8))
+    samples = ["eval", "--samples", str(tmp_path / "s.npz"), "--data", "digits", "--n", "8"]
+    assert main(samples) == 2
+    line = _one_error_line(capsys.readouterr().err)
+    assert "1x16x16" in line and "1x8x8" in line and "--data-image-size" in line
+    assert main([*samples, "--data-image-size", "16"]) == 0
+    assert "FID (inception-v3 features)" in capsys.readouterr().out
+
+
+def test_resized_digits_without_inception_stop_bench_before_training(cache, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("GENZOO_INCEPTION_WEIGHTS", str(tmp_path / "absent.pth"))
+    argv = ["bench", "--data", "digits", "--data-image-size", "16", "--models", "ae", "--budget", "1s"]
+    argv += ["--n", "8", "--work", str(tmp_path / "work"), "--out", str(tmp_path / "b.md")]
+    assert main(argv) == 2
+    line = _one_error_line(capsys.readouterr().err)
+    assert "takes 1x8x8 images" in line and "no Inception weights" in line
+    assert not (tmp_path / "work").exists()
+
+
+def test_bench_reports_the_smaller_digits_floor(cache, tmp_path):
+    out = tmp_path / "bench.md"
+    argv = ["bench", "--data", "digits", "--models", "ae", "--budget", "1s", "--evals", "1", "--n", "1600"]
+    assert main([*argv, "--out", str(out), "--work", str(tmp_path / "work")]) == 0
+    report = json.loads(out.with_suffix(".json").read_text())
+    assert report["floor"]["n_samples"] == 1500 and report["results"][0]["points"][0]["n_samples"] == 1600
+    note = "the real-data floor uses all 1500 training images, fewer than the 1600 samples"
+    assert any(n.startswith(note) for n in report["meta"]["feature_notes"])
+    assert f"Note: {note}" in out.read_text()
+
+
+def test_unreadable_reference_caches_are_rebuilt(cache):
+    from genzoo.eval.evaluate import evaluate_images
+
+    x = torch.rand(8, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    first = evaluate_images(x, "digits")
+    files = sorted((cache / "stats").iterdir())
+    assert {f.suffix for f in files} == {".safetensors", ".json"}
+    for damage in (b"", b"\x00garbage", None):
+        for f in files:
+            if damage is not None:
+                f.write_bytes(damage)
+            elif f.suffix == ".json":  # valid JSON, but not the floor's scores
+                f.write_text('{"fid": "x"}')
+            else:  # a valid safetensors file without the features
+                from genzoo import io
+
+                io.save_tensors(f, {"other": torch.zeros(1)})
+        again = evaluate_images(x, "digits")
+        assert again["samples"]["fid"] == pytest.approx(first["samples"]["fid"])
+        assert again["real_floor"] == pytest.approx(first["real_floor"])
+    assert sorted((cache / "stats").iterdir()) == files  # rewritten in place
+
+
+def test_damaged_saved_models_are_one_line_errors(cache, tmp_path, capsys):
+    from genzoo.models.autoencoder import AEConfig, Autoencoder
+
+    good = tmp_path / "good"
+    model = Autoencoder(AEConfig(latent_dim=2, channels=(4,)), (1, 8, 8))
+    model.prepare_for_sampling(torch.rand(20, 1, 8, 8))
+    model.save(good, data={"name": "digits"})
+    config = json.loads((good / "config.json").read_text())
+    damaged = {
+        "no shape": {k: v for k, v in config.items() if k != "shape"},
+        "no model": {k: v for k, v in config.items() if k != "model"},
+        "a list": [1, 2],
+        "shape of strings": config | {"shape": "abc"},
+        "negative shape": config | {"shape": [1, -8, 8]},
+        "data not an object": config | {"data": 5},
+        "model not an object": config | {"model": 5},
+    }
+    for what, cfg in damaged.items():
+        bad = tmp_path / what.replace(" ", "-")
+        shutil.copytree(good, bad)
+        (bad / "config.json").write_text(json.dumps(cfg))
+        for command in (["eval", str(bad), "--n", "8"], ["info", str(bad)]):
+            assert main(command) == 2, (what, command)
+            assert "config.json is not a genzoo model config" in _one_error_line(capsys.readouterr().err)
+    cut = tmp_path / "cut"
+    shutil.copytree(good, cut)
+    (cut / "model.safetensors").write_bytes((good / "model.safetensors").read_bytes()[:100])
+    assert main(["eval", str(cut), "--n", "8"]) == 2
+    assert "not a readable safetensors file" in _one_error_line(capsys.readouterr().err)
+    # a damaged state.json costs only the step in the report, not the scores
+    for state in ("{", "[]", '{"step": "x"}'):
+        (good / "state.json").write_text(state)
+        assert main(["eval", str(good), "--n", "8"]) == 0
+        result = json.loads((good / "eval.json").read_text())
+        assert "step" not in result and "fid" in result["samples"]
+        assert any("training step unknown" in n for n in result["notes"])

@@ -129,7 +129,7 @@ def test_wrong_weights_are_named(tmp_path, weights):
         with pytest.raises(CheckpointError, match=expected):
             inception.load_inception(tmp_path / "bad.pth")
     (tmp_path / "cut.pth").write_bytes(weights.read_bytes()[:5000])
-    with pytest.raises(CheckpointError, match="cannot read Inception weights"):
+    with pytest.raises(CheckpointError, match="cannot read Inception weights.*corrupt or truncated"):
         inception.load_inception(tmp_path / "cut.pth")
     with pytest.raises(CheckpointError, match="not found.*genzoo download inception"):
         inception.load_inception(tmp_path / "absent.pth")
@@ -143,9 +143,25 @@ class Payload:  # a pickle that would run code on load with weights_only=False
 def test_a_pickle_with_code_is_refused(tmp_path, capsys):
     with open(tmp_path / "evil.pth", "wb") as f:
         pickle.dump({"Conv2d_1a_3x3.conv.weight": Payload()}, f, protocol=2)
-    with pytest.raises(CheckpointError, match="cannot read Inception weights"):
+    with pytest.raises(CheckpointError, match=r"cannot read Inception weights .*Python objects \(print\)"):
         inception.load_inception(tmp_path / "evil.pth")
     assert "must never run" not in capsys.readouterr().out
+
+
+def test_a_file_that_is_not_weights_is_named_in_one_line(tmp_path, weights):
+    """torch.load's message is many lines of advice (load it unsafely, file an issue): never quoted."""
+    (tmp_path / "empty.pth").write_bytes(b"")
+    (tmp_path / "text.pth").write_text("hello\n")
+    (tmp_path / "garbage").write_bytes(b"\x00\x01not a weights file\xff")
+    (tmp_path / "cut.pth").write_bytes(weights.read_bytes()[:300])
+    torch.save([torch.zeros(2)], tmp_path / "list.pth")
+    for name in ("empty.pth", "text.pth", "garbage", "cut.pth", "list.pth"):
+        with pytest.raises(CheckpointError) as e:
+            inception.load_inception(tmp_path / name)
+        message = str(e.value)
+        assert "\n" not in message and str(tmp_path / name) in message, message
+        assert "expected pytorch-fid's pt_inception-2015-12-05-6726825d.pth" in message, message
+        assert "weights_only" not in message, message
 
 
 def test_a_genzoo_checkpoint_is_not_inception(tmp_path):
@@ -257,6 +273,42 @@ def test_load_samples_layouts(tmp_path):
     np.savez(tmp_path / "bad.npz", x=np.zeros((5, 6)))
     with pytest.raises(ConfigError, match=r"expected images"):
         load_samples(tmp_path / "bad.npz")
+    np.save(tmp_path / "x.npy", x)  # an .npy is read as the array itself
+    assert torch.equal(load_samples(tmp_path / "x.npy"), torch.from_numpy(x))
+    np.savez(tmp_path / "be.npz", x=x.astype(">f4"))  # big-endian: torch cannot take it directly
+    assert torch.equal(load_samples(tmp_path / "be.npz"), torch.from_numpy(x))
+
+
+def test_corrupt_sample_files_are_one_line_errors(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "real.npz", x=rng.random((20, 1, 8, 8)).astype(np.float32))
+    real = (tmp_path / "real.npz").read_bytes()
+    np.savez_compressed(tmp_path / "packed.npz", x=rng.random((200, 1, 8, 8)).astype(np.float32))
+    packed = bytearray((tmp_path / "packed.npz").read_bytes())
+    packed[len(packed) // 2] ^= 0xFF
+    files = {
+        "random.npz": rng.bytes(300),
+        "truncated.npz": real[: len(real) // 2],
+        "truncated-end.npz": real[:-30],
+        "pickle.npz": b"\x80\x04\x95" + rng.bytes(60),  # the pickle protocol opcode first
+        "pickle-proto2.npz": pickle.dumps({"x": Payload()}, protocol=2),
+        "bad-crc.npz": bytes(packed),
+        "empty.npz": b"",
+    }
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    np.savez(tmp_path / "objects.npz", x=np.array([1, "a"], dtype=object))
+    np.savez(tmp_path / "nothing.npz")
+    for name in [*files, "objects.npz", "nothing.npz"]:
+        with pytest.raises(ConfigError) as e:
+            load_samples(tmp_path / name)
+        assert "\n" not in str(e.value) and str(e.value).startswith(str(tmp_path / name)), str(e.value)
+    assert "must never run" not in capsys.readouterr().out
+    argv = ["eval", "--samples", str(tmp_path / "pickle.npz"), "--data", "digits"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert "genzoo never does" in err and "pickle.npz" in err
 
 
 # ---------------------------------------------------------------- genzoo download inception
@@ -271,7 +323,10 @@ def test_download_inception_from_a_local_mirror(tmp_path, weights, serve, monkey
     argv = ["download", "inception", "--mirror", base, "--out", str(dest)]
     # our random file is not pytorch-fid's: the sha256 check refuses it and leaves nothing behind
     assert main(argv) == 2
-    assert "sha256 mismatch, expected 6726825d" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert (
+        "sha256 mismatch, expected 6726825d" in err and len(err.strip().splitlines()) == 1
+    )  # every URL tried, one line
     assert not (tmp_path / "w").exists()
     # with its own hash as the expected one, the same path succeeds, and a second call keeps the file
     monkeypatch.setattr(inception, "FID_SHA256_PREFIX", sha256(weights)[:8])

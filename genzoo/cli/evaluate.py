@@ -81,9 +81,10 @@ def add_parsers(sub) -> None:
     )
     dl.add_argument(
         "--out",
-        type=OutputFile(),
+        type=OutputFile(directory_ok=True),
         default=None,
-        help="inception: file to write (default: $GENZOO_INCEPTION_WEIGHTS or the user cache)",
+        help="inception: file to write, or a directory for pytorch-fid's file name in it "
+        "(default: $GENZOO_INCEPTION_WEIGHTS or the user cache)",
     )
     dl.set_defaults(handler=cmd_download)
 

@@ -51,7 +51,7 @@ def _eval_data(args: argparse.Namespace, shape: tuple[int, ...]) -> torch.Tensor
     """The first n examples of the run's dataset (or --data), for reconstruct/denoise."""
     from genzoo.eval.evaluate import run_data_config
 
-    cfg = io.read_json(io.resolve_model_dir(args.run) / io.CONFIG)
+    cfg = io.read_config(io.resolve_model_dir(args.run))
     data = run_data_config(cfg, args.data, args.data_root)
     x = load_dataset(data, args.split).x[: args.n]
     if tuple(x.shape[1:]) != tuple(shape):

@@ -36,7 +36,7 @@ def cmd_info(args: argparse.Namespace) -> None:
 
     run = args.run
     mdir = io.resolve_model_dir(run)
-    cfg = io.read_json(mdir / io.CONFIG)
+    cfg = io.read_config(mdir)
     model = genzoo.load(run)
     print(f"run:        {run}")
     print(f"model:      {cfg['model_type']}  ({sum(p.numel() for p in model.parameters()):,} parameters)")

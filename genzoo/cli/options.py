@@ -143,16 +143,20 @@ def _check_parents(path: Path, s: str) -> None:
 
 class OutputFile:
     """argparse type: a file to write; missing folders above it are created when it is written.
-    An existing directory, a path below a file, or a suffix other than ``suffixes`` is refused
-    (before any work is done, so nothing is computed to be lost)."""
+    An existing directory (unless ``directory_ok``: the command then names the file inside it), a
+    path below a file, or a suffix other than ``suffixes`` is refused (before any work is done,
+    so nothing is computed to be lost)."""
 
-    def __init__(self, *suffixes: str) -> None:
+    def __init__(self, *suffixes: str, directory_ok: bool = False) -> None:
         self.suffixes = suffixes
+        self.directory_ok = directory_ok
         self.__name__ = "file name"
 
     def __call__(self, s: str) -> Path:
         path = Path(s)
         ending = f" ending in {' or '.join(self.suffixes)}" if self.suffixes else ""
+        if path.is_dir() and self.directory_ok:
+            return path
         if path.is_dir():
             raise argparse.ArgumentTypeError(f"{s!r} is a directory; give a file name{ending}")
         if self.suffixes and path.suffix.lower() not in self.suffixes:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +21,16 @@ import torch
 from genzoo import config as cfgio
 from genzoo import io
 from genzoo.data import DataConfig, load_dataset
-from genzoo.errors import ConfigError, DataError
+from genzoo.errors import CheckpointError, ConfigError, DataError
 from genzoo.eval import metrics
-from genzoo.eval.features import Extractor, FeatureKind, cache_dir, check_device, choose_extractor
+from genzoo.eval.features import (
+    Extractor,
+    FeatureKind,
+    cache_dir,
+    check_device,
+    choose_extractor,
+    shipped_input_shape,
+)
 from genzoo.eval.likelihood import evaluate_likelihood, has_likelihood
 
 
@@ -54,6 +63,28 @@ def _as_data(data: DataConfig | str, root: str | None = None) -> DataConfig:
     return DataConfig(name=data, root=root) if isinstance(data, str) else data
 
 
+def known_shape(data: DataConfig) -> tuple[int, int, int] | None:
+    """The (C, H, W) of ``data``'s images where it is known without reading them: a dataset with
+    a shipped feature network (whose input shape is the images' as stored) after ``image_size``
+    and ``channels``; None for others (a folder)."""
+    native = shipped_input_shape(data.name)
+    if native is None:
+        return None
+    c, h, w = native
+    return (data.channels or c, data.image_size or h, data.image_size or w)
+
+
+def _load_cached(path: Path, read) -> Any:
+    """``read(path)`` of a cache file, or None if there is none or it is unreadable (a cut or
+    corrupt file is rebuilt, not an error: it holds nothing that cannot be computed again)."""
+    if not path.is_file():
+        return None
+    try:
+        return read(path)
+    except (CheckpointError, KeyError, TypeError):
+        return None
+
+
 def reference_features(
     data: DataConfig | str, split: str, n: int, ext: Extractor, device: str = "cpu"
 ) -> torch.Tensor:
@@ -62,14 +93,16 @@ def reference_features(
     test and 1500 train images), cached per dataset/split/n/feature network and its hash."""
     data = cfgio.replace(_as_data(data), limit=None)
     path = _stats_path(data, f"{split}-n{n}", ext, ".safetensors")
-    if path.is_file():
-        return io.load_tensors(path)["features"]
+    cached = _load_cached(path, lambda p: io.load_tensors(p)["features"])
+    if isinstance(cached, torch.Tensor) and cached.dim() == 2 and len(cached):
+        return cached
     try:
         real = load_dataset(data, split, download=False)
     except DataError as e:
+        state = "are not cached" if not path.is_file() else "are unreadable"
         raise DataError(
-            f"reference features {path.stem} are not cached in {path.parent} and the real data are not "
-            f"available to build them once ({e})"
+            f"reference features {path.stem} {state} in {path.parent} and the real data are not "
+            f"available to build them ({e})"
         ) from None
     x = (
         real.x[:n]
@@ -108,13 +141,26 @@ def real_floor(data: DataConfig | str, n: int, ext: Extractor, device: str = "cp
     n_samples says how many) against the whole test split (cached)."""
     data = _as_data(data)
     path = _stats_path(data, f"floor-n{n}", ext, ".json")
-    if path.is_file():
-        return io.read_json(path)
+    cached = _load_cached(path, io.read_json)
+    keys = ("fid", "kid", "kid_std", "precision", "recall", "n_samples", "n_reference")
+    if isinstance(cached, dict) and all(isinstance(cached.get(k), (int, float)) for k in keys):
+        return cached
     ref = reference_features(data, "test", 10_000, ext, device)
     train = reference_features(data, "train", n, ext, device)
     out = sample_scores(ref, train, None)
     io.atomic_write_json(path, out)
     return out
+
+
+def floor_note(floor: dict[str, Any], n: int) -> str | None:
+    """The caveat for a real-data floor of fewer training images than the n samples (digits: 1500)."""
+    if floor["n_samples"] >= n:
+        return None
+    return (
+        f"the real-data floor uses all {floor['n_samples']} training images, fewer than the {n} samples: "
+        f"FID (biased by the count) and recall depend on it, so compare with the floor at "
+        f"{floor['n_samples']} samples (--n {floor['n_samples']})"
+    )
 
 
 MIN_IMAGES = 4  # precision/recall use the 3rd nearest neighbour; FID needs a covariance
@@ -131,13 +177,21 @@ def evaluate_images(
 ) -> dict[str, Any]:
     """Scores of images x (N, C, H, W) in [0, 1] against the real test split of ``data``.
 
-    features: "auto" (the dataset's shipped network, else Inception if its weights are found),
-    "genzoo", "inception", or an Extractor already loaded."""
+    features: "auto" (the dataset's shipped network if it takes images of the data's shape, else
+    Inception if its weights are found), "genzoo", "inception", or an Extractor already loaded."""
     data = _as_data(data, data_root)
+    shape = known_shape(data)
+    if shape is not None and x.dim() == 4 and tuple(x.shape[1:]) != shape:
+        got, want = "x".join(map(str, x.shape[1:])), "x".join(map(str, shape))
+        setting = "resized " if data.image_size or data.channels else ""
+        raise ConfigError(
+            f"the images are {got} (C x H x W) and the {setting}{data.name} images they are compared with are "
+            f"{want}; give the data settings the images were made with (--data-image-size, --data-channels)"
+        )
     ext = (
         features
         if isinstance(features, Extractor)
-        else choose_extractor(features, data.name, inception_weights)
+        else choose_extractor(features, data.name, inception_weights, shape)
     )
     if len(x) < MIN_IMAGES:
         raise ConfigError(f"need at least {MIN_IMAGES} images to score, got {len(x)}")
@@ -158,35 +212,66 @@ def evaluate_images(
             "are rank-deficient, so FID is strongly biased by the sample count; compare only equal counts"
         )
     floor = real_floor(data, len(x), ext, device)
-    if floor["n_samples"] < len(x):  # a small training split (digits: 1500 images)
-        notes.append(
-            f"the real-data floor uses all {floor['n_samples']} training images, fewer than the {len(x)} samples: "
-            f"FID (biased by the count) and recall depend on it, so compare with the floor at "
-            f"{floor['n_samples']} samples (--n {floor['n_samples']})"
-        )
+    if note := floor_note(floor, len(x)):  # a small training split (digits: 1500 images)
+        notes.append(note)
     return out | {"samples": sample_scores(ref, feats, logits), "real_floor": floor, "feature_notes": notes}
 
 
-def load_samples(path: str | Path) -> torch.Tensor:
-    """Images from an .npz (key 'x', 'samples' or 'images', else the first array) as (N, C, H, W):
-    (N, H, W), (N, C, H, W) or channels-last (N, H, W, C) with C = 1 or 3 (an array whose
-    second axis is 1 or 3 is read as (N, C, H, W)); uint8 0..255 or float in [0, 1]."""
+SAMPLES_FORMAT = "images (N, H, W), (N, C, H, W) or (N, H, W, C) saved with numpy.savez"
+
+
+def _first_line(e: BaseException, limit: int = 160) -> str:
+    text = next((line.strip() for line in str(e).splitlines() if line.strip()), type(e).__name__)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _read_array(path: Path) -> np.ndarray:
+    """The images array of an .npz (key 'x', 'samples' or 'images', else the first) or .npy file,
+    read without unpickling; every way the file can be unreadable is one ConfigError."""
     try:
-        with np.load(path) as npz:
-            key = next(
-                (k for k in ("x", "samples", "images") if k in npz.files), npz.files[0] if npz.files else None
-            )
-            if key is None:
-                raise ConfigError(f"{path} holds no arrays")
-            arr = npz[key]
-    except (OSError, ValueError) as e:
-        raise ConfigError(f"{path} is not a readable .npz file ({e})") from None
+        f = path.open("rb")
+    except OSError as e:  # missing, a directory, no permission
+        raise ConfigError(f"{path} cannot be read ({e.strerror or e})") from None
+    with f:
+        try:
+            loaded = np.load(f, allow_pickle=False)
+            if not isinstance(loaded, np.lib.npyio.NpzFile):
+                return loaded  # an .npy: the array itself
+            with loaded as npz:
+                key = next((k for k in ("x", "samples", "images") if k in npz.files), None)
+                key = key or (npz.files[0] if npz.files else None)
+                if key is None:
+                    raise ConfigError(f"{path} holds no arrays; expected {SAMPLES_FORMAT}")
+                return npz[key]
+        except ConfigError:
+            raise
+        except Exception as e:  # an untrusted file: zip, zlib, header, size and memory errors
+            if isinstance(e, ValueError) and "Object arrays" in str(e):
+                why = "it holds an array of Python objects, which genzoo never unpickles"
+            elif isinstance(e, ValueError) and "pickle" in str(e):
+                why = "neither a zip (.npz) nor an .npy; numpy would unpickle it, which genzoo never does"
+            elif isinstance(e, (zipfile.BadZipFile, zlib.error, EOFError)):
+                why = f"a corrupt or truncated zip: {_first_line(e)}"
+            else:
+                why = f"{type(e).__name__}: {_first_line(e)}"
+            raise ConfigError(
+                f"{path} is not a readable .npz file ({why}); expected {SAMPLES_FORMAT}"
+            ) from None
+
+
+def load_samples(path: str | Path) -> torch.Tensor:
+    """Images from an .npz (key 'x', 'samples' or 'images', else the first array) or an .npy, as
+    (N, C, H, W) float32: (N, H, W), (N, C, H, W) or channels-last (N, H, W, C) with C = 1 or 3
+    (an array whose second axis is 1 or 3 is read as (N, C, H, W)); uint8 0..255 or float in
+    [0, 1]. Nothing is unpickled."""
+    path = Path(path)
+    arr = _read_array(path)
     if arr.dtype.kind not in "uif" or arr.ndim not in (3, 4):
         raise ConfigError(
             f"{path}: expected images (N, H, W) or (N, C, H, W) of numbers, got {arr.dtype} {arr.shape}"
         )
-    x = torch.from_numpy(arr)
-    x = x.float() / 255.0 if x.dtype == torch.uint8 else x.float()
+    # float32 in numpy: any byte order and width (big-endian, float128) torch cannot take directly
+    x = torch.from_numpy(arr.astype(np.float32) / 255.0 if arr.dtype == np.uint8 else arr.astype(np.float32))
     if x.dim() == 3:
         return x.unsqueeze(1)
     if x.shape[1] not in (1, 3) and x.shape[3] in (1, 3):
@@ -236,7 +321,7 @@ def evaluate_run(
     import genzoo
 
     mdir = io.resolve_model_dir(run)
-    cfg = io.read_json(mdir / io.CONFIG)
+    cfg = io.read_config(mdir)
     model = genzoo.load(run)
     if n < MIN_IMAGES:
         raise ConfigError(f"--n must be at least {MIN_IMAGES}, got {n}")
@@ -247,9 +332,17 @@ def evaluate_run(
         "dataset": data.name,
         "seed": seed,
     }
-    if (mdir / "state.json").is_file():
-        result["step"] = io.read_json(mdir / "state.json")["step"]
     notes = []
+    if (mdir / "state.json").is_file():  # only for the report: a damaged one costs the step, not the scores
+        try:
+            state = io.read_json(mdir / "state.json")
+        except CheckpointError as e:
+            state = {"error": str(e)}
+        step = state.get("step") if isinstance(state, dict) else None
+        if isinstance(step, int) and not isinstance(step, bool):
+            result["step"] = step
+        else:
+            notes.append(f"training step unknown: {mdir / 'state.json'} has no readable step")
     check_device(device)
     try:  # the data first: a shape mismatch is an error before any long feature extraction
         test = load_dataset(data, "test", download=False)
@@ -263,7 +356,7 @@ def evaluate_run(
             raise ConfigError(
                 f"{data.name} is not image data (shape {tuple(model.shape)}): no feature network"
             )
-        ext = choose_extractor(features, data.name, inception_weights)
+        ext = choose_extractor(features, data.name, inception_weights, tuple(model.shape))
     except ConfigError as e:  # no network for these data; bad weights stay an error
         if features != "auto":
             raise

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 from typing import Literal
@@ -300,17 +300,51 @@ def download_inception(dest: str | Path | None = None, mirrors: list[str] | None
     )
 
 
-def choose_extractor(kind: FeatureKind, dataset: str, weights: str | Path | None = None) -> Extractor:
+def shipped_input_shape(dataset: str) -> tuple[int, int, int] | None:
+    """The (C, H, W) that ``dataset``'s shipped network takes (its images as stored), or None."""
+    entry = manifest().get(dataset)
+    return None if entry is None else ARCHITECTURES[entry.get("arch", DEFAULT_ARCH)].input_shape
+
+
+def _shape_text(shape: tuple[int, ...]) -> str:
+    return "x".join(str(s) for s in shape)
+
+
+def choose_extractor(
+    kind: FeatureKind,
+    dataset: str,
+    weights: str | Path | None = None,
+    shape: tuple[int, ...] | None = None,
+) -> Extractor:
     """kind "genzoo": the dataset's shipped network; "inception": Inception-v3 with the user's
-    weights; "auto": Inception if ``weights`` are given, else the shipped network if there is one,
-    else Inception if its weights are found ($GENZOO_INCEPTION_WEIGHTS or the default place)."""
+    weights; "auto": Inception if ``weights`` are given, else the shipped network if there is one
+    for images of ``shape`` (C, H, W), else Inception if its weights are found
+    ($GENZOO_INCEPTION_WEIGHTS or the default place). ``shape`` (None: as stored) matters for
+    data resized with image_size/channels: the shipped networks take only their own shape."""
     if kind not in ("auto", "genzoo", "inception"):
         raise ConfigError(f"unknown feature network {kind!r}; use auto, genzoo or inception")
-    if kind == "genzoo" or (kind == "auto" and not weights and dataset in available()):
+    native = shipped_input_shape(dataset)
+    if native is not None and shape is not None and tuple(shape) != native:
+        unfit = (
+            f"the shipped genzoo-{dataset} feature network takes {_shape_text(native)} images, "
+            f"these {dataset} images are {_shape_text(tuple(shape))} (resized with --data-image-size "
+            "or --data-channels)"
+        )
+        native = None
+    else:
+        unfit = f"no shipped feature network for {dataset!r} (shipped: {', '.join(available())})"
+    if kind == "genzoo":
+        if native is None and dataset in available():  # there is one, for another shape
+            raise ConfigError(f"{unfit}; use --features inception: {INCEPTION_HOWTO}")
+        return shipped_extractor(dataset)
+    if kind == "auto" and not weights and native is not None:
         return shipped_extractor(dataset)
     if kind == "inception" or weights or inception_weights_path().is_file():  # given weights must load
-        return inception_extractor(weights)
+        ext = inception_extractor(weights)
+        if kind == "auto" and not weights and dataset in available():
+            ext = replace(ext, notes=(f"Inception features because {unfit}", *ext.notes))
+        return ext
     raise ConfigError(
-        f"no shipped feature network for {dataset!r} (shipped: {', '.join(available())}) and no Inception "
-        f"weights at {inception_weights_path(weights)}; to score samples of {dataset!r}, {INCEPTION_HOWTO}"
+        f"{unfit} and no Inception weights at {inception_weights_path(weights)}; "
+        f"to score samples of {dataset!r}, {INCEPTION_HOWTO}"
     )

@@ -18,6 +18,7 @@ Features: the 2048-d global average pool. Input: images in [0, 1], resized to 29
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import torch
@@ -208,17 +209,28 @@ def read_weights(path: str | Path) -> dict[str, torch.Tensor]:
         )
     if path.suffix == ".safetensors":
         return io.load_tensors(path)
+    expected = f"expected pytorch-fid's {FID_WEIGHTS_FILE} (a .pth of tensors) or a .safetensors with its tensor names"
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # unpickling errors, truncated files, objects that are not tensors
-        raise CheckpointError(
-            f"cannot read Inception weights {path}: not a PyTorch state-dict file that loads without code "
-            f"({type(e).__name__}: {e})"
-        ) from None
+        f = path.open("rb")
+    except OSError as e:  # no permission
+        raise CheckpointError(f"cannot read Inception weights {path} ({e.strerror or e})") from None
+    with f:
+        try:
+            state = torch.load(f, map_location="cpu", weights_only=True)
+        except Exception as e:  # unpickling errors, truncated files, objects that are not tensors
+            # torch's own message is many lines of advice (including to load unsafely): not quoted
+            code = re.search(r"Unsupported global: GLOBAL (\S+)", str(e))
+            if code:
+                why = f"it holds Python objects ({code.group(1)}) besides tensors, which genzoo never loads"
+            elif "zip archive" in str(e) or isinstance(e, (OSError, EOFError)):
+                why = "a corrupt or truncated PyTorch file"
+            else:
+                why = "not a PyTorch weights file"
+            raise CheckpointError(f"cannot read Inception weights {path}: {why}; {expected}") from None
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise CheckpointError(f"{path} does not hold a state dict of tensors")
+        raise CheckpointError(f"Inception weights {path} do not hold a state dict of tensors; {expected}")
     return dict(state)
 
 

@@ -131,7 +131,7 @@ class GenerativeModel(nn.Module):
     def load(cls, path: str | Path, ema: bool | None = None) -> GenerativeModel:
         """Load a saved model or a run's latest checkpoint; EMA weights by default when present."""
         mdir = io.resolve_model_dir(path)
-        model = cls.from_config_dict(io.read_json(mdir / io.CONFIG))
+        model = cls.from_config_dict(io.read_config(mdir))
         use_ema = (mdir / io.EMA_WEIGHTS).is_file() if ema is None else ema
         wfile = mdir / (io.EMA_WEIGHTS if use_ema else io.WEIGHTS)
         model.load_weights(io.load_tensors(wfile), str(wfile))
