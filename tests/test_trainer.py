@@ -518,3 +518,28 @@ def test_tensorboard_gets_numbers_only(tmp_path, monkeypatch):
     train(tiny_spec("ae", steps=10, log_every=5), tmp_path / "r", progress=False)
     tags = {t for t, _, _ in FakeWriter.scalars}
     assert {"loss", "lr", "examples_per_s", "threads"} <= tags and "precision" not in tags
+
+
+def test_compile_wraps_the_loss_and_keeps_the_weights_names(tmp_path, monkeypatch):
+    compiled = []
+
+    def fake_compile(module, **kw):  # torch.compile itself takes minutes of C++ builds on CI
+        compiled.append(module)
+        return module
+
+    monkeypatch.setattr(torch, "compile", fake_compile)
+    run = train(tiny_spec("ae", steps=4, compile=True), tmp_path / "r", progress=False)
+    assert len(compiled) == 1 and isinstance(compiled[0], Autoencoder)
+    assert set(tensors(run, io.WEIGHTS)) == set(Autoencoder(tiny_spec("ae").model, (1, 8, 8)).state_dict())
+
+
+def test_resume_of_something_that_is_not_a_run_is_one_clear_error(tmp_path):
+    from genzoo.errors import CheckpointError
+
+    run = train(tiny_spec("ae", steps=2), tmp_path / "r", progress=False)
+    genzoo.load(run).save(tmp_path / "saved")
+    with pytest.raises(TrainingError, match="saved model, not a training run"):
+        genzoo.train.read_run_spec(tmp_path / "saved")
+    (tmp_path / "r" / "config.json").write_text('{"model_type": "ae", "shape": "x", "model": {}}')
+    with pytest.raises(CheckpointError, match="'shape' must be a list"):
+        genzoo.train.read_run_spec(run)

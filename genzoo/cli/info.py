@@ -42,7 +42,11 @@ def cmd_info(args: argparse.Namespace) -> None:
     print(f"model:      {cfg['model_type']}  ({sum(p.numel() for p in model.parameters()):,} parameters)")
     print(f"version:    saved by genzoo {cfg.get('genzoo_version')}, this is {__version__}")
     if (mdir / "state.json").is_file():
-        print(f"step:       {io.read_json(mdir / 'state.json')['step']} (checkpoint {mdir.name})")
+        state = io.read_json(mdir / "state.json")
+        step = state.get("step") if isinstance(state, dict) else None
+        print(
+            f"step:       {step if isinstance(step, int) else 'unknown (state.json has no step)'} (checkpoint {mdir.name})"
+        )
     if "data" in cfg:
         print(f"data:       {cfg['data']['name']}  shape {tuple(cfg['shape'])}")
     metrics = run / "metrics.jsonl"

@@ -28,8 +28,12 @@ class RunSpec:
 
 def read_run_spec(run: Path) -> RunSpec:
     """The model/data/train configs of an existing run (strictly checked)."""
-    cfg = io.read_json(Path(run) / io.CONFIG)
-    cls = get_model_class(str(cfg.get("model_type", "?")))
+    cfg = io.read_config(run)  # layout checked: a foreign or edited file is one clear error
+    if "train" not in cfg or "data" not in cfg:
+        raise TrainingError(
+            f"{Path(run) / io.CONFIG} is a saved model, not a training run (no train/data sections)"
+        )
+    cls = get_model_class(cfg["model_type"])
     return RunSpec(
         cls.model_type,
         cfgio.from_dict(cls.config_class, cfg.get("model"), f"{cls.model_type} config"),
