@@ -67,7 +67,12 @@ def genzoo_rates(data: DataConfig, arch: str, steps: int, threads: int, **kw: An
 
 
 def speed(data: DataConfig, x: torch.Tensor, args: argparse.Namespace) -> dict[str, dict[str, list[float]]]:
-    nets = {"conv": "conv", "mlp": "mlp"}
+    nets = {n: n for n in args.nets.split(",")}
+    wanted = [w.strip() for w in args.only.split(",")] if args.only else None
+
+    def chosen(name: str) -> bool:
+        return name == "bare fp32" or wanted is None or any(w in name for w in wanted)
+
     results: dict[str, dict[str, list[float]]] = {n: {} for n in nets}
     for net, arch in nets.items():
         ours = sum(p.numel() for p in get_model_class("ae")(cfgio.from_dict(get_model_class("ae").config_class, {"arch": arch}), tuple(x.shape[1:])).parameters())  # fmt: skip
@@ -76,12 +81,14 @@ def speed(data: DataConfig, x: torch.Tensor, args: argparse.Namespace) -> dict[s
     for r in range(args.rounds):
         for net, arch in nets.items():
             for name, kw in BARE_SETTINGS.items():
+                if not chosen(name):
+                    continue
                 rates = train_bare(x, net, args.steps, interval=WINDOW, seed=r, **kw)
                 results[net].setdefault(name, []).extend(rates)
             for name, kw in GENZOO_SETTINGS.items():
                 if net == "mlp" and "channels-last" in name:
                     continue  # no 4-D tensors: nothing to change
-                if "compile" in name and not args.compile:
+                if ("compile" in name and not args.compile) or not chosen(name):
                     continue
                 rates = genzoo_rates(data, arch, args.steps, args.threads, seed=r, **kw)
                 results[net].setdefault(name, []).extend(rates)
@@ -123,6 +130,8 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=150, help="steps per measurement (6 windows of 25)")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--compile", action="store_true", help="also time --compile (slow to start)")
+    ap.add_argument("--only", default=None, help="comma-separated settings to time (substrings), e.g. fp32")
+    ap.add_argument("--nets", default="conv,mlp", help="networks to time: conv, mlp")
     ap.add_argument("--quality", type=int, default=0, metavar="STEPS")
     ap.add_argument("--quality-threads", type=int, default=None, help="threads of the quality runs")
     ap.add_argument("--no-speed", action="store_true", help="only the quality comparison")
