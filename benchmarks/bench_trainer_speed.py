@@ -38,12 +38,12 @@ from genzoo.train import RunSpec, TrainConfig, train  # noqa: E402
 from genzoo.train.config import native_bf16  # noqa: E402
 
 WINDOW = 25
-GENZOO_SETTINGS = {  # name -> TrainConfig fields
-    "genzoo fp32": {"precision": "fp32"},
-    "genzoo bf16": {"precision": "bf16"},
+GENZOO_SETTINGS = {  # name -> TrainConfig fields (every one explicit: defaults may differ by machine)
+    "genzoo fp32": {"precision": "fp32", "channels_last": False},
+    "genzoo bf16": {"precision": "bf16", "channels_last": False},
     "genzoo fp32 channels-last": {"precision": "fp32", "channels_last": True},
     "genzoo bf16 channels-last": {"precision": "bf16", "channels_last": True},
-    "genzoo fp32 compile": {"precision": "fp32", "compile": True},
+    "genzoo fp32 compile": {"precision": "fp32", "channels_last": False, "compile": True},
 }
 BARE_SETTINGS = {"bare fp32": {"precision": "fp32"}, "bare bf16": {"precision": "bf16"}}
 
@@ -107,7 +107,9 @@ def quality(data: DataConfig, args: argparse.Namespace, out: Path) -> list[dict[
         for seed in (0, 1):
             run = out / f"quality-{precision}-s{seed}"
             threads = args.quality_threads or args.threads
-            sp = spec(data, "conv", args.quality, threads, seed=seed, precision=precision)
+            sp = spec(
+                data, "conv", args.quality, threads, seed=seed, precision=precision, channels_last=False
+            )
             sp.train.log_every, sp.train.ckpt_every = 100, args.quality
             if not (run / "checkpoints/latest").exists():
                 train(sp, run, progress=False)

@@ -192,28 +192,23 @@ def test_invalid_training_settings_are_refused_before_anything_is_written(tmp_pa
         assert not (tmp_path / "r").exists()
 
 
-def test_a_killed_process_leaves_a_loadable_resumable_run(tmp_path):
+def _assert_resume_matches_uninterrupted(run: Path, tmp_path: Path, stop: int, extra: int = 5) -> None:
+    """Resume ``run`` (stopped at ``stop``) for ``extra`` steps and compare it, bit for bit, with
+    a run of the same config that was never interrupted, stopped at the same step. The resumed
+    run keeps its original cosine horizon, as the straight one does."""
+    spec, straight = genzoo.train.read_run_spec(run), genzoo.train.read_run_spec(run)
+    spec.train.steps = stop + extra
+    train(spec, run, resume=True, progress=False)
+    assert metrics(run)[-1]["step"] == stop + extra
+    train(straight, tmp_path / "straight", progress=False, stop_at=stop + extra)
+    for name in (io.WEIGHTS, "optimizer.safetensors"):
+        a, b = tensors(tmp_path / "straight", name), tensors(run, name)
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), name
+
+
+def test_a_killed_process_leaves_a_run_that_resumes_bit_identically(tmp_path):
     run = tmp_path / "r"
-    cmd = [
-        sys.executable,
-        "-m",
-        "genzoo",
-        "train",
-        "ae",
-        "--out",
-        str(run),
-        "--steps",
-        "100000",
-        "--ckpt-every",
-        "3",
-        "--arch",
-        "mlp",
-        "--hidden",
-        "16",
-        "--latent-dim",
-        "2",
-        "--quiet",
-    ]
+    cmd = [sys.executable, "-m", "genzoo", "train", *TINY_CLI, "--out", str(run), "--steps", "100000", "--ckpt-every", "3", "--quiet"]  # fmt: skip
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.time() + 60
@@ -223,13 +218,9 @@ def test_a_killed_process_leaves_a_loadable_resumable_run(tmp_path):
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-    model = genzoo.load(run)
-    assert model.model_type == "ae"
-    step = int((run / "checkpoints/latest").read_text().strip().split("-")[1])
-    spec = genzoo.train.read_run_spec(run)
-    spec.train.steps = step + 3
-    train(spec, run, resume=True, progress=False)
-    assert metrics(run)[-1]["step"] == step + 3
+    assert genzoo.load(run).model_type == "ae"
+    stop = int((run / "checkpoints/latest").read_text().strip().split("-")[1])
+    _assert_resume_matches_uninterrupted(run, tmp_path, stop, extra=3)
 
 
 def test_lr_schedule_and_ema_follow_their_formulas():
@@ -400,16 +391,7 @@ def test_a_signal_stops_after_the_step_with_a_checkpoint_and_resume_matches(tmp_
     stop = int((run / "checkpoints/latest").read_text().strip().split("-")[1])
     assert stop > 0 and f"at step {stop}" in err and f"--resume {run}" in err
     assert metrics(run)[-1]["step"] == stop  # the stopping step is logged, nothing after it
-    # resume a few steps further; the uninterrupted run stopped there must be bit-identical
-    spec = genzoo.train.read_run_spec(run)
-    spec.train.steps = stop + 5  # the cosine keeps the original horizon, as in the straight run
-    train(spec, run, resume=True, progress=False)
-    straight = genzoo.train.read_run_spec(run)
-    train(straight, tmp_path / "straight", progress=False, stop_at=stop + 5)
-    a, b = tensors(tmp_path / "straight", io.WEIGHTS), tensors(run, io.WEIGHTS)
-    assert all(torch.equal(a[k], b[k]) for k in a)
-    oa, ob = tensors(tmp_path / "straight", "optimizer.safetensors"), tensors(run, "optimizer.safetensors")
-    assert all(torch.equal(oa[k], ob[k]) for k in oa)
+    _assert_resume_matches_uninterrupted(run, tmp_path, stop)
 
 
 def _torchrun(*args: str) -> list[str]:
@@ -458,12 +440,19 @@ def test_an_error_in_a_distributed_run_exits_cleanly_in_every_process(tmp_path):
 
 
 # -- precision and memory layout -----------------------------------------------------------------
-@pytest.mark.parametrize("extra", [{"precision": "bf16"}, {"precision": "bf16", "channels_last": True}])
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"precision": "bf16", "channels_last": False},
+        {"precision": "bf16", "channels_last": True},
+        {"precision": "fp32", "channels_last": True},
+    ],
+)
 def test_bf16_and_channels_last_learn_and_resume_exactly(tmp_path, extra):
     spec = tiny_spec("ae", steps=40, log_every=10, lr=3e-3, **extra)
     run = train(spec, tmp_path / "straight", progress=False)
     m = metrics(run)
-    assert {r["precision"] for r in m} == {"bf16"}
+    assert {r["precision"] for r in m} == {extra["precision"]}
     assert m[-1]["loss"] < 0.8 * m[0]["loss"]
     train(spec, tmp_path / "split", progress=False, stop_at=20)
     train(spec, tmp_path / "split", resume=True, progress=False)

@@ -27,7 +27,7 @@ class TrainConfig:
     # autocast dtype of the forward pass; weights, gradients and optimiser state stay fp32.
     # auto: bf16 where the CPU has native bf16 (AVX-512-BF16 or AMX), else fp32.
     precision: Literal["auto", "fp32", "bf16"] = "auto"
-    channels_last: bool = False  # NHWC memory layout for image batches and conv weights
+    channels_last: bool = True  # NHWC layout for image batches and conv weights (faster on CPU)
     compile: bool = False  # torch.compile the model's loss (needs a C++ compiler on CPU)
 
 
