@@ -20,6 +20,16 @@ TINY: dict[str, dict] = {
     "ae": {"arch": "conv", "latent_dim": 4, "channels": (8, 16)},
     "dae": {"arch": "conv", "latent_dim": 4, "channels": (8, 16), "noise": "gaussian:0.3"},
     "deep-ae": {"latent_dim": 4, "hidden": (32, 16), "pretrain_steps": 0},
+    "vae": {"arch": "conv", "latent_dim": 4, "channels": (16, 32)},
+    "beta-vae": {
+        "arch": "mlp",
+        "latent_dim": 4,
+        "hidden": (32,),
+        "beta": 0.5,
+        "kl_warmup_steps": 10,
+        "free_bits": 0.1,
+    },
+    "cvae": {"arch": "conv", "latent_dim": 4, "channels": (8, 16), "num_classes": 10},
 }
 SHAPE = (1, 8, 8)
 

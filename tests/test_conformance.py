@@ -20,6 +20,22 @@ def build(name: str, seed: int = 0, shape: tuple[int, ...] = SHAPE):
     return cls(cfgio.from_dict(cls.config_class, TINY[name]), shape)
 
 
+def labels(model, n: int) -> torch.Tensor | None:
+    """Class labels for a conditional model (one that declares num_classes), else None."""
+    k = getattr(model, "num_classes", None)
+    return None if k is None else torch.arange(n) % k
+
+
+def batch(model, x: torch.Tensor):
+    return (x, labels(model, len(x)))
+
+
+def cond(model, x: torch.Tensor) -> dict:
+    """Keyword arguments that give a conditional model the labels of x (encode/reconstruct)."""
+    y = labels(model, len(x))
+    return {} if y is None else {"y": y}
+
+
 def test_every_model_has_a_tiny_config():
     assert set(MODELS) <= set(TINY), f"add tiny configs for {set(MODELS) - set(TINY)} in conftest.TINY"
 
@@ -30,7 +46,7 @@ def test_loss_and_shapes(name, shape):
     images = torch.rand(16, *shape, generator=torch.Generator().manual_seed(1))
     model = build(name, shape=shape)
     for player in model.players:
-        out = model.loss((images, None), player)
+        out = model.loss(batch(model, images), player)
         assert out.loss.shape == () and torch.isfinite(out.loss)
         assert all(v.shape == () for v in out.terms.values())
     model.prepare_for_sampling(images)
@@ -78,9 +94,9 @@ def test_seeded_determinism(name, images):
     m1, m2 = build(name, seed=3), build(name, seed=3)
     assert all(torch.equal(p, q) for p, q in zip(m1.parameters(), m2.parameters(), strict=True))
     torch.manual_seed(5)
-    l1 = m1.loss((images, None), m1.players[0]).loss
+    l1 = m1.loss(batch(m1, images), m1.players[0]).loss
     torch.manual_seed(5)
-    l2 = m2.loss((images, None), m2.players[0]).loss
+    l2 = m2.loss(batch(m2, images), m2.players[0]).loss
     assert torch.equal(l1, l2)
     assert not all(
         torch.equal(p, q) for p, q in zip(m1.parameters(), build(name, 4).parameters(), strict=True)
@@ -94,7 +110,7 @@ def test_one_step_changes_the_weights_of_each_player(name, images):
         params = model.player_parameters(player)
         before = [p.detach().clone() for p in params]
         opt = torch.optim.AdamW(params, lr=1e-3)
-        model.loss((images, None), player).loss.backward()
+        model.loss(batch(model, images), player).loss.backward()
         opt.step()
         changed = [not torch.equal(a, p) for a, p in zip(before, params, strict=True)]
         assert any(changed), f"player {player} did not change its weights"
@@ -106,11 +122,11 @@ def test_overfits_a_tiny_batch(name, images):
     x = images[:8]
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
     torch.manual_seed(0)
-    first = model.loss((x, None)).terms["mse"].item()
+    first = model.loss(batch(model, x)).terms["mse"].item()
     for _ in range(300):
         opt.zero_grad()
-        model.loss((x, None)).loss.backward()
+        model.loss(batch(model, x)).loss.backward()
         opt.step()
     model.eval()
-    final = torch.nn.functional.mse_loss(model.reconstruct(x), x).item()
+    final = torch.nn.functional.mse_loss(model.reconstruct(x, **cond(model, x)), x).item()
     assert final < 0.25 * first, (first, final)

@@ -1,0 +1,349 @@
+"""Variational autoencoders: ``vae``, ``beta-vae`` (KL weight, warm-up, free bits) and ``cvae``.
+
+The encoder gives q(z|x) = N(mu(x), diag(exp(logvar(x)))), the decoder p(x|z), the prior is
+p(z) = N(0, I). Training maximises the evidence lower bound (Kingma & Welling 2014)
+
+    log p(x) >= ELBO(x) = E_q[log p(x|z)] - KL(q(z|x) || p(z)),
+
+i.e. minimises loss = reconstruction NLL + KL, both summed over the example (nats) and averaged
+over the batch. ``log_likelihood`` tightens the bound by importance sampling (the IWAE bound,
+Burda et al. 2015). The cvae conditions encoder and decoder on a one-hot label: as extra constant
+input channels of the conv encoder (or appended to the flattened input for ``arch mlp``) and
+appended to z for the decoder.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from genzoo.errors import ConfigError, GenzooError
+from genzoo.models.base import Batch, GenerativeModel, Output
+from genzoo.nn import ConvDecoder, ConvEncoder, mlp
+from genzoo.registry import register
+
+LOG_2PI = math.log(2 * math.pi)
+SIGMA_MIN = 1e-3  # floor of a learned decoder std (a density on 256 levels must not collapse)
+
+
+@dataclass(kw_only=True)
+class VAEConfig:
+    arch: Literal["conv", "mlp"] = "conv"
+    latent_dim: int = 16
+    channels: tuple[int, ...] = (32, 64)  # conv: channels of each stride-2 stage
+    hidden: tuple[int, ...] = (512, 256)  # mlp: hidden sizes of the encoder (decoder mirrors)
+    # p(x|z): bernoulli (pixels in [0, 1]), gaussian with fixed std `sigma`, or a learned std per pixel
+    likelihood: Literal["bernoulli", "gaussian", "gaussian-learned"] = "bernoulli"
+    sigma: float = 0.1  # gaussian: the fixed std; gaussian-learned: its initial value
+    output: Literal["sigmoid", "identity"] = "sigmoid"  # decoder mean; identity for unbounded data
+
+
+@dataclass(kw_only=True)
+class BetaVAEConfig(VAEConfig):
+    beta: float = 4.0  # weight of the KL term
+    kl_warmup_steps: int = 0  # KL weight rises linearly 0 -> beta over these steps (0: no warm-up)
+    free_bits: float = 0.0  # floor (nats) on the batch-mean KL of each latent unit (Kingma et al. 2016)
+
+
+@dataclass(kw_only=True)
+class CVAEConfig(VAEConfig):
+    num_classes: int = 10
+    class_names: tuple[str, ...] = ()  # () -> "0", "1", ..., str(num_classes - 1)
+
+
+def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(mu, diag(exp(logvar))) || N(0, I)) per latent unit, (B, d):
+    0.5 * (mu^2 + sigma^2 - 1 - log sigma^2)."""
+    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)
+
+
+@register
+class VAE(GenerativeModel):
+    model_type = "vae"
+    config_class = VAEConfig
+    cond_dim = 0  # size of the one-hot label given to encoder and decoder (cvae)
+
+    def __init__(self, config: VAEConfig, shape: tuple[int, ...]) -> None:
+        super().__init__(config, shape)
+        c = config
+        if c.latent_dim < 1:
+            raise ConfigError("latent_dim must be at least 1")
+        for name in ("channels", "hidden"):
+            if any(s < 1 for s in getattr(c, name)):
+                raise ConfigError(f"{name} must be positive layer sizes, got {getattr(c, name)}")
+        if c.sigma <= 0:
+            raise ConfigError(f"sigma must be > 0, got {c.sigma}")
+        if c.likelihood == "bernoulli" and c.output != "sigmoid":
+            raise ConfigError("likelihood 'bernoulli' needs output 'sigmoid' (data in [0, 1])")
+        d, k = c.latent_dim, self.cond_dim
+        if c.arch == "conv":
+            if not c.channels:
+                raise ConfigError("arch 'conv' needs at least one entry in channels, e.g. --channels 32,64")
+            if len(self.shape) != 3:
+                raise ConfigError(
+                    f"arch 'conv' needs image data (C, H, W), got shape {self.shape}; use --arch mlp"
+                )
+            ch, h, w = self.shape
+            self.encoder = ConvEncoder((ch + k, h, w), c.channels, 2 * d)  # -> (B, 2d) = [mu, logvar]
+            self.decoder = ConvDecoder(d + k, c.channels, self.shape)
+        else:
+            n_in = math.prod(self.shape)
+            self.encoder = mlp([n_in + k, *c.hidden, 2 * d])
+            self.decoder = mlp([d + k, *c.hidden[::-1], n_in])
+        if c.likelihood == "gaussian-learned":  # one log-std per pixel, shape (*shape)
+            self.log_sigma = nn.Parameter(torch.full(self.shape, math.log(c.sigma)))
+
+    # -- networks ----------------------------------------------------------------------------
+    def _enc_input(self, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        return x if self.config.arch == "conv" else x.flatten(1)
+
+    def _dec_input(self, z: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        return z
+
+    def posterior(self, x: torch.Tensor, y: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mu, logvar) of q(z|x), each (B, d)."""
+        mu, logvar = self.encoder(self._enc_input(x, y)).chunk(2, dim=1)
+        return mu, logvar
+
+    def decode_logits(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, d) -> (B, *shape): Bernoulli logits, or the Gaussian mean before ``output``."""
+        return self.decoder(self._dec_input(z, y)).view(z.shape[0], *self.shape)
+
+    def _mean(self, logits: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(logits) if self.config.output == "sigmoid" else logits
+
+    def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """The posterior mean mu(x), (B, d): the deterministic code."""
+        return self.posterior(x, y)[0]
+
+    def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """The decoder mean E[x|z], (B, *shape), in [0, 1] for output 'sigmoid'."""
+        return self._mean(self.decode_logits(z, y))
+
+    def reconstruct(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        return self.decode(self.encode(x, y), y)
+
+    # -- the objective -------------------------------------------------------------------------
+    def recon_nll(self, logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """-log p(x|z) summed over the example, (B,), in nats."""
+        if self.config.likelihood == "bernoulli":  # -sum [x log p + (1 - x) log(1 - p)]
+            nll = F.binary_cross_entropy_with_logits(logits, x, reduction="none")
+        else:  # 0.5 * sum [(x - mean)^2 / sigma^2 + log(2 pi sigma^2)]
+            if self.config.likelihood == "gaussian":
+                log_sigma = torch.full_like(x, math.log(self.config.sigma))
+            else:
+                log_sigma = self.log_sigma.clamp(min=math.log(SIGMA_MIN)).expand_as(x)
+            nll = 0.5 * ((x - self._mean(logits)) * torch.exp(-log_sigma)).pow(2) + log_sigma + 0.5 * LOG_2PI
+        return nll.flatten(1).sum(1)
+
+    def kl_objective(self, kl_units: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The KL part of the loss from the per-unit KL (B, d); vae: the batch mean of sum_j KL_j."""
+        return kl_units.sum(1).mean(), {}
+
+    def _labels(self, batch: Batch) -> torch.Tensor | None:
+        return None
+
+    def loss(self, batch: Batch, player: str = "model") -> Output:
+        x, y = batch[0], self._labels(batch)
+        mu, logvar = self.posterior(x, y)  # (B, d) each
+        # the reparameterization trick: z = mu + sigma * eps, eps ~ N(0, I), so the gradient
+        # reaches mu and logvar through z (eps carries none)
+        eps = torch.randn_like(mu)
+        z = mu + torch.exp(0.5 * logvar) * eps
+        logits = self.decode_logits(z, y)
+        recon = self.recon_nll(logits, x)  # (B,) nats
+        kl_units = gaussian_kl(mu, logvar)  # (B, d) nats, closed form
+        kl = kl_units.sum(1)
+        kl_loss, extra = self.kl_objective(kl_units)
+        loss = recon.mean() + kl_loss
+        terms = {
+            "recon": recon.mean().detach(),
+            "kl": kl.mean().detach(),
+            "elbo": -(recon + kl).mean().detach(),
+            "mse": F.mse_loss(self._mean(logits), x).detach(),
+        }
+        return Output(loss, terms | extra)
+
+    # -- likelihood ------------------------------------------------------------------------------
+    @torch.no_grad()
+    def log_likelihood(
+        self,
+        x: torch.Tensor,
+        k: int = 1000,
+        y: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+        chunk_rows: int = 2048,
+    ) -> torch.Tensor:
+        """The IWAE bound on log p(x), (B,) nats: log (1/k) sum_i p(x, z_i) / q(z_i|x), z_i ~ q(z|x).
+
+        k = 1 is an unbiased one-sample estimate of the ELBO; the bound rises to log p(x) as k grows.
+        The k samples are drawn in chunks of about ``chunk_rows`` decoder rows, so memory stays
+        bounded. Bernoulli: a probability of binary x (bits/dim need no 256-level term).
+        """
+        if k < 1:
+            raise GenzooError(f"the number of importance samples k must be >= 1, got {k}")
+        mu, logvar = self.posterior(x, y)  # (B, d)
+        std = torch.exp(0.5 * logvar)
+        b, d = mu.shape
+        kc = max(1, min(k, chunk_rows // max(b, 1)))
+        log_w = []  # chunks of (kc, B)
+        for start in range(0, k, kc):
+            n = min(kc, k - start)
+            eps = torch.randn(n, b, d, generator=generator, dtype=mu.dtype).to(mu.device)
+            z = mu + std * eps  # (n, B, d)
+            log_q = -0.5 * (eps.pow(2) + logvar + LOG_2PI).sum(-1)  # log q(z|x), (n, B)
+            log_pz = -0.5 * (z.pow(2) + LOG_2PI).sum(-1)  # log N(z; 0, I), (n, B)
+            yy = None if y is None else y.repeat(n)
+            logits = self.decode_logits(z.flatten(0, 1), yy)  # (n B, *shape)
+            log_px = -self.recon_nll(logits, x.repeat(n, *([1] * (x.dim() - 1)))).view(n, b)
+            log_w.append(log_px + log_pz - log_q)
+        return torch.logsumexp(torch.cat(log_w), dim=0) - math.log(k)  # (B,)
+
+    @property
+    def likelihood_bins(self) -> int | None:
+        """For bits/dim: None when log p(x) is already a probability (Bernoulli), else 256 levels."""
+        return None if self.config.likelihood == "bernoulli" else 256
+
+    # -- sampling ----------------------------------------------------------------------------------
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Decode z ~ N(0, I), the prior: the decoder mean, (n, *shape)."""
+        z = torch.randn(n, self.config.latent_dim, generator=generator)
+        return self.decode(z.to(next(self.parameters()).device))
+
+    @torch.no_grad()
+    def progress_rows(self, x, generator=None) -> list[torch.Tensor]:
+        return [x, self.reconstruct(x), self.sample(x.shape[0], generator=generator)]
+
+
+@register
+class BetaVAE(VAE):
+    """beta-VAE (Higgins et al. 2017): loss = recon + w(t) * sum_j max(lambda, mean_batch KL_j),
+    w(t) = beta * min(1, t / kl_warmup_steps) (linear warm-up), lambda = free_bits."""
+
+    model_type = "beta-vae"
+    config_class = BetaVAEConfig
+
+    def __init__(self, config: BetaVAEConfig, shape: tuple[int, ...]) -> None:
+        if config.beta < 0 or config.kl_warmup_steps < 0 or config.free_bits < 0:
+            raise ConfigError("beta, kl_warmup_steps and free_bits must be >= 0")
+        super().__init__(config, shape)
+        self.register_buffer("step", torch.zeros((), dtype=torch.long), persistent=False)
+
+    def set_step(self, step: int) -> None:
+        self.step.fill_(step)
+
+    def kl_weight(self) -> torch.Tensor:
+        c = self.config
+        if c.kl_warmup_steps == 0:
+            return torch.tensor(float(c.beta))
+        return c.beta * (self.step.float() / c.kl_warmup_steps).clamp(max=1.0)
+
+    def kl_objective(self, kl_units: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        per_unit = kl_units.mean(0).clamp(min=self.config.free_bits)  # (d,) free bits floor
+        w = self.kl_weight()
+        return w * per_unit.sum(), {"kl_weight": w.detach()}
+
+
+@register
+class CVAE(VAE):
+    """Conditional VAE: q(z|x, y) and p(x|z, y) with a one-hot label y; the prior stays N(0, I)."""
+
+    model_type = "cvae"
+    config_class = CVAEConfig
+
+    def __init__(self, config: CVAEConfig, shape: tuple[int, ...]) -> None:
+        if config.num_classes < 1:
+            raise ConfigError(f"num_classes must be at least 1, got {config.num_classes}")
+        if config.class_names and len(config.class_names) != config.num_classes:
+            raise ConfigError(
+                f"class_names has {len(config.class_names)} names but num_classes is {config.num_classes}"
+            )
+        super().__init__(config, shape)
+
+    @property
+    def cond_dim(self) -> int:  # the one-hot label's size
+        return self.config.num_classes
+
+    @property
+    def num_classes(self) -> int:
+        return self.config.num_classes
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return self.config.class_names or tuple(str(i) for i in range(self.num_classes))
+
+    def check_labels(self, y: torch.Tensor | int | list[int], n: int | None = None) -> torch.Tensor:
+        """Labels as a (n,) long tensor; an out-of-range label is a GenzooError naming the classes."""
+        y = torch.as_tensor(y, dtype=torch.long)
+        if n is not None and y.dim() == 0:
+            y = y.expand(n)
+        if y.numel() and (int(y.min()) < 0 or int(y.max()) >= self.num_classes):
+            raise GenzooError(
+                f"class labels must be in 0..{self.num_classes - 1} ({', '.join(self.class_names)}); "
+                f"got {sorted(set(y.tolist()))}"
+            )
+        return y
+
+    def _labels(self, batch: Batch) -> torch.Tensor:
+        if batch[1] is None:
+            raise GenzooError("cvae needs labelled data (class labels y); this dataset has none")
+        return self.check_labels(batch[1])
+
+    def _one_hot(self, y: torch.Tensor, n: int, like: torch.Tensor) -> torch.Tensor:
+        """(n, K) one-hot of y; y None gives the default labels 0, 1, ..., K-1 repeating."""
+        if y is None:
+            y = torch.arange(n) % self.num_classes
+        return F.one_hot(self.check_labels(y, n).to(like.device), self.num_classes).to(like.dtype)
+
+    def _enc_input(self, x, y):
+        if y is None:
+            y = self.infer_labels(x)
+        h = self._one_hot(y, x.shape[0], x)  # (B, K)
+        if self.config.arch == "conv":  # as K constant channels: (B, C + K, H, W)
+            return torch.cat([x, h[:, :, None, None].expand(-1, -1, *x.shape[2:])], dim=1)
+        return torch.cat([x.flatten(1), h], dim=1)
+
+    def _dec_input(self, z, y):
+        return torch.cat([z, self._one_hot(y, z.shape[0], z)], dim=1)  # (B, d + K)
+
+    def reconstruct(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        y = self.infer_labels(x) if y is None else y
+        return self.decode(self.encode(x, y), y)
+
+    @torch.no_grad()
+    def infer_labels(self, x: torch.Tensor) -> torch.Tensor:
+        """For unlabelled x: argmax_y of log p(x|mu, y) - KL, the ELBO at the posterior mean."""
+        scores = []
+        for c in range(self.num_classes):
+            y = torch.full((x.shape[0],), c, dtype=torch.long)
+            mu, logvar = self.posterior(x, y)
+            nll = self.recon_nll(self.decode_logits(mu, y), x)
+            scores.append(-(nll + gaussian_kl(mu, logvar).sum(1)))
+        return torch.stack(scores, 1).argmax(1)
+
+    @torch.no_grad()
+    def log_likelihood(self, x, k=1000, y=None, generator=None, chunk_rows=2048) -> torch.Tensor:
+        """log p(x|y) by the IWAE bound; without y, log p(x) = log mean_y p(x|y) (uniform p(y))."""
+        if y is not None:
+            return super().log_likelihood(x, k, self.check_labels(y, x.shape[0]), generator, chunk_rows)
+        per_class = [
+            super(CVAE, self).log_likelihood(
+                x, k, torch.full((x.shape[0],), c, dtype=torch.long), generator, chunk_rows
+            )
+            for c in range(self.num_classes)
+        ]
+        return torch.logsumexp(torch.stack(per_class), 0) - math.log(self.num_classes)
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None, y=None) -> torch.Tensor:
+        """Decode z ~ N(0, I) with labels y (an int, or n of them); None: 0, 1, ..., K-1 repeating."""
+        z = torch.randn(n, self.config.latent_dim, generator=generator)
+        return self.decode(
+            z.to(next(self.parameters()).device), None if y is None else self.check_labels(y, n)
+        )

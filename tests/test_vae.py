@@ -1,0 +1,198 @@
+"""VAE family: the ELBO's terms, the IWAE bound on a case with a known log p(x), beta-VAE schedules, cvae."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+from torch.distributions import Bernoulli, MultivariateNormal, Normal, kl_divergence
+
+import genzoo
+from genzoo import config as cfgio
+from genzoo.errors import ConfigError, GenzooError
+from genzoo.eval.likelihood import evaluate_likelihood
+from genzoo.models.vae import CVAE, VAE, BetaVAE, BetaVAEConfig, CVAEConfig, VAEConfig, gaussian_kl
+from genzoo.train import train
+from tests.conftest import tiny_spec
+
+
+def make(cls, shape, seed=0, **cfg):
+    torch.manual_seed(seed)
+    return cls(cfgio.from_dict(cls.config_class, cfg), shape)
+
+
+def test_closed_form_kl_matches_a_monte_carlo_estimate():
+    g = torch.Generator().manual_seed(0)
+    mu, logvar = torch.randn(3, 5, generator=g), torch.randn(3, 5, generator=g)
+    closed = gaussian_kl(mu, logvar).sum(1)  # (3,)
+    q, p = Normal(mu, torch.exp(0.5 * logvar)), Normal(0.0, 1.0)
+    assert torch.allclose(closed, kl_divergence(q, p).sum(1), atol=1e-5)
+    z = q.sample((200_000,))  # (S, 3, 5)
+    est = (q.log_prob(z) - p.log_prob(z)).sum(-1)  # (S, 3)
+    se = est.std(0) / math.sqrt(est.shape[0])
+    assert ((est.mean(0) - closed).abs() < 4 * se).all(), (est.mean(0), closed, se)
+
+
+@pytest.mark.parametrize("likelihood", ["bernoulli", "gaussian", "gaussian-learned"])
+def test_loss_is_reconstruction_nll_plus_kl_recomputed_by_hand(likelihood):
+    model = make(VAE, (1, 3, 3), arch="mlp", latent_dim=2, hidden=(7,), likelihood=likelihood, sigma=0.2)
+    x = torch.rand(4, 1, 3, 3, generator=torch.Generator().manual_seed(1))
+    torch.manual_seed(5)
+    out = model.loss((x, None))
+    torch.manual_seed(5)
+    h = model.encoder(x.flatten(1))
+    mu, logvar = h[:, :2], h[:, 2:]
+    z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+    logits = model.decoder(z).view_as(x)
+    if likelihood == "bernoulli":
+        recon = (
+            -Bernoulli(logits=logits, validate_args=False).log_prob(x).flatten(1).sum(1)
+        )  # continuous x: BCE
+    else:
+        sigma = 0.2 if likelihood == "gaussian" else torch.exp(model.log_sigma)
+        recon = -Normal(torch.sigmoid(logits), sigma).log_prob(x).flatten(1).sum(1)
+    kl = kl_divergence(Normal(mu, torch.exp(0.5 * logvar)), Normal(0.0, 1.0)).sum(1)
+    torch.testing.assert_close(out.loss, (recon + kl).mean())
+    torch.testing.assert_close(out.terms["recon"], recon.mean())
+    torch.testing.assert_close(out.terms["kl"], kl.mean())
+    torch.testing.assert_close(out.terms["elbo"], -(recon + kl).mean())
+
+
+def test_the_gradient_reaches_the_encoder_through_z():
+    model = make(VAE, (1, 4, 4), arch="mlp", latent_dim=2, hidden=(8,))
+    x = torch.rand(3, 1, 4, 4, generator=torch.Generator().manual_seed(0))
+    mu, logvar = model.posterior(x)
+    eps = torch.randn_like(mu)
+    z = mu + torch.exp(0.5 * logvar) * eps
+    model.recon_nll(model.decode_logits(z), x).sum().backward()  # no KL: only the path through z
+    assert eps.grad is None and all(
+        p.grad is not None and p.grad.abs().sum() > 0 for p in model.encoder.parameters()
+    )
+
+
+def linear_gaussian_vae():
+    """x = W z + b + sigma * noise, z ~ N(0, I): log p(x) = log N(x; b, W W^T + sigma^2 I) exactly.
+    q(z|x) has the exact posterior mean but a diagonal, three times too wide variance: the ELBO is loose."""
+    model = make(
+        VAE, (4,), arch="mlp", latent_dim=2, hidden=(), likelihood="gaussian", sigma=0.5, output="identity"
+    )
+    g = torch.Generator().manual_seed(3)
+    W, b = torch.randn(4, 2, generator=g), torch.randn(4, generator=g) * 0.3
+    with torch.no_grad():
+        model.decoder[0].weight.copy_(W)
+        model.decoder[0].bias.copy_(b)
+        cov = torch.linalg.inv(torch.eye(2) + W.T @ W / 0.25)  # the exact posterior's covariance
+        A = cov @ W.T / 0.25  # its mean is A (x - b); q keeps that mean but a diagonal, too wide variance
+        model.encoder[0].weight.zero_()
+        model.encoder[0].weight[:2] = A
+        model.encoder[0].bias.copy_(torch.cat([-A @ b, torch.log(3 * cov.diagonal())]))
+    x = torch.tensor([[0.5, -1.0, 0.3, 1.2], [-0.4, 0.2, 0.9, -0.3], [1.5, 0.5, -1.0, 0.0]])
+    log_px = MultivariateNormal(b, W @ W.T + 0.25 * torch.eye(4)).log_prob(x)  # (3,)
+    mu, logvar = model.posterior(x)
+    var = logvar.exp()
+    mean = mu @ W.T + b  # E_q[log p(x|z)] for a linear-Gaussian decoder, then minus KL
+    exp_log_lik = -0.5 * (((x - mean) ** 2 + var @ (W**2).T) / 0.25 + math.log(2 * math.pi * 0.25)).sum(1)
+    elbo = exp_log_lik - gaussian_kl(mu, logvar).sum(1)
+    return model, x, log_px, elbo.detach()
+
+
+def test_iwae_bound_is_the_elbo_at_k1_and_tightens_to_the_exact_log_likelihood():
+    model, x, log_px, elbo = linear_gaussian_vae()
+    assert (elbo < log_px - 0.3).all()  # the case is loose enough to see the bound move
+    g = torch.Generator().manual_seed(0)
+    reps = 2000
+    one = model.log_likelihood(x.repeat(reps, 1), k=1, generator=g).view(reps, 3)  # (reps, 3)
+    se = one.std(0) / math.sqrt(reps)
+    assert ((one.mean(0) - elbo).abs() < 4 * se).all(), (one.mean(0), elbo, se)
+    means = [
+        model.log_likelihood(x.repeat(200, 1), k=k, generator=g).view(200, 3).mean(0) for k in (1, 10, 100)
+    ]
+    assert (means[0] < means[1]).all() and (means[1] < means[2]).all() and (means[2] < log_px + 0.01).all()
+    close = model.log_likelihood(x, k=20_000, generator=g, chunk_rows=6000)
+    torch.testing.assert_close(close, log_px, atol=0.03, rtol=0)
+
+
+def test_log_likelihood_refuses_k0_and_bernoulli_bits_per_dim_need_no_256_levels():
+    model = make(VAE, (1, 4, 4), arch="mlp", latent_dim=2, hidden=(8,))
+    x = torch.bernoulli(torch.full((5, 1, 4, 4), 0.5), generator=torch.Generator().manual_seed(0))
+    with pytest.raises(GenzooError, match="k must be >= 1"):
+        model.log_likelihood(x, k=0)
+    res = evaluate_likelihood(model, x)  # the default k = 1000, chunked
+    assert res["bits_per_dim"] == pytest.approx(res["nll_nats"] / (16 * math.log(2)), rel=1e-5)
+    assert 0 < res["nll_nats"] < 16 * math.log(2) + 2  # a fresh model is near one bit per pixel
+
+
+def test_training_a_tiny_vae_on_digits_improves_the_elbo(tmp_path):
+    run = train(tiny_spec("vae", steps=60, log_every=20, lr=3e-3), tmp_path / "r", progress=False)
+    m = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert m[-1]["elbo"] > m[0]["elbo"] + 2.0, (m[0], m[-1])
+    assert m[-1]["loss"] == pytest.approx(m[-1]["recon"] + m[-1]["kl"], rel=1e-4)
+    model = genzoo.load(run)
+    s = model.sample(6, generator=torch.Generator().manual_seed(0))
+    assert s.shape == (6, 1, 8, 8) and s.min() >= 0 and s.max() <= 1
+
+
+def test_beta_warmup_and_free_bits_follow_their_formulas():
+    model = make(
+        BetaVAE, (3,), arch="mlp", latent_dim=3, hidden=(4,), beta=2.0, kl_warmup_steps=10, free_bits=0.5
+    )
+    for step, w in [(0, 0.0), (5, 1.0), (10, 2.0), (25, 2.0)]:
+        model.set_step(step)
+        assert float(model.kl_weight()) == pytest.approx(w)
+    kl_units = torch.tensor([[0.1, 1.0, 0.3], [0.3, 2.0, 0.9]])  # batch means 0.2, 1.5, 0.6
+    model.set_step(5)
+    obj, terms = model.kl_objective(kl_units)
+    assert float(obj) == pytest.approx(1.0 * (0.5 + 1.5 + 0.6)) and float(terms["kl_weight"]) == 1.0
+    x = torch.rand(4, 3, generator=torch.Generator().manual_seed(0))
+    torch.manual_seed(1)
+    out = model.loss((x, None))  # the loss uses the same objective; kl is logged unweighted
+    mu, logvar = model.posterior(x)
+    floor = gaussian_kl(mu, logvar).mean(0).clamp(min=0.5).sum()
+    torch.testing.assert_close(out.loss, out.terms["recon"] + 1.0 * floor)
+    torch.testing.assert_close(out.terms["elbo"], -(out.terms["recon"] + out.terms["kl"]))
+    with pytest.raises(ConfigError, match="must be >= 0"):
+        make(BetaVAE, (3,), arch="mlp", free_bits=-1.0)
+    assert BetaVAEConfig().beta == 4.0 and cfgio.from_dict(VAEConfig, {}).likelihood == "bernoulli"
+
+
+def test_cvae_samples_follow_the_class():
+    """Class 0 is all-dark 4x4 images, class 1 all-bright: the label alone decides the picture."""
+    model = make(
+        CVAE, (1, 4, 4), arch="mlp", latent_dim=2, hidden=(16,), num_classes=2, class_names=("dark", "bright")
+    )
+    y = torch.arange(32) % 2
+    x = (y.float()[:, None, None, None] * 0.9 + 0.05).expand(32, 1, 4, 4)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    torch.manual_seed(0)
+    for _ in range(150):
+        opt.zero_grad()
+        model.loss((x, y)).loss.backward()
+        opt.step()
+    g = torch.Generator().manual_seed(0)
+    dark, bright = (
+        model.sample(8, generator=g, y=0),
+        model.sample(8, generator=g, y=torch.ones(8, dtype=torch.long)),
+    )
+    assert dark.shape == (8, 1, 4, 4) and dark.max() < 0.3 and bright.min() > 0.7
+    default = model.sample(4, generator=g)  # labels 0, 1, 0, 1
+    assert default[0].mean() < 0.3 < 0.7 < default[1].mean()
+    assert torch.equal(model.infer_labels(x), y)  # unlabelled x: the class with the best ELBO
+    assert model.class_names == ("dark", "bright") and model.num_classes == 2
+    assert model.log_likelihood(x[:4], k=5).shape == (4,)  # marginal over classes without y
+    with pytest.raises(GenzooError, match=r"0\.\.1 \(dark, bright\); got \[2\]"):
+        model.sample(2, y=2)
+
+
+def test_cvae_needs_labels_and_consistent_class_names():
+    model = make(CVAE, (1, 4, 4), arch="conv", latent_dim=2, channels=(4,), num_classes=3)
+    x = torch.rand(2, 1, 4, 4)
+    with pytest.raises(GenzooError, match="needs labelled data"):
+        model.loss((x, None))
+    with pytest.raises(GenzooError, match=r"0\.\.2 \(0, 1, 2\)"):
+        model.loss((x, torch.tensor([0, 3])))
+    assert torch.isfinite(model.loss((x, torch.tensor([0, 2]))).loss)
+    with pytest.raises(ConfigError, match="class_names has 2 names but num_classes is 3"):
+        make(CVAE, (1, 4, 4), num_classes=3, class_names=("a", "b"))
+    assert CVAEConfig().num_classes == 10
