@@ -285,6 +285,7 @@ def test_file_system_errors_are_one_line(monkeypatch, capsys, tmp_path):
 # Invalid values are inferred from each option's type or choices; this table names them only
 # where the type says nothing (plain strings) or where a value of the type is valid (any seed).
 BAD = {
+    "--class-names": ["a,b"],  # two names for the default 10 classes
     "run": ["{missing}", "{corrupt}", "{file}"],
     "--resume": ["{missing}", "{corrupt}", "{file}"],
     "--config": ["{missing}", "{garbage}", "{bad_section}"],
