@@ -286,6 +286,7 @@ def test_file_system_errors_are_one_line(monkeypatch, capsys, tmp_path):
 # where the type says nothing (plain strings) or where a value of the type is valid (any seed).
 BAD = {
     "--class-names": ["a,b"],  # two names for the default 10 classes
+    "--class": ["nope"],  # the walk's RUN is not conditional; unknown names are tested in test_vae
     "run": ["{missing}", "{corrupt}", "{file}"],
     "--resume": ["{missing}", "{corrupt}", "{file}"],
     "--config": ["{missing}", "{garbage}", "{bad_section}"],

@@ -196,3 +196,51 @@ def test_cvae_needs_labels_and_consistent_class_names():
     with pytest.raises(ConfigError, match="class_names has 2 names but num_classes is 3"):
         make(CVAE, (1, 4, 4), num_classes=3, class_names=("a", "b"))
     assert CVAEConfig().num_classes == 10
+
+
+# -- the shared --class option of `genzoo sample` (any conditional model) -----------------------
+def test_class_names_resolve_by_index_name_or_all():
+    from types import SimpleNamespace
+
+    from genzoo.conditional import class_indices
+
+    model = SimpleNamespace(num_classes=3, class_names=("T-shirt/top", "Ankle boot", "Bag"), model_type="x")
+    assert class_indices(model, "ankle BOOT") == [1] and class_indices(model, "2") == [2]
+    assert class_indices(model, "all") == [0, 1, 2]
+    with pytest.raises(
+        GenzooError, match="unknown class 'boots'; the classes are: T-shirt/top, Ankle boot, Bag"
+    ):
+        class_indices(model, "boots")
+    with pytest.raises(GenzooError, match="not class-conditional"):
+        class_indices(SimpleNamespace(model_type="ae"), "1")
+
+
+def test_sample_class_option_draws_the_asked_classes(tmp_path, monkeypatch, capsys):
+    from genzoo import viz
+    from genzoo.cli import main
+
+    run = train(tiny_spec("cvae", steps=2, image_every=0), tmp_path / "cvae", progress=False)
+    ae = train(tiny_spec("ae", steps=2, image_every=0), tmp_path / "ae", progress=False)
+    seen = []
+    monkeypatch.setattr(viz, "save_grid", lambda rows, path: seen.append(rows))
+    asked = []
+    real = type(genzoo.load(run)).sample
+
+    def spy(self, n, generator=None, y=None):
+        asked.append(None if y is None else y.tolist())
+        return real(self, n, generator=generator, y=y)
+
+    monkeypatch.setattr(type(genzoo.load(run)), "sample", spy)
+    assert main(["sample", str(run), "--class", "7", "-n", "4", "-o", str(tmp_path / "a.png")]) == 0
+    assert asked == [[7, 7, 7, 7]]
+    assert main(["sample", str(run), "--class", "all", "-o", str(tmp_path / "b.png")]) == 0
+    assert asked[1:] == [[c] * 8 for c in range(10)] and len(seen[-1]) == 10  # one row per class
+    capsys.readouterr()
+    assert main(["sample", str(run), "--class", "eleven", "-o", str(tmp_path / "c.png")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert (
+        err.startswith("genzoo: error: unknown class 'eleven'; the classes are: 0, 1, 2") and "\n" not in err
+    )
+    assert main(["sample", str(ae), "--class", "1", "-o", str(tmp_path / "d.png")]) == 2
+    assert "ae is not class-conditional" in capsys.readouterr().err
+    assert not (tmp_path / "c.png").exists() and not (tmp_path / "d.png").exists()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from genzoo import io, viz
+from genzoo import conditional, io, viz
 from genzoo.cli.options import OutputFile, positive_int, whole_number
 from genzoo.data import load_dataset
 from genzoo.errors import ConfigError, GenzooError
@@ -31,7 +31,19 @@ def _run_command(sub, name: str, help_: str) -> argparse.ArgumentParser:
 
 def add_parsers(sub) -> None:
     s = _run_command(sub, "sample", "draw new examples from a model")
-    s.add_argument("-n", type=positive_int, default=64, help="number of samples (default 64)")
+    s.add_argument(
+        "-n",
+        type=positive_int,
+        default=None,
+        help="number of samples (default 64; with --class all: per class, default 8)",
+    )
+    s.add_argument(
+        "--class",
+        dest="class_",
+        default=None,
+        metavar="CLASS",
+        help="conditional models: a class index or name, or 'all' for one row per class",
+    )
     for name, help_ in (
         ("reconstruct", "originals above, reconstructions below"),
         ("denoise", "clean / corrupted / restored rows"),
@@ -75,8 +87,15 @@ def cmd_images(args: argparse.Namespace) -> None:
         )
     g = torch.Generator().manual_seed(args.seed)
     with torch.no_grad():
-        if args.command == "sample":
-            rows = viz.chunk_rows(model.sample(args.n, generator=g), max(1, math.ceil(math.sqrt(args.n))))
+        if args.command == "sample" and args.class_ is not None:
+            all_classes = args.class_.strip().lower() == "all"
+            n = args.n or (8 if all_classes else 64)
+            rows = conditional.sample_rows(model, args.class_, n, generator=g)
+            if not all_classes:
+                rows = viz.chunk_rows(rows[0], max(1, math.ceil(math.sqrt(n))))
+        elif args.command == "sample":
+            n = args.n or 64
+            rows = viz.chunk_rows(model.sample(n, generator=g), max(1, math.ceil(math.sqrt(n))))
         elif args.command == "reconstruct":
             x = _eval_data(args, model.shape)
             rows = [x, model.reconstruct(x)]
