@@ -22,7 +22,7 @@ from torch import nn
 from genzoo.data.corrupt import apply_noise, parse_noise
 from genzoo.errors import ConfigError, GenzooError
 from genzoo.models.base import Batch, GenerativeModel, Output
-from genzoo.nn import ConvDecoder, ConvEncoder, mlp
+from genzoo.nn import check_layer_sizes, encoder_decoder
 from genzoo.registry import register
 
 
@@ -57,10 +57,7 @@ class _AutoencoderBase(GenerativeModel):
         super().__init__(config, shape)
         if config.latent_dim < 1:
             raise ConfigError("latent_dim must be at least 1")
-        for name in ("channels", "hidden"):  # layer sizes, where the family has them
-            sizes = getattr(config, name, ())
-            if any(s < 1 for s in sizes):
-                raise ConfigError(f"{name} must be positive layer sizes, got {','.join(map(str, sizes))}")
+        check_layer_sizes(hidden=config.hidden)  # deep-ae's; encoder_decoder checks the others
         if getattr(config, "pretrain_steps", 0) < 0:
             raise ConfigError("pretrain_steps must be >= 0 (0: end to end only)")
         if config.loss == "bce" and config.output != "sigmoid":
@@ -134,19 +131,9 @@ class Autoencoder(_AutoencoderBase):
     def __init__(self, config: AEConfig, shape: tuple[int, ...]) -> None:
         super().__init__(config, shape)
         d = config.latent_dim
-        if config.arch == "conv":
-            if not config.channels:
-                raise ConfigError("arch 'conv' needs at least one entry in channels, e.g. --channels 32,64")
-            if len(self.shape) != 3:
-                raise ConfigError(
-                    f"arch 'conv' needs image data (C, H, W), got shape {self.shape}; use --arch mlp"
-                )
-            self.encoder = ConvEncoder(self.shape, config.channels, d)
-            self.decoder = ConvDecoder(d, config.channels, self.shape)
-        else:
-            n_in = math.prod(self.shape)
-            self.encoder = mlp([n_in, *config.hidden, d])
-            self.decoder = mlp([d, *config.hidden[::-1], n_in])
+        self.encoder, self.decoder = encoder_decoder(
+            config.arch, self.shape, config.channels, config.hidden, d, d
+        )
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         return self.encoder(x if self.config.arch == "conv" else x.flatten(1))

@@ -24,7 +24,7 @@ from torch import nn
 
 from genzoo.errors import ConfigError, GenzooError
 from genzoo.models.base import Batch, GenerativeModel, Output
-from genzoo.nn import ConvDecoder, ConvEncoder, mlp
+from genzoo.nn import encoder_decoder
 from genzoo.registry import register
 
 LOG_2PI = math.log(2 * math.pi)
@@ -73,28 +73,15 @@ class VAE(GenerativeModel):
         c = config
         if c.latent_dim < 1:
             raise ConfigError("latent_dim must be at least 1")
-        for name in ("channels", "hidden"):
-            if any(s < 1 for s in getattr(c, name)):
-                raise ConfigError(f"{name} must be positive layer sizes, got {getattr(c, name)}")
         if c.sigma <= 0:
             raise ConfigError(f"sigma must be > 0, got {c.sigma}")
         if c.likelihood == "bernoulli" and c.output != "sigmoid":
             raise ConfigError("likelihood 'bernoulli' needs output 'sigmoid' (data in [0, 1])")
-        d, k = c.latent_dim, self.cond_dim
-        if c.arch == "conv":
-            if not c.channels:
-                raise ConfigError("arch 'conv' needs at least one entry in channels, e.g. --channels 32,64")
-            if len(self.shape) != 3:
-                raise ConfigError(
-                    f"arch 'conv' needs image data (C, H, W), got shape {self.shape}; use --arch mlp"
-                )
-            ch, h, w = self.shape
-            self.encoder = ConvEncoder((ch + k, h, w), c.channels, 2 * d)  # -> (B, 2d) = [mu, logvar]
-            self.decoder = ConvDecoder(d + k, c.channels, self.shape)
-        else:
-            n_in = math.prod(self.shape)
-            self.encoder = mlp([n_in + k, *c.hidden, 2 * d])
-            self.decoder = mlp([d + k, *c.hidden[::-1], n_in])
+        d = c.latent_dim
+        # encoder -> (B, 2d) = [mu, logvar]; the cvae's one-hot label goes to both networks
+        self.encoder, self.decoder = encoder_decoder(
+            c.arch, self.shape, c.channels, c.hidden, 2 * d, d + self.cond_dim, cond=self.cond_dim
+        )
         if c.likelihood == "gaussian-learned":  # one log-std per pixel, shape (*shape)
             self.log_sigma = nn.Parameter(torch.full(self.shape, math.log(c.sigma)))
 

@@ -9,6 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from genzoo.errors import ConfigError
+
 
 def mlp(sizes: Sequence[int], act: type[nn.Module] = nn.SiLU, final_act: bool = False) -> nn.Sequential:
     """Linear layers sizes[0] -> sizes[1] -> ... with ``act`` between them (and after, if asked)."""
@@ -72,3 +74,38 @@ class ConvDecoder(nn.Module):
         for conv, size in zip(self.stages, self.sizes[1:], strict=True):
             h = F.silu(conv(F.interpolate(h, size=size, mode="nearest")))
         return self.out(h)  # (B, C, H, W)
+
+
+def check_layer_sizes(**sizes: Sequence[int]) -> None:
+    """ConfigError naming the first option whose layer sizes are not all positive."""
+    for name, values in sizes.items():
+        if any(v < 1 for v in values):
+            raise ConfigError(f"{name} must be positive layer sizes, got {','.join(map(str, values))}")
+
+
+def encoder_decoder(
+    arch: str,
+    shape: Sequence[int],
+    channels: Sequence[int],
+    hidden: Sequence[int],
+    enc_out: int,
+    dec_in: int,
+    cond: int = 0,
+) -> tuple[nn.Module, nn.Module]:
+    """The encoder/decoder pair of the autoencoder-like families, conv or MLP.
+
+    encoder: (B, *shape) (+ ``cond`` extra input channels (conv) or features (mlp)) -> (B, enc_out);
+    decoder: (B, dec_in) -> (B, C, H, W) logits (conv) or (B, prod(shape)) (mlp; callers view it).
+    """
+    check_layer_sizes(channels=channels, hidden=hidden)
+    if arch == "conv":
+        if not channels:
+            raise ConfigError("arch 'conv' needs at least one entry in channels, e.g. --channels 32,64")
+        if len(shape) != 3:
+            raise ConfigError(
+                f"arch 'conv' needs image data (C, H, W), got shape {tuple(shape)}; use --arch mlp"
+            )
+        c, h, w = shape
+        return ConvEncoder((c + cond, h, w), channels, enc_out), ConvDecoder(dec_in, channels, shape)
+    n_in = math.prod(shape)
+    return mlp([n_in + cond, *hidden, enc_out]), mlp([dec_in, *hidden[::-1], n_in])

@@ -289,14 +289,16 @@ class Trainer:
                 signalled, late = self._stop_now(stop, t_start, time_limit_s)
                 if late or signalled:
                     end = self.step
-                if self.step % tc.log_every == 0 or self.step == end:
-                    self._health(bad, first, p)
+                log_now = self.step % tc.log_every == 0 or self.step == end
+                save_now = self.step % tc.ckpt_every == 0 or self.step == end
+                if log_now or save_now:
+                    self._health(bad, first, p)  # one read of the guard, before anything is written
+                if log_now:
                     self._log(sums, counts, n_steps, time.perf_counter() - t0, elapsed(), bar)
                     sums, counts, n_steps, t0 = {}, {}, 0, time.perf_counter()
                 if main and tc.image_every and (self.step % tc.image_every == 0 or self.step == end):
                     self._images()
-                if self.step % tc.ckpt_every == 0 or self.step == end:
-                    self._health(bad, first, p)
+                if save_now:
                     self.save(elapsed())
                 bar.update(1)
             bar.close()
