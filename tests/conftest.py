@@ -21,10 +21,13 @@ TINY: dict[str, dict] = {
     "dae": {"arch": "conv", "latent_dim": 4, "channels": (8, 16), "noise": "gaussian:0.3"},
     "deep-ae": {"latent_dim": 4, "hidden": (32, 16), "pretrain_steps": 0},
     "vae": {"arch": "conv", "latent_dim": 4, "channels": (16, 32)},
-    "beta-vae": {
+    "beta-vae": {  # also the conformance case of a multi-parameter decoder (a logistic mixture)
         "arch": "mlp",
         "latent_dim": 4,
         "hidden": (32,),
+        "likelihood": "logistic-mixture",
+        "mixtures": 2,
+        "activation": "relu",
         "beta": 0.5,
         "kl_warmup_steps": 10,
         "free_bits": 0.1,

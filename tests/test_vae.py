@@ -244,3 +244,103 @@ def test_sample_class_option_draws_the_asked_classes(tmp_path, monkeypatch, caps
     assert main(["sample", str(ae), "--class", "1", "-o", str(tmp_path / "d.png")]) == 2
     assert "ae is not class-conditional" in capsys.readouterr().err
     assert not (tmp_path / "c.png").exists() and not (tmp_path / "d.png").exists()
+
+
+@pytest.mark.parametrize("likelihood", ["logistic", "logistic-mixture"])
+def test_discretized_logistic_is_a_distribution_over_the_256_levels(likelihood):
+    model = make(VAE, (1, 1, 1), arch="mlp", latent_dim=2, hidden=(6,), likelihood=likelihood, mixtures=3)
+    torch.manual_seed(3)
+    params = model.decode_logits(torch.randn(4, 2) * 3)  # (4, P, 1, 1, 1): four decoders' outputs
+    levels = torch.arange(256, dtype=torch.float32) / 255
+    nll = torch.stack(
+        [model.recon_nll(params, torch.full((4, 1, 1, 1), float(v))) for v in levels]
+    )  # (256, 4)
+    torch.testing.assert_close(torch.exp(-nll).sum(0), torch.ones(4), atol=1e-5, rtol=0)
+    if likelihood == "logistic":  # an interior bin by the CDF, in float64
+        mu, log_s = params[:, 0].double().flatten(), params[:, 1].double().clamp(min=-7).flatten()
+        v = 100 / 255
+        cdf = lambda t: torch.sigmoid((t - mu) / log_s.exp())  # noqa: E731
+        want = -torch.log(cdf(torch.tensor(v + 0.5 / 255)) - cdf(torch.tensor(v - 0.5 / 255)))
+        torch.testing.assert_close(nll[100].double(), want, atol=1e-4, rtol=1e-4)
+    assert model.likelihood_bins is None  # already a probability of 8-bit x: no 256-level term
+    x = torch.rand(3, 1, 1, 1)
+    assert (model.decode(torch.randn(3, 2)) >= 0).all() and model.log_likelihood(x, k=4).shape == (3,)
+
+
+def test_activation_and_likelihood_settings_are_checked():
+    relu = make(VAE, (1, 4, 4), arch="mlp", latent_dim=2, hidden=(8,), activation="relu")
+    assert any(isinstance(m, torch.nn.ReLU) for m in relu.modules())
+    with pytest.raises(ConfigError, match="mixtures must be at least 1"):
+        make(VAE, (1, 4, 4), likelihood="logistic-mixture", mixtures=0)
+    with pytest.raises(ConfigError, match="activation"):
+        cfgio.from_dict(VAEConfig, {"activation": "tanh"})
+
+
+def test_binarize_static_is_one_fixed_draw_and_dynamic_draws_per_step():
+    from genzoo.data import DataConfig, load_dataset
+    from genzoo.data.base import dynamic_binarize_generator
+
+    gray = load_dataset(DataConfig(name="digits"), "test").x
+    static = load_dataset(DataConfig(name="digits", binarize="static"), "test").x
+    again = load_dataset(DataConfig(name="digits", binarize="static"), "test").x
+    assert torch.equal(static, again) and set(static.unique().tolist()) == {0.0, 1.0}
+    assert abs(float(static.mean() - gray.mean())) < 0.01  # E[Bernoulli(x)] = x
+    assert (static[gray == 0] == 0).all() and (static[gray == 1] == 1).all()
+    # dynamic: the training split stays gray (drawn per batch), the test split is the same fixed draw
+    dyn = DataConfig(name="digits", binarize="dynamic")
+    assert torch.equal(load_dataset(dyn, "train").x, load_dataset(DataConfig(name="digits"), "train").x)
+    assert torch.equal(load_dataset(dyn, "test").x, static)
+    a = [torch.bernoulli(gray, generator=dynamic_binarize_generator(0, s)) for s in (5, 5, 6)]
+    assert torch.equal(a[0], a[1]) and not torch.equal(a[0], a[2])
+    assert not torch.equal(a[0], torch.bernoulli(gray, generator=dynamic_binarize_generator(0, 5, rank=1)))
+    with pytest.raises(ConfigError, match="binarize .* applies to .* images; moons"):
+        load_dataset(DataConfig(name="moons", binarize="static"), "train")
+
+
+def test_training_with_dynamic_binarization_sees_binary_batches(tmp_path, monkeypatch):
+    seen = []
+    real = VAE.loss
+
+    def spy(self, batch, player="model"):
+        seen.append(batch[0].detach().clone())
+        return real(self, batch, player)
+
+    monkeypatch.setattr(VAE, "loss", spy)
+    spec = tiny_spec("vae", data={"binarize": "dynamic"}, steps=3, image_every=0)
+    run = train(spec, tmp_path / "r", progress=False)
+    assert all(set(x.unique().tolist()) <= {0.0, 1.0} for x in seen) and len(seen) == 3
+    assert json.loads((run / "config.json").read_text())["data"]["binarize"] == "dynamic"
+    assert not torch.equal(seen[0], seen[1])  # a new draw each step
+    first = seen[:]
+    seen.clear()
+    train(spec, tmp_path / "r2", progress=False)
+    assert all(torch.equal(a, b) for a, b in zip(first, seen, strict=True))  # reproducible draws
+
+
+def test_eval_reports_the_elbo_its_terms_active_units_and_the_iwae_k(tmp_path, capsys):
+    from genzoo.cli import main
+    from genzoo.eval.likelihood import active_units
+
+    mu = torch.stack([torch.linspace(-1, 1, 101), torch.full((101,), 3.0), 0.05 * torch.randn(101)], 1)
+    assert active_units(mu) == 1  # var 0.34, 0, 0.0025
+    run = train(tiny_spec("vae", steps=30, image_every=0), tmp_path / "vae", progress=False)
+    assert main(["eval", str(run), "--n", "40", "--iwae-k", "7", "--features", "genzoo"]) == 0
+    out = capsys.readouterr().out
+    ll = json.loads((run / "eval.json").read_text())["likelihood"]
+    assert ll["k"] == 7 and ll["n"] == 40 and ll["latent_dim"] == 4 and 0 <= ll["active_units"] <= 4
+    assert ll["neg_elbo_nats"] == pytest.approx(ll["recon_nats"] + ll["kl_nats"], rel=1e-5)
+    assert "IWAE bound, k=7" in out and "-ELBO:" in out and "active units" in out
+    model, x = (
+        genzoo.load(run),
+        genzoo.data.load_dataset(genzoo.data.DataConfig(name="digits"), "test").x[:40],
+    )
+    again = evaluate_likelihood(model, x, k=7, seed=0)  # the same fixed seed: the same numbers
+    assert again["nll_nats"] == pytest.approx(ll["nll_nats"], rel=1e-6)
+    tight = evaluate_likelihood(model, x, k=200, seed=0)
+    assert tight["nll_nats"] <= ll["neg_elbo_nats"]  # the IWAE bound is tighter than the ELBO
+    ae = train(tiny_spec("ae", steps=2, image_every=0), tmp_path / "ae", progress=False)
+    capsys.readouterr()
+    assert main(["eval", str(ae), "--iwae-k", "5"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--iwae-k" in err and "ae has none" in err and "\n" not in err
+    assert not (ae / "eval.json").exists()

@@ -38,6 +38,12 @@ def add_parsers(sub) -> None:
     e.add_argument("--n", type=image_count, default=10_000, help="number of samples (default 10000)")
     add_data_options(e)
     e.add_argument("--seed", type=whole_number, default=0)
+    e.add_argument(
+        "--iwae-k",
+        type=positive_int,
+        default=None,
+        help="VAEs: importance samples of the -log p(x) bound (default 1000; the IWAE bound, k=1 is the ELBO)",
+    )
     e.add_argument("--json", type=OutputFile(), help="also write the result to this JSON file")
     add_feature_options(e)
     e.set_defaults(handler=cmd_eval)
@@ -94,6 +100,8 @@ def cmd_eval(args: argparse.Namespace) -> None:
 
     if (args.run is None) == (args.samples is None):
         raise ConfigError("give either a RUN or --samples FILE.npz (with --data)")
+    if args.samples is not None and args.iwae_k is not None:
+        raise ConfigError("--iwae-k applies to a RUN with a likelihood, not to --samples")
     from genzoo.eval.features import check_device
 
     check_device(args.device)  # before any sampling
@@ -115,6 +123,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
             seed=args.seed,
             data_name=args.data,
             data_changes=changes,
+            iwae_k=args.iwae_k,
             **features,
         )
     if args.json:

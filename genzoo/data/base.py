@@ -10,6 +10,7 @@ import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -33,6 +34,10 @@ class DataConfig:
     channels: int | None = None  # image sets: 1 or 3 (None: as stored; folder: 1 if all are gray)
     limit: int | None = None  # use only the first `limit` examples of the split
     n_points: int = 20000  # toy 2-D sets: number of points per split
+    # [0, 1] images as binary pixels x ~ Bernoulli(gray value): "static" = one fixed draw per split;
+    # "dynamic" = a new draw for every training batch (the likelihood literature's binarized MNIST);
+    # with either, the test split is one fixed draw (the same for both), so their NLLs compare
+    binarize: Literal["none", "dynamic", "static"] = "none"
 
 
 @dataclass(frozen=True)
@@ -124,7 +129,24 @@ def load_dataset(
         x = convert_images(data.x, cfg.image_size, cfg.channels)
         info = dataclasses.replace(data.info, shape=tuple(x.shape[1:]))
         data = TensorData(x=x, y=data.y, info=info, split=split)
+    if cfg.binarize == "static" or (cfg.binarize == "dynamic" and split == "test"):
+        x = binarize(data.x, torch.Generator().manual_seed(BINARIZE_SEEDS[split]))
+        data = TensorData(x=x, y=data.y, info=data.info, split=split)
     return data
+
+
+BINARIZE_SEEDS = {"train": 0, "test": 1}  # the fixed draws of --data-binarize
+
+
+def binarize(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Binary images x_b ~ Bernoulli(x) for x in [0, 1], same shape and dtype (0.0 or 1.0)."""
+    return torch.bernoulli(x, generator=generator)
+
+
+def dynamic_binarize_generator(seed: int, step: int, rank: int = 0) -> torch.Generator:
+    """The generator of training batch ``step``'s Bernoulli draw (``binarize='dynamic'``): a
+    function of (seed, step, rank) alone, so a resumed run draws exactly what it would have."""
+    return torch.Generator().manual_seed((seed * 1_000_003 + step) * 257 + rank)
 
 
 def check_data_config(cfg: DataConfig) -> None:
@@ -147,6 +169,10 @@ def check_data_config(cfg: DataConfig) -> None:
             "image_size (--data-image-size)" if cfg.image_size is not None else "channels (--data-channels)"
         )
         raise ConfigError(f"{option} applies to images; {name} is a set of 2-D points")
+    if cfg.binarize != "none" and name in TOY_NAMES:
+        raise ConfigError(
+            f"binarize (--data-binarize) applies to [0, 1] images; {name} is a set of 2-D points"
+        )
     if cfg.path and name != "folder":
         raise ConfigError(
             f"path (--data-path) is for the folder dataset; {name} does not read it (use --data folder)"

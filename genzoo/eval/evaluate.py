@@ -20,6 +20,7 @@ import torch
 
 from genzoo import config as cfgio
 from genzoo import io
+from genzoo.conditional import is_conditional
 from genzoo.data import DataConfig, load_dataset
 from genzoo.errors import CheckpointError, ConfigError, DataError
 from genzoo.eval import metrics
@@ -31,7 +32,7 @@ from genzoo.eval.features import (
     choose_extractor,
     shipped_input_shape,
 )
-from genzoo.eval.likelihood import evaluate_likelihood, has_likelihood
+from genzoo.eval.likelihood import evaluate_likelihood, has_likelihood, takes_samples
 
 
 def dataset_key(data: DataConfig) -> str:
@@ -91,7 +92,9 @@ def reference_features(
     """Features of n real images (the first n of the test split, a fixed random n of the train
     split, whose order is not random; the whole split if it has fewer than n, e.g. digits' 297
     test and 1500 train images), cached per dataset/split/n/feature network and its hash."""
-    data = cfgio.replace(_as_data(data), limit=None)
+    # the real images as they are: samples are scored against gray test images, also for a model
+    # trained on binarized pixels (whose samples are the decoder's mean, a gray image)
+    data = cfgio.replace(_as_data(data), limit=None, binarize="none")
     path = _stats_path(data, f"{split}-n{n}", ext, ".safetensors")
     cached = _load_cached(path, lambda p: io.load_tensors(p)["features"])
     if isinstance(cached, torch.Tensor) and cached.dim() == 2 and len(cached):
@@ -311,9 +314,11 @@ def evaluate_run(
     inception_weights: str | None = None,
     device: str = "cpu",
     data_changes: dict[str, Any] | None = None,
+    iwae_k: int | None = None,
 ) -> dict[str, Any]:
     """Evaluate a run or saved model; writes eval.json beside its config and returns the result.
-    ``data_changes``: DataConfig fields to override (e.g. the path of a moved image folder).
+    ``data_changes``: DataConfig fields to override (e.g. the path of a moved image folder);
+    ``iwae_k``: importance samples of an IWAE likelihood bound (the model's default if None).
 
     Missing test data only skip the scores that need them, and with features="auto" a dataset
     without a feature network only skips the sample scores (each with a note); every other
@@ -325,6 +330,10 @@ def evaluate_run(
     model = genzoo.load(run)
     if n < MIN_IMAGES:
         raise ConfigError(f"--n must be at least {MIN_IMAGES}, got {n}")
+    if iwae_k is not None and not takes_samples(model):
+        raise ConfigError(
+            f"--iwae-k sets the importance samples of a VAE's likelihood bound; {model.model_type} has none"
+        )
     data = run_data_config(cfg, data_name, data_root, **(data_changes or {}))
     result: dict[str, Any] = {
         "run": str(run),
@@ -382,7 +391,8 @@ def evaluate_run(
                 "n": len(x),
             }
         if has_likelihood(model):
-            result["likelihood"] = evaluate_likelihood(model, x)
+            y = test.y[:n] if is_conditional(model) and test.y is not None else None
+            result["likelihood"] = evaluate_likelihood(model, x, k=iwae_k, y=y, seed=seed)
     result["notes"] = notes
     io.atomic_write_json(Path(run) / "eval.json", result)
     return result
@@ -414,9 +424,18 @@ def format_result(result: dict[str, Any]) -> str:
         psnr = f", PSNR {rec['psnr_db']:.2f} dB" if rec.get("psnr_db") is not None else ""
         lines.append(f"reconstruction: MSE/pixel {rec['mse']:.5f}{psnr} (n={rec['n']} test)")
     if ll := result.get("likelihood"):
+        bound = f"IWAE bound, k={ll['k']}, " if "k" in ll else ""
+        given = " given the labels" if ll.get("given_labels") else ""
         lines.append(
-            f"likelihood: NLL {ll['nll_nats']:.2f} nats, {ll['bits_per_dim']:.4f} bits/dim (n={ll['n']})"
+            f"-log p(x){given}: {ll['nll_nats']:.2f} nats, {ll['bits_per_dim']:.4f} bits/dim "
+            f"({bound}n={ll['n']} test, {ll['seconds']:.1f} s)"
         )
+        if "neg_elbo_nats" in ll:
+            lines.append(
+                f"-ELBO: {ll['neg_elbo_nats']:.2f} nats ({ll['neg_elbo_bits_per_dim']:.4f} bits/dim) = "
+                f"reconstruction {ll['recon_nats']:.2f} + KL {ll['kl_nats']:.2f}; "
+                f"active units {ll['active_units']} of {ll['latent_dim']}"
+            )
     lines += [f"note: {n}" for n in result.get("feature_notes", []) + result.get("notes", [])]
     return "\n".join(lines)
 

@@ -5,18 +5,35 @@ density on data scaled to [0, 1] (VAEs give a lower bound, flows the exact value
 come from 256 levels; a density on [0, 1]^D assigns each bin about p(x) / 256^D, so the
 discrete negative log-likelihood is -log p(x) + D ln 256 and bits/dim = that / (D ln 2).
 A model whose log p(x) is already a probability of discrete data (a Bernoulli VAE on binary
-pixels) says so with ``likelihood_bins = None``; the model's declaration wins over ``n_bins``.
+pixels, a discretized logistic) says so with ``likelihood_bins = None``; the model's
+declaration wins over ``n_bins``.
+
+Latent-variable models may also define ``elbo_terms(x, y, generator) -> {recon, kl, mu}`` (per
+example); then the evidence lower bound, its two terms and the active latent units are
+reported too. A model whose ``log_likelihood`` takes ``k`` (importance samples) gets ``k``.
 """
 
 from __future__ import annotations
 
+import inspect
 import math
+import time
+from typing import Any
 
 import torch
+
+from genzoo.errors import ConfigError
+
+ACTIVE_UNIT_THRESHOLD = 1e-2  # Burda et al. 2015: unit u is active if Cov_x(E_q[z_u|x]) > 1e-2
 
 
 def has_likelihood(model: object) -> bool:
     return callable(getattr(model, "log_likelihood", None))
+
+
+def takes_samples(model: object) -> bool:
+    """True when ``model.log_likelihood`` is an importance-sampled bound with a ``k`` argument."""
+    return has_likelihood(model) and "k" in inspect.signature(model.log_likelihood).parameters
 
 
 def bits_per_dim(nll_nats: torch.Tensor, dims: int, n_bins: int | None = 256) -> torch.Tensor:
@@ -25,16 +42,60 @@ def bits_per_dim(nll_nats: torch.Tensor, dims: int, n_bins: int | None = 256) ->
     return discrete / (dims * math.log(2))
 
 
+def active_units(mu: torch.Tensor, threshold: float = ACTIVE_UNIT_THRESHOLD) -> int:
+    """Latent units whose posterior mean varies over the data: Var_x(mu_u(x)) > threshold; mu (N, d)."""
+    if len(mu) < 2:
+        return 0
+    return int((mu.double().var(0) > threshold).sum())
+
+
 @torch.no_grad()
 def evaluate_likelihood(
-    model, x: torch.Tensor, batch: int = 500, n_bins: int | None = 256
-) -> dict[str, float]:
-    """Mean NLL (nats per example) and bits/dim of x (N, *shape) under ``model``."""
+    model: Any,
+    x: torch.Tensor,
+    batch: int = 500,
+    n_bins: int | None = 256,
+    *,
+    k: int | None = None,
+    y: torch.Tensor | None = None,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Mean NLL (nats per example) and bits/dim of x (N, *shape) under ``model``, with a fixed
+    seed; ``k`` importance samples for models that take them (their default if None); ``y``
+    labels for class-conditional models (then it is -log p(x|y)). Adds -ELBO, its reconstruction
+    and KL terms and the active units for models with ``elbo_terms``; ``seconds`` times it all."""
+    if k is not None and k < 1:
+        raise ConfigError(f"the number of importance samples (--iwae-k) must be at least 1, got {k}")
     n_bins = getattr(model, "likelihood_bins", n_bins)
-    nll = torch.cat([-model.log_likelihood(c) for c in x.split(batch)])  # (N,)
     dims = math.prod(x.shape[1:])
-    return {
+    g = torch.Generator().manual_seed(seed)
+    extra: dict[str, Any] = {}
+    if takes_samples(model):
+        extra = {"generator": g} | ({"k": k} if k is not None else {})
+    chunks = list(zip(x.split(batch), [None] * len(x) if y is None else y.split(batch), strict=False))
+    t0 = time.perf_counter()
+    nll = torch.cat(
+        [-model.log_likelihood(c, **extra, **({} if yc is None else {"y": yc})) for c, yc in chunks]
+    )  # (N,)
+    out: dict[str, Any] = {
         "nll_nats": float(nll.mean()),
         "bits_per_dim": float(bits_per_dim(nll, dims, n_bins).mean()),
         "n": len(x),
+        "seconds": round(time.perf_counter() - t0, 2),
     }
+    if takes_samples(model):
+        out["k"] = k if k is not None else inspect.signature(model.log_likelihood).parameters["k"].default
+    if y is not None:
+        out["given_labels"] = True
+    if callable(getattr(model, "elbo_terms", None)):
+        parts = [model.elbo_terms(c, yc, generator=g) for c, yc in chunks]
+        recon, kl = torch.cat([p["recon"] for p in parts]), torch.cat([p["kl"] for p in parts])
+        out |= {
+            "neg_elbo_nats": float((recon + kl).mean()),
+            "neg_elbo_bits_per_dim": float(bits_per_dim(recon + kl, dims, n_bins).mean()),
+            "recon_nats": float(recon.mean()),
+            "kl_nats": float(kl.mean()),
+            "active_units": active_units(torch.cat([p["mu"] for p in parts])),
+            "latent_dim": int(parts[0]["mu"].shape[1]),
+        }
+    return out

@@ -29,6 +29,8 @@ from genzoo.registry import register
 
 LOG_2PI = math.log(2 * math.pi)
 SIGMA_MIN = 1e-3  # floor of a learned decoder std (a density on 256 levels must not collapse)
+LEVELS = 256  # the discretized logistic's bins: x in {0, 1/255, ..., 1}
+LOG_SCALE_MIN = -7.0  # floor of a logistic's log-scale (as in PixelCNN++)
 
 
 @dataclass(kw_only=True)
@@ -37,9 +39,14 @@ class VAEConfig:
     latent_dim: int = 16
     channels: tuple[int, ...] = (32, 64)  # conv: channels of each stride-2 stage
     hidden: tuple[int, ...] = (512, 256)  # mlp: hidden sizes of the encoder (decoder mirrors)
-    # p(x|z): bernoulli (pixels in [0, 1]), gaussian with fixed std `sigma`, or a learned std per pixel
-    likelihood: Literal["bernoulli", "gaussian", "gaussian-learned"] = "bernoulli"
+    activation: Literal["silu", "relu"] = "silu"
+    # p(x|z): bernoulli (pixels in [0, 1]), gaussian with fixed std `sigma` or a learned std per
+    # pixel, or for 8-bit images a discretized logistic per pixel or a mixture of `mixtures` of them
+    likelihood: Literal["bernoulli", "gaussian", "gaussian-learned", "logistic", "logistic-mixture"] = (
+        "bernoulli"
+    )
     sigma: float = 0.1  # gaussian: the fixed std; gaussian-learned: its initial value
+    mixtures: int = 5  # logistic-mixture: components per pixel
     output: Literal["sigmoid", "identity"] = "sigmoid"  # decoder mean; identity for unbounded data
 
 
@@ -54,6 +61,24 @@ class BetaVAEConfig(VAEConfig):
 class CVAEConfig(VAEConfig):
     num_classes: int = 10
     class_names: tuple[str, ...] = ()  # () -> "0", "1", ..., str(num_classes - 1)
+
+
+def discretized_logistic_logp(x: torch.Tensor, mu: torch.Tensor, log_s: torch.Tensor) -> torch.Tensor:
+    """log P(x) of 8-bit x (values k/255, any shape) under a logistic(mu, s) discretized to 256 bins
+    (Salimans et al. 2017, PixelCNN++): P(x) = sigma((x + h - mu)/s) - sigma((x - h - mu)/s), h = 1/510,
+    with the edge bins taking the tails (x = 0: sigma((h - mu)/s); x = 1: 1 - sigma((1 - h - mu)/s)),
+    so sum_k P(k/255) = 1. Elementwise; mu, log_s broadcast against x."""
+    h = 0.5 / (LEVELS - 1)
+    inv_s = torch.exp(-log_s)
+    plus, minus = (x + h - mu) * inv_s, (x - h - mu) * inv_s
+    log_cdf_plus = plus - F.softplus(plus)  # log sigma(plus): the x = 0 bin
+    log_sf_minus = -F.softplus(minus)  # log (1 - sigma(minus)): the x = 1 bin
+    delta = torch.sigmoid(plus) - torch.sigmoid(minus)
+    # a bin far in a tail: the density at its centre times its width, 1/255 (no cancellation)
+    mid = (x - mu) * inv_s
+    log_mid = mid - log_s - 2.0 * F.softplus(mid) - math.log(LEVELS - 1)
+    inner = torch.where(delta > 1e-5, torch.log(delta.clamp(min=1e-12)), log_mid)
+    return torch.where(x < h, log_cdf_plus, torch.where(x > 1 - h, log_sf_minus, inner))
 
 
 def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -77,10 +102,23 @@ class VAE(GenerativeModel):
             raise ConfigError(f"sigma must be > 0, got {c.sigma}")
         if c.likelihood == "bernoulli" and c.output != "sigmoid":
             raise ConfigError("likelihood 'bernoulli' needs output 'sigmoid' (data in [0, 1])")
+        if c.mixtures < 1:
+            raise ConfigError(f"mixtures must be at least 1, got {c.mixtures}")
         d = c.latent_dim
+        # decoder outputs per pixel: 1 (Bernoulli logit / Gaussian mean), 2 (logistic mu, log s),
+        # 3K (mixture logits, mu, log s of K components)
+        self.n_params = {"logistic": 2, "logistic-mixture": 3 * c.mixtures}.get(c.likelihood, 1)
         # encoder -> (B, 2d) = [mu, logvar]; the cvae's one-hot label goes to both networks
         self.encoder, self.decoder = encoder_decoder(
-            c.arch, self.shape, c.channels, c.hidden, 2 * d, d + self.cond_dim, cond=self.cond_dim
+            c.arch,
+            self.shape,
+            c.channels,
+            c.hidden,
+            2 * d,
+            d + self.cond_dim,
+            cond=self.cond_dim,
+            activation=c.activation,
+            out_mult=self.n_params,
         )
         if c.likelihood == "gaussian-learned":  # one log-std per pixel, shape (*shape)
             self.log_sigma = nn.Parameter(torch.full(self.shape, math.log(c.sigma)))
@@ -98,10 +136,27 @@ class VAE(GenerativeModel):
         return mu, logvar
 
     def decode_logits(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        """(B, d) -> (B, *shape): Bernoulli logits, or the Gaussian mean before ``output``."""
-        return self.decoder(self._dec_input(z, y)).view(z.shape[0], *self.shape)
+        """(B, d) -> the decoder's parameters of p(x|z): (B, *shape) Bernoulli logits or the Gaussian
+        mean before ``output``; for the logistic likelihoods (B, n_params, *shape)."""
+        out = self.decoder(self._dec_input(z, y))
+        if self.n_params == 1:
+            return out.view(z.shape[0], *self.shape)
+        return out.view(z.shape[0], self.n_params, *self.shape)
+
+    def _logistic_params(self, params: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(B, P, *shape) -> log mixture weights, means, log-scales, each (B, K, *shape) (K = 1: one)."""
+        if self.config.likelihood == "logistic":
+            mu, log_s = params[:, :1], params[:, 1:]
+            return torch.zeros_like(mu), mu, log_s.clamp(min=LOG_SCALE_MIN)
+        logit_pi, mu, log_s = params.chunk(3, dim=1)
+        return F.log_softmax(logit_pi, dim=1), mu, log_s.clamp(min=LOG_SCALE_MIN)
 
     def _mean(self, logits: torch.Tensor) -> torch.Tensor:
+        """E[x|z] (B, *shape) from the decoder's parameters (a logistic's mean: mu clamped to [0, 1],
+        its bins' range; a mixture: sum_k pi_k mu_k)."""
+        if self.n_params > 1:
+            log_pi, mu, _ = self._logistic_params(logits)
+            return (log_pi.exp() * mu.clamp(0.0, 1.0)).sum(1)
         return torch.sigmoid(logits) if self.config.output == "sigmoid" else logits
 
     def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
@@ -120,6 +175,10 @@ class VAE(GenerativeModel):
         """-log p(x|z) summed over the example, (B,), in nats."""
         if self.config.likelihood == "bernoulli":  # -sum [x log p + (1 - x) log(1 - p)]
             nll = F.binary_cross_entropy_with_logits(logits, x, reduction="none")
+        elif self.n_params > 1:  # -log sum_k pi_k P_k(x), x on the 256-level grid
+            log_pi, mu, log_s = self._logistic_params(logits)
+            xq = (x * (LEVELS - 1)).round().div(LEVELS - 1).unsqueeze(1)  # (B, 1, *shape)
+            nll = -torch.logsumexp(log_pi + discretized_logistic_logp(xq, mu, log_s), dim=1)
         else:  # 0.5 * sum [(x - mean)^2 / sigma^2 + log(2 pi sigma^2)]
             if self.config.likelihood == "gaussian":
                 log_sigma = torch.full_like(x, math.log(self.config.sigma))
@@ -135,16 +194,19 @@ class VAE(GenerativeModel):
     def _labels(self, batch: Batch) -> torch.Tensor | None:
         return None
 
-    def loss(self, batch: Batch, player: str = "model") -> Output:
-        x, y = batch[0], self._labels(batch)
+    def _elbo_parts(self, x: torch.Tensor, y: torch.Tensor | None, eps: torch.Tensor | None = None):
+        """One-sample ELBO parts: (mu, logvar (B, d), logits (B, *shape), recon (B,), KL per unit (B, d))."""
         mu, logvar = self.posterior(x, y)  # (B, d) each
         # the reparameterization trick: z = mu + sigma * eps, eps ~ N(0, I), so the gradient
         # reaches mu and logvar through z (eps carries none)
-        eps = torch.randn_like(mu)
+        eps = torch.randn_like(mu) if eps is None else eps
         z = mu + torch.exp(0.5 * logvar) * eps
         logits = self.decode_logits(z, y)
-        recon = self.recon_nll(logits, x)  # (B,) nats
-        kl_units = gaussian_kl(mu, logvar)  # (B, d) nats, closed form
+        return mu, logvar, logits, self.recon_nll(logits, x), gaussian_kl(mu, logvar)
+
+    def loss(self, batch: Batch, player: str = "model") -> Output:
+        x, y = batch[0], self._labels(batch)
+        _, _, logits, recon, kl_units = self._elbo_parts(x, y)  # recon (B,) nats; KL closed form
         kl = kl_units.sum(1)
         kl_loss, extra = self.kl_objective(kl_units)
         loss = recon.mean() + kl_loss
@@ -155,6 +217,16 @@ class VAE(GenerativeModel):
             "mse": F.mse_loss(self._mean(logits), x).detach(),
         }
         return Output(loss, terms | extra)
+
+    @torch.no_grad()
+    def elbo_terms(
+        self, x: torch.Tensor, y: torch.Tensor | None = None, generator: torch.Generator | None = None
+    ) -> dict[str, torch.Tensor]:
+        """For evaluation, per example: ``recon`` -log p(x|z) (B,) at one z ~ q(z|x), ``kl`` (B,)
+        in closed form (so -ELBO = recon + kl, nats), and ``mu`` (B, d), the posterior mean."""
+        eps = torch.randn(x.shape[0], self.config.latent_dim, generator=generator).to(x.device)
+        mu, _, _, recon, kl_units = self._elbo_parts(x, y, eps)
+        return {"recon": recon, "kl": kl_units.sum(1), "mu": mu}
 
     # -- likelihood ------------------------------------------------------------------------------
     @torch.no_grad()
@@ -193,8 +265,9 @@ class VAE(GenerativeModel):
 
     @property
     def likelihood_bins(self) -> int | None:
-        """For bits/dim: None when log p(x) is already a probability (Bernoulli), else 256 levels."""
-        return None if self.config.likelihood == "bernoulli" else 256
+        """For bits/dim: None when log p(x) is already a probability of discrete x (Bernoulli, the
+        discretized logistics), else 256 levels (the Gaussians are densities)."""
+        return 256 if self.config.likelihood.startswith("gaussian") else None
 
     # -- sampling ----------------------------------------------------------------------------------
     @torch.no_grad()

@@ -11,6 +11,8 @@ from torch import nn
 
 from genzoo.errors import ConfigError
 
+ACTIVATIONS: dict[str, type[nn.Module]] = {"silu": nn.SiLU, "relu": nn.ReLU}
+
 
 def mlp(sizes: Sequence[int], act: type[nn.Module] = nn.SiLU, final_act: bool = False) -> nn.Sequential:
     """Linear layers sizes[0] -> sizes[1] -> ... with ``act`` between them (and after, if asked)."""
@@ -34,13 +36,15 @@ def spatial_sizes(h: int, w: int, n_down: int) -> list[tuple[int, int]]:
 class ConvEncoder(nn.Module):
     """(B, C, H, W) -> (B, out_dim): stride-2 conv stages, then a linear head."""
 
-    def __init__(self, shape: Sequence[int], channels: Sequence[int], out_dim: int) -> None:
+    def __init__(
+        self, shape: Sequence[int], channels: Sequence[int], out_dim: int, act: type[nn.Module] = nn.SiLU
+    ) -> None:
         super().__init__()
         c, h, w = shape
         self.sizes = spatial_sizes(h, w, len(channels))
         layers: list[nn.Module] = []
         for c_out in channels:
-            layers += [nn.Conv2d(c, c_out, 3, stride=2, padding=1), nn.SiLU()]
+            layers += [nn.Conv2d(c, c_out, 3, stride=2, padding=1), act()]
             c = c_out
         self.convs = nn.Sequential(*layers)
         hl, wl = self.sizes[-1]
@@ -51,11 +55,21 @@ class ConvEncoder(nn.Module):
 
 
 class ConvDecoder(nn.Module):
-    """(B, in_dim) -> (B, C, H, W) logits: linear, then per stage upsample to the encoder's size + conv."""
+    """(B, in_dim) -> (B, C * out_mult, H, W) logits: linear, then per stage upsample to the
+    encoder's size + conv; ``out_mult`` outputs per pixel (e.g. a mixture's parameters)."""
 
-    def __init__(self, in_dim: int, channels: Sequence[int], shape: Sequence[int]) -> None:
+    def __init__(
+        self,
+        in_dim: int,
+        channels: Sequence[int],
+        shape: Sequence[int],
+        act: type[nn.Module] = nn.SiLU,
+        out_mult: int = 1,
+    ) -> None:
         super().__init__()
         c_img, h, w = shape
+        c_img *= out_mult
+        self.act = act()
         self.sizes = spatial_sizes(h, w, len(channels))[::-1]  # smallest first
         rev = list(channels)[::-1]
         self.c0 = rev[0]
@@ -70,10 +84,10 @@ class ConvDecoder(nn.Module):
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         hl, wl = self.sizes[0]
-        h = F.silu(self.head(z)).view(z.shape[0], self.c0, hl, wl)  # (B, c0, h_L, w_L)
+        h = self.act(self.head(z)).view(z.shape[0], self.c0, hl, wl)  # (B, c0, h_L, w_L)
         for conv, size in zip(self.stages, self.sizes[1:], strict=True):
-            h = F.silu(conv(F.interpolate(h, size=size, mode="nearest")))
-        return self.out(h)  # (B, C, H, W)
+            h = self.act(conv(F.interpolate(h, size=size, mode="nearest")))
+        return self.out(h)  # (B, C * out_mult, H, W)
 
 
 def check_layer_sizes(**sizes: Sequence[int]) -> None:
@@ -91,13 +105,19 @@ def encoder_decoder(
     enc_out: int,
     dec_in: int,
     cond: int = 0,
+    activation: str = "silu",
+    out_mult: int = 1,
 ) -> tuple[nn.Module, nn.Module]:
     """The encoder/decoder pair of the autoencoder-like families, conv or MLP.
 
     encoder: (B, *shape) (+ ``cond`` extra input channels (conv) or features (mlp)) -> (B, enc_out);
-    decoder: (B, dec_in) -> (B, C, H, W) logits (conv) or (B, prod(shape)) (mlp; callers view it).
+    decoder: (B, dec_in) -> (B, C * out_mult, H, W) logits (conv) or (B, prod(shape) * out_mult)
+    (mlp; callers view it). ``activation``: a key of ACTIVATIONS.
     """
     check_layer_sizes(channels=channels, hidden=hidden)
+    if activation not in ACTIVATIONS:
+        raise ConfigError(f"unknown activation {activation!r}; choose from {', '.join(ACTIVATIONS)}")
+    act = ACTIVATIONS[activation]
     if arch == "conv":
         if not channels:
             raise ConfigError("arch 'conv' needs at least one entry in channels, e.g. --channels 32,64")
@@ -106,6 +126,9 @@ def encoder_decoder(
                 f"arch 'conv' needs image data (C, H, W), got shape {tuple(shape)}; use --arch mlp"
             )
         c, h, w = shape
-        return ConvEncoder((c + cond, h, w), channels, enc_out), ConvDecoder(dec_in, channels, shape)
+        return (
+            ConvEncoder((c + cond, h, w), channels, enc_out, act),
+            ConvDecoder(dec_in, channels, shape, act, out_mult),
+        )
     n_in = math.prod(shape)
-    return mlp([n_in + cond, *hidden, enc_out]), mlp([dec_in, *hidden[::-1], n_in])
+    return mlp([n_in + cond, *hidden, enc_out], act), mlp([dec_in, *hidden[::-1], n_in * out_mult], act)

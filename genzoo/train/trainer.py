@@ -23,7 +23,8 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from genzoo import io, viz
-from genzoo.data import TensorData, load_dataset
+from genzoo.data import TensorData, binarize, load_dataset
+from genzoo.data.base import dynamic_binarize_generator
 from genzoo.errors import ConfigError, TrainingError, TrainingStopped
 from genzoo.models.base import GenerativeModel
 from genzoo.registry import get_model_class
@@ -139,6 +140,15 @@ class Trainer:
             self.fixed_x = load_dataset(spec.data, "test").x[:8].clone()
         self.tb = tensorboard_writer(self.run) if self.info.is_main else None
 
+    def _train_x(self, idx: torch.Tensor, step: int | None) -> torch.Tensor:
+        """Training examples ``idx``; with ``binarize='dynamic'`` a Bernoulli draw that depends only
+        on (seed, step, rank) (step None: the fixed draw of the examples fitted for sampling)."""
+        x = self.data.x[idx]
+        if self.spec.data.binarize == "dynamic":
+            seed, rank = self.spec.train.seed, self.info.rank
+            x = binarize(x, dynamic_binarize_generator(seed, -1 if step is None else step, rank))
+        return x
+
     def _restore(self) -> None:
         ck, state, otensors, rng = ckpt.load_training_state(self.run)
         if len(rng) != self.info.world:
@@ -175,7 +185,7 @@ class Trainer:
         rng = dd.all_gather(torch.get_rng_state(), self.info)
         if not self.info.is_main:
             return
-        fit_x = self.data.x[self.fit_idx]
+        fit_x = self._train_x(self.fit_idx, None)
         self.model.prepare_for_sampling(fit_x)
         ema_state = None
         if self.ema is not None:
@@ -257,7 +267,7 @@ class Trainer:
         with StopRequest(announce=main) as stop:
             while self.step < end:
                 idx = self.batches.indices(self.step)
-                x = self.data.x[idx]
+                x = self._train_x(idx, self.step)
                 if self.channels_last and x.dim() == 4:
                     x = x.contiguous(memory_format=torch.channels_last)
                 batch = (x, None if self.data.y is None else self.data.y[idx])
