@@ -300,6 +300,7 @@ BAD = {
     "--device": ["nope"],
     "--inception-weights": ["{missing}", "{garbage}"],
     "--samples": ["{missing}", "{garbage}"],
+    "--range": ["abc", "0", "-7", "inf"],  # traverse: a finite number > 0
 }
 # Valid arguments per command (by prefix), so that an error comes from the option under test;
 # positionals are {dest} placeholders. Commands not listed get their positionals and required

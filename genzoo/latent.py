@@ -1,0 +1,420 @@
+"""Latent-space toolkit: interpolation, traversal and 2-D maps of the codes of any model that can
+``encode`` and ``decode`` (ae, dae, deep-ae, vae, beta-vae, cvae), asked by capability, not family.
+
+The code of an image is ``z = encode(x)``, (B, d): the deterministic code of an autoencoder, the
+posterior mean mu(x) of a VAE. A class-conditional model (``genzoo.conditional.is_conditional``)
+takes labels y, (B,) long, in ``encode(x, y)`` and ``decode(z, y)``; every function here passes
+them through (and, for such a model, asks for them: without labels its ``infer_labels`` is used).
+
+The lecture's point: an autoencoder is trained only on codes of real images, so the decoder is
+undefined between them; a VAE's KL term fills the space (q(z|x) overlaps N(0, I)), so decoded
+paths between codes stay on the data manifold. ``interpolate`` and ``traverse`` show this;
+``latent_map`` draws the codes beside PCA of the pixels (and, for a 2-D latent, the decoded grid).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from io import BytesIO
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from genzoo import conditional, io
+from genzoo.errors import GenzooError
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+MapMethod = Literal["pca", "tsne"]
+
+
+# ---------------------------------------------------------------------------------- capabilities
+def can_encode(model: object) -> bool:
+    """True for a model with both ``encode`` and ``decode`` (duck-typed; no isinstance on families)."""
+    return hasattr(model, "encode") and hasattr(model, "decode")
+
+
+def _kind(model: object) -> str:
+    return getattr(model, "model_type", type(model).__name__)
+
+
+def check_can_encode(model: object, what: str = "this") -> None:
+    """A GenzooError unless the model can encode and decode."""
+    if not can_encode(model):
+        raise GenzooError(
+            f"{_kind(model)} has no encoder and decoder, so {what} does not apply; it needs a model "
+            "that can encode and decode (ae, dae, deep-ae, vae, beta-vae, cvae)"
+        )
+
+
+def check_images(model: object, what: str) -> None:
+    """A GenzooError unless the model's data are images (C, H, W): decoded strips need pictures."""
+    shape = tuple(getattr(model, "shape", ()))
+    if len(shape) != 3:
+        raise GenzooError(
+            f"{what} draws decoded images; this {_kind(model)} models data of shape {shape}, "
+            "not images (latent-map still works for its codes)"
+        )
+
+
+def _device(model: object) -> torch.device:
+    try:
+        return next(model.parameters()).device  # type: ignore[attr-defined]
+    except (AttributeError, StopIteration):
+        return torch.device("cpu")
+
+
+def _labels(model: object, x: torch.Tensor, y: Any) -> torch.Tensor | None:
+    """Labels (B,) long for a conditional model (inferred if not given), None for any other."""
+    if not conditional.is_conditional(model):
+        return None
+    if y is None:
+        if not hasattr(model, "infer_labels"):
+            raise GenzooError(f"{_kind(model)} is class-conditional: give the labels y of the images")
+        return model.infer_labels(x)
+    y = torch.as_tensor(y, dtype=torch.long)
+    return y.expand(x.shape[0]) if y.dim() == 0 else y
+
+
+# ------------------------------------------------------------------------------- encode / decode
+@torch.no_grad()
+def latent_codes(model: Any, x: torch.Tensor, y: Any = None, batch: int = 500) -> torch.Tensor:
+    """The codes z = encode(x) (or encode(x, y) for a conditional model) of x (N, *shape): (N, d)."""
+    check_can_encode(model, "encoding")
+    dev = _device(model)
+    y = _labels(model, x, y)
+    out = []
+    for i in range(0, x.shape[0], batch):
+        xb = x[i : i + batch].to(dev)
+        if y is None:
+            out.append(model.encode(xb))
+        else:
+            out.append(model.encode(xb, y[i : i + batch].to(dev)))
+    return torch.cat(out).cpu()
+
+
+@torch.no_grad()
+def decode(model: Any, z: torch.Tensor, y: Any = None, batch: int = 500) -> torch.Tensor:
+    """decode(z) (or decode(z, y)) of codes z (N, d) in chunks: (N, *shape) on the CPU."""
+    check_can_encode(model, "decoding")
+    dev = _device(model)
+    if conditional.is_conditional(model):
+        if y is None:
+            raise GenzooError(f"{_kind(model)} is class-conditional: give the labels y to decode with")
+        y = torch.as_tensor(y, dtype=torch.long)
+        y = y.expand(z.shape[0]) if y.dim() == 0 else y
+    out = []
+    for i in range(0, z.shape[0], batch):
+        zb = z[i : i + batch].to(dev)
+        out.append(model.decode(zb) if y is None else model.decode(zb, y[i : i + batch].to(dev)))
+    return torch.cat(out).cpu()
+
+
+# ------------------------------------------------------------------------------------ paths in z
+def lerp(z0: torch.Tensor, z1: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Linear interpolation z(t) = (1 - t) z0 + t z1: z0, z1 (..., d), t (T,) -> (..., T, d).
+    Written with (1 - t) and t so that t = 0 and t = 1 give z0 and z1 exactly."""
+    t = t.to(z0.dtype)[:, None]  # (T, 1)
+    return (1 - t) * z0.unsqueeze(-2) + t * z1.unsqueeze(-2)
+
+
+def slerp(z0: torch.Tensor, z1: torch.Tensor, t: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """Spherical interpolation (Shoemake 1985; White 2016 for generative models):
+    z(t) = sin((1 - t) omega) / sin(omega) z0 + sin(t omega) / sin(omega) z1,
+    omega = arccos(z0 . z1 / (|z0| |z1|)), the angle between the codes.
+
+    z0, z1 (..., d), t (T,) -> (..., T, d). For |z0| = |z1| = r every z(t) has norm r (a great
+    circle), where lerp cuts through the low-norm middle that a Gaussian prior rarely visits.
+    Parallel, opposite or zero codes (sin(omega) < eps) fall back to lerp."""
+    t64 = t.to(torch.float64)[:, None]  # (T, 1)
+    n0, n1 = z0.double().norm(dim=-1), z1.double().norm(dim=-1)  # (...)
+    cos = (F.normalize(z0.double(), dim=-1) * F.normalize(z1.double(), dim=-1)).sum(-1).clamp(-1.0, 1.0)
+    omega = torch.acos(cos)[..., None, None]  # (..., 1, 1)
+    sin_omega = torch.sin(omega)
+    w0 = torch.sin((1 - t64) * omega) / sin_omega  # (..., T, 1)
+    w1 = torch.sin(t64 * omega) / sin_omega
+    out = w0.to(z0.dtype) * z0.unsqueeze(-2) + w1.to(z0.dtype) * z1.unsqueeze(-2)  # (..., T, d)
+    degenerate = (sin_omega < eps) | (n0.min(n1) < eps)[..., None, None]  # (..., 1, 1)
+    return torch.where(degenerate, lerp(z0, z1, t), out)
+
+
+def latent_path(z0: torch.Tensor, z1: torch.Tensor, steps: int = 10, spherical: bool = False) -> torch.Tensor:
+    """``steps`` points from z0 to z1, both endpoints included (t = linspace(0, 1, steps)):
+    z0, z1 (..., d) -> (..., steps, d)."""
+    if steps < 2:
+        raise GenzooError(f"an interpolation needs at least 2 steps (its two endpoints), got {steps}")
+    t = torch.linspace(0.0, 1.0, steps, dtype=torch.float64)
+    return (slerp if spherical else lerp)(z0, z1, t)
+
+
+def interpolate_rows(
+    model: Any,
+    xa: torch.Tensor,
+    xb: torch.Tensor,
+    steps: int = 10,
+    slerp: bool = False,
+    ya: Any = None,
+    yb: Any = None,
+) -> torch.Tensor:
+    """Decoded paths between the codes of xa and xb, each (B, *shape): (B, steps, *shape).
+
+    A conditional model encodes each image with its own label (ya, yb; yb defaults to ya) and
+    decodes the whole path with the start image's label ya."""
+    check_can_encode(model, "interpolation")
+    if steps < 2:
+        raise GenzooError(f"an interpolation needs at least 2 steps (its two endpoints), got {steps}")
+    ya = _labels(model, xa, ya)
+    yb = ya if yb is None and ya is not None else _labels(model, xb, yb)
+    # one image at a time (batch=1): a row does not depend on the rows drawn with it (float
+    # kernels round differently per batch size), and its ends equal decode(encode(a)) bit for bit
+    za, zb = latent_codes(model, xa, ya, batch=1), latent_codes(model, xb, yb, batch=1)  # (B, d) each
+    z = latent_path(za, zb, steps, spherical=slerp)  # (B, steps, d)
+    y = None if ya is None else ya.repeat_interleave(steps)  # (B * steps,)
+    x = decode(model, z.flatten(0, 1), y, batch=1)  # (B * steps, *shape)
+    return x.view(xa.shape[0], steps, *x.shape[1:])
+
+
+def interpolate(
+    model: Any,
+    a: torch.Tensor,
+    b: torch.Tensor,
+    steps: int = 10,
+    slerp: bool = False,
+    y: Any = None,
+    y_b: Any = None,
+) -> torch.Tensor:
+    """Decoded images along the path from encode(a) to encode(b), images a, b (*shape):
+    (steps, *shape); the first is decode(encode(a)), the last decode(encode(b)). ``slerp``: the
+    spherical path. A conditional model: y labels a (and decodes the path), y_b labels b (default y)."""
+    ya = None if y is None else torch.as_tensor(y, dtype=torch.long).reshape(1)
+    yb = None if y_b is None else torch.as_tensor(y_b, dtype=torch.long).reshape(1)
+    return interpolate_rows(model, a.unsqueeze(0), b.unsqueeze(0), steps, slerp, ya, yb)[0]
+
+
+def random_pairs(
+    n: int, rows: int, labels: torch.Tensor | None = None, generator: torch.Generator | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``rows`` pairs (i, j), i != j, of indices into n examples, each (rows,) long. With labels
+    (n,), both ends of a pair share a class (for conditional models: one label decodes the path)."""
+    if n < 2:
+        raise GenzooError(f"random pairs need at least 2 test images, got {n}")
+    if labels is None:
+        i = torch.randint(n, (rows,), generator=generator)
+        j = (i + 1 + torch.randint(n - 1, (rows,), generator=generator)) % n  # uniform over j != i
+        return i, j
+    labels = labels.long()
+    classes, counts = labels.unique(return_counts=True)
+    usable = classes[counts >= 2]  # classes with at least two members
+    if len(usable) == 0:
+        raise GenzooError("no class has two test images to pair")
+    members = [torch.nonzero(labels == c).flatten() for c in usable.tolist()]
+    pick = torch.randint(len(members), (rows,), generator=generator)  # a class per row
+    ii, jj = [], []
+    for k in pick.tolist():
+        m = members[k]
+        a = int(torch.randint(len(m), (1,), generator=generator))
+        b = (a + 1 + int(torch.randint(len(m) - 1, (1,), generator=generator))) % len(m)
+        ii.append(int(m[a]))
+        jj.append(int(m[b]))
+    return torch.tensor(ii), torch.tensor(jj)
+
+
+# ------------------------------------------------------------------------------------ traversal
+def check_dims(dims: Sequence[int], latent_dim: int) -> list[int]:
+    """The dims as a list; a GenzooError naming latent_dim if any is outside 0..latent_dim-1."""
+    bad = [d for d in dims if not 0 <= d < latent_dim]
+    if bad or not dims:
+        raise GenzooError(
+            f"latent dims {list(bad or dims)} are out of range: latent_dim is {latent_dim}, "
+            f"so the dims are 0..{latent_dim - 1}"
+        )
+    return list(dims)
+
+
+def traverse_codes(z: torch.Tensor, dims: Sequence[int], range_: float = 3.0, steps: int = 9) -> torch.Tensor:
+    """Copies of one code z (d,) with dimension k set to each of linspace(-range_, range_, steps),
+    for each k in dims (the others kept): (len(dims), steps, d)."""
+    if steps < 2:
+        raise GenzooError(f"a traversal needs at least 2 steps, got {steps}")
+    if not range_ > 0:
+        raise GenzooError(f"the traversal range must be > 0, got {range_}")
+    dims = check_dims(dims, z.shape[-1])
+    values = torch.linspace(-range_, range_, steps, dtype=z.dtype)  # (steps,)
+    out = z.reshape(1, 1, -1).repeat(len(dims), steps, 1)  # (D, steps, d)
+    for row, k in enumerate(dims):
+        out[row, :, k] = values
+    return out
+
+
+def traverse(
+    model: Any,
+    x: torch.Tensor,
+    dims: Sequence[int] | None = None,
+    range_: float = 3.0,
+    steps: int = 9,
+    y: Any = None,
+) -> torch.Tensor:
+    """Decode the code of one image x (*shape) with one dimension at a time swept over
+    [-range_, range_] (absolute values: the prior N(0, 1)'s scale for a VAE; an autoencoder's codes
+    have no fixed scale, see latent_map for theirs): (len(dims), steps, *shape). dims default to
+    the first min(d, 10). A conditional model encodes and decodes with the image's label y."""
+    check_can_encode(model, "traversal")
+    yx = _labels(model, x.unsqueeze(0), None if y is None else torch.as_tensor(y).reshape(1))
+    z = latent_codes(model, x.unsqueeze(0), yx)[0]  # (d,)
+    dims = list(range(min(z.shape[0], 10))) if dims is None else dims
+    codes = traverse_codes(z, dims, range_, steps)  # (D, steps, d)
+    labels = None if yx is None else yx.expand(codes.shape[0] * steps)
+    out = decode(model, codes.flatten(0, 1), labels, batch=1)  # (D * steps, *shape), as interpolate
+    return out.view(codes.shape[0], steps, *out.shape[1:])
+
+
+# ------------------------------------------------------------------------------------ 2-D maps
+def map_2d(codes: torch.Tensor | np.ndarray, method: MapMethod = "pca", seed: int = 0) -> np.ndarray:
+    """Codes (N, d) -> (N, 2) for a scatter: PCA onto the top two principal axes (a 2-D code is
+    returned as it is, so its axes are z1, z2; a 1-D one gets a zero second column), or t-SNE
+    (van der Maaten & Hinton 2008; perplexity min(30, (N - 1) / 3), PCA initialisation)."""
+    c = np.asarray(codes.detach().cpu() if isinstance(codes, torch.Tensor) else codes, dtype=np.float64)
+    c = c.reshape(len(c), -1)
+    if method not in ("pca", "tsne"):
+        raise GenzooError(f"unknown map method {method!r}; use pca or tsne")
+    if method == "pca":
+        if c.shape[1] == 1:
+            return np.concatenate([c, np.zeros_like(c)], axis=1)
+        return c if c.shape[1] == 2 else pca_2d(c, seed)
+    if len(c) < 4:
+        raise GenzooError(f"t-SNE needs at least 4 points, got {len(c)}")
+    from sklearn.manifold import TSNE
+    from threadpoolctl import threadpool_limits  # installed with scikit-learn
+
+    perplexity = min(30.0, (len(c) - 1) / 3)
+    tsne = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed)
+    # one OpenMP thread: Barnes-Hut t-SNE runs many short parallel sections that stall whenever a
+    # core is busy elsewhere (60 points: 17 s with 2 threads on a loaded 2-core machine, 0.2 s with
+    # one). 2,000 points take about 12 s on one thread.
+    with threadpool_limits(1, user_api="openmp"):
+        return tsne.fit_transform(c)
+
+
+def pca_2d(a: torch.Tensor | np.ndarray, seed: int = 0) -> np.ndarray:
+    """Projection of rows a (N, D), D >= 2, onto their top two principal axes: (N, 2)."""
+    from sklearn.decomposition import PCA
+
+    a = np.asarray(a.detach().cpu() if isinstance(a, torch.Tensor) else a, dtype=np.float64)
+    a = a.reshape(len(a), -1)
+    if a.shape[1] < 2:  # 1-D data: the value itself and a zero column
+        return np.concatenate([a, np.zeros_like(a)], axis=1)
+    return PCA(n_components=2, random_state=seed).fit_transform(a.reshape(len(a), -1))
+
+
+def decoded_grid(
+    model: Any, codes: torch.Tensor, n: int = 15, y: Any = None
+) -> tuple[np.ndarray, tuple[float, float, float, float]]:
+    """The decoded manifold of a 2-D latent: decode an n x n regular grid spanning the 1st..99th
+    percentiles of codes (N, 2) on each axis. Returns (uint8 picture (H', W', C) with z2 rising
+    upwards, its extent (z1 lo, z1 hi, z2 lo, z2 hi) for imshow)."""
+    from genzoo import viz
+
+    if codes.shape[1] != 2:
+        raise GenzooError(f"a decoded grid needs a 2-D latent, got {codes.shape[1]} dims")
+    lo = torch.quantile(codes.double(), 0.01, dim=0).float()
+    hi = torch.quantile(codes.double(), 0.99, dim=0).float()
+    z1 = torch.linspace(float(lo[0]), float(hi[0]), n)  # (n,) columns, left to right
+    z2 = torch.linspace(float(hi[1]), float(lo[1]), n)  # (n,) rows, top to bottom
+    grid = torch.stack(torch.meshgrid(z2, z1, indexing="ij")[::-1], dim=-1).reshape(n * n, 2)  # (n*n, 2)
+    images = decode(model, grid, y)  # (n*n, C, H, W)
+    arr = viz.grid_array(list(images.split(n)), pad=0)
+    return arr, (float(lo[0]), float(hi[0]), float(lo[1]), float(hi[1]))
+
+
+def latent_map(
+    model: Any,
+    x: torch.Tensor,
+    y: torch.Tensor | None = None,
+    *,
+    method: MapMethod = "pca",
+    seed: int = 0,
+    class_names: Sequence[str] | None = None,
+    grid: int = 15,
+    title: str | None = None,
+) -> Figure:
+    """The lecture's AE-vs-PCA figure: a scatter of the codes of x (N, *shape) coloured by label y
+    (2-D codes as they are, more dims by PCA or t-SNE), beside PCA of the raw pixels; for a 2-D
+    latent of an image model, a third panel with the decoded grid (``decoded_grid``; a conditional
+    model decodes it with the most common label). Returns the matplotlib Figure (Agg backend)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+
+    if len(x) < 3:
+        raise GenzooError(f"a latent map needs at least 3 images, got {len(x)}")
+    codes = latent_codes(model, x, y)  # (N, d)
+    d = codes.shape[1]
+    images = len(tuple(getattr(model, "shape", x.shape[1:]))) == 3
+    panels = 3 if d == 2 and images else 2
+    fig, axes = plt.subplots(1, panels, figsize=(5.2 * panels + 1.2, 5), dpi=100, squeeze=False)
+    axes = axes[0]
+    labels = None if y is None else np.asarray(torch.as_tensor(y).cpu(), dtype=np.int64)
+    if labels is not None:
+        k = int(labels.max()) + 1 if len(labels) else 1
+        cmap = plt.get_cmap("tab10" if k <= 10 else "tab20" if k <= 20 else "viridis", max(k, 2))
+        colors = cmap(labels % cmap.N)
+    else:
+        k, colors = 0, "tab:blue"
+    order = np.random.default_rng(seed).permutation(len(codes))  # no class always drawn on top
+    how = "t-SNE" if method == "tsne" else "PCA" if d > 2 else "codes"
+    what = "pixels" if images else "data"
+    for ax, pts, name in (
+        (axes[0], map_2d(codes, method, seed), f"{_kind(model)} codes, latent {d} ({how})"),
+        (axes[1], pca_2d(x.reshape(len(x), -1), seed), f"PCA of the raw {what}, 2 components"),
+    ):
+        c = colors if isinstance(colors, str) else colors[order]
+        ax.scatter(pts[order, 0], pts[order, 1], s=3, c=c, rasterized=True)
+        ax.set_title(name)
+        ax.set_xlabel("z1" if how == "codes" else "component 1")
+        ax.set_ylabel("z2" if how == "codes" else "component 2")
+    axes[1].set_xlabel("component 1")
+    axes[1].set_ylabel("component 2")
+    if panels == 3:
+        yg = None
+        if conditional.is_conditional(model):
+            yg = int(np.bincount(labels).argmax()) if labels is not None and len(labels) else 0
+        arr, extent = decoded_grid(model, codes, grid, yg)
+        pic = arr[..., 0] if arr.shape[-1] == 1 else arr
+        axes[2].imshow(
+            pic, extent=extent, aspect="auto", cmap="gray", vmin=0, vmax=255, interpolation="nearest"
+        )
+        label = "" if yg is None else f", class {class_names[yg] if class_names else yg}"
+        axes[2].set_title(f"decoded grid over the codes{label}")
+        axes[2].set_xlabel("z1")
+        axes[2].set_ylabel("z2")
+    if labels is not None and 0 < k <= 20:
+        names = list(class_names) if class_names and len(class_names) >= k else [str(i) for i in range(k)]
+        handles = [
+            Line2D([], [], marker="o", linestyle="", color=cmap(i), markersize=6, label=names[i])
+            for i in range(k)
+        ]
+        axes[panels - 1].legend(
+            handles=handles, title="class", loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False
+        )
+    fig.suptitle(title or f"{len(codes)} test images")
+    fig.tight_layout()
+    return fig
+
+
+def save_figure(fig: Figure, path: str | Path) -> Path:
+    """Write a matplotlib figure as PNG atomically (rendered to memory first), then close it."""
+    import matplotlib.pyplot as plt
+
+    buf = BytesIO()
+    try:
+        fig.savefig(buf, format="png")
+    finally:
+        plt.close(fig)
+    io.atomic_write_bytes(path, buf.getvalue())
+    return Path(path)
