@@ -63,6 +63,23 @@ def flops_per_step(spec: RunSpec, shape: tuple[int, ...], x: torch.Tensor) -> fl
     return float(counter.get_total_flops())
 
 
+def measure_steps_per_s(spec: RunSpec, work: Path, steps: int = 30) -> float:
+    """Median steps/s of a short run of ``spec`` (the first log window, warm-up, dropped), so that a
+    time budget can be turned into a step count (the cosine schedule needs its length)."""
+    shutil.rmtree(work, ignore_errors=True)
+    every = max(1, steps // 3)
+    cal = RunSpec(
+        spec.model_type,
+        spec.model,
+        spec.data,
+        cfgio.replace(spec.train, steps=steps, log_every=every, image_every=0, ckpt_every=steps),
+    )
+    train(cal, work, progress=False)
+    rates = [r["steps_per_s"] for r in map(json.loads, (work / "metrics.jsonl").read_text().splitlines())]
+    shutil.rmtree(work, ignore_errors=True)
+    return statistics.median(rates[1:] or rates)
+
+
 def bench_model(
     name: str,
     data: DataConfig,
@@ -76,13 +93,7 @@ def bench_model(
 ) -> dict[str, Any]:
     cls = get_model_class(name)
     model_cfg = cls.config_class()
-    calib = work / f"{name}-calibration"
-    shutil.rmtree(calib, ignore_errors=True)
-    cal_spec = RunSpec(name, model_cfg, data, cfgio.replace(base, steps=30, log_every=10, image_every=0))
-    train(cal_spec, calib, progress=False)
-    rate = statistics.median(
-        r["steps_per_s"] for r in map(json.loads, (calib / "metrics.jsonl").read_text().splitlines()[1:])
-    )
+    rate = measure_steps_per_s(RunSpec(name, model_cfg, data, base), work / f"{name}-calibration")
     steps = max(evals, int(rate * budget_s))
     tc = cfgio.replace(
         base, steps=steps, ckpt_every=max(1, steps // evals), keep_checkpoints=evals, image_every=0

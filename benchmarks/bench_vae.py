@@ -1,0 +1,186 @@
+"""VAE benchmarks: genzoo ``vae`` beside the PyTorch examples VAE, and the best VAE in an hour.
+
+Side by side (``--budget``, default 10 minutes of training each, in one process, one after the
+other, the same threads):
+
+  A. the PyTorch examples VAE (benchmarks/baselines/pytorch_examples_vae.py: 784-400-20 ReLU,
+     BCE + KL, Adam 1e-3, batch 128, gray MNIST through a PIL/DataLoader pipeline);
+  B. genzoo ``vae`` with the same layers (``--arch mlp --hidden 400 --latent-dim 20 --activation
+     relu``), batch 128, lr 1e-3, on the same gray images, genzoo's defaults otherwise;
+  C. the same genzoo model on dynamically binarized MNIST (``--data-binarize dynamic``), the
+     likelihood literature's setting.
+
+Each is scored by the same code: FID of 10,000 samples (decoder means of z ~ N(0, I)) in
+genzoo-mnist features against the gray test images; -log p(x) by the IWAE bound with k = 1000 on
+the 10,000 test images binarized by one fixed draw (the set ``--data-binarize`` evaluates on),
+-ELBO and active units; training images/s (all images seen / training wall time).
+
+``--best MINUTES`` instead trains the best configuration found here (``BEST`` below) for that
+long, checkpointing every ``--points`` th of the budget, and reports -log p(x) against training
+minutes (k = 1000 on ``--curve-n`` test images per point, and on all 10,000 for the last).
+
+    python benchmarks/bench_vae.py --data-root "$GENZOO_DATA" --threads 1 --budget 10 --out runs/bench-vae
+    python benchmarks/bench_vae.py --data-root "$GENZOO_DATA" --threads 1 --best 60 --out runs/bench-vae-best
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from baselines.pytorch_examples_vae import to_genzoo, train_examples_vae  # noqa: E402
+
+import genzoo  # noqa: E402
+from genzoo import config as cfgio  # noqa: E402
+from genzoo import io  # noqa: E402
+from genzoo.bench import measure_steps_per_s  # noqa: E402
+from genzoo.data import DataConfig, load_dataset  # noqa: E402
+from genzoo.eval.evaluate import draw_samples, evaluate_images  # noqa: E402
+from genzoo.eval.likelihood import evaluate_likelihood  # noqa: E402
+from genzoo.registry import get_model_class  # noqa: E402
+from genzoo.train import RunSpec, TrainConfig, train  # noqa: E402
+
+SAME_ARCH = {"arch": "mlp", "hidden": (400,), "latent_dim": 20, "activation": "relu"}
+BEST = (  # model type, model config, train config: the best found within an hour on this CPU
+    "beta-vae",
+    {"arch": "mlp", "hidden": (1024, 512), "latent_dim": 50, "beta": 1.0, "kl_warmup_steps": 20_000},
+    {"lr": 1e-3, "batch_size": 128},
+)
+
+
+def make_spec(model_type: str, model: dict, data: DataConfig, threads: int, **train_kw: Any) -> RunSpec:
+    cls = get_model_class(model_type)
+    tc = {"log_every": 500, "image_every": 0, "threads": threads} | train_kw
+    return RunSpec(
+        model_type, cfgio.from_dict(cls.config_class, model), data, cfgio.from_dict(TrainConfig, tc)
+    )
+
+
+def train_for(spec: RunSpec, budget_s: float, run: Path, points: int = 1) -> Path:
+    """Train ``spec`` for ``budget_s`` seconds: steps from a calibration run (so the cosine schedule
+    ends at the budget), stopped at the budget in any case; ``points`` checkpoints kept."""
+    rate = measure_steps_per_s(spec, run.parent / f"{run.name}-calibration", steps=150)
+    steps = max(points, int(rate * budget_s))
+    tc = cfgio.replace(spec.train, steps=steps, ckpt_every=max(1, steps // points), keep_checkpoints=points)
+    if run.exists():
+        import shutil
+
+        shutil.rmtree(run)
+    return train(
+        RunSpec(spec.model_type, spec.model, spec.data, tc), run, progress=True, time_limit_s=budget_s
+    )
+
+
+def scores(model, data: DataConfig, test_bin: torch.Tensor, n_ll: int, k: int) -> dict[str, Any]:
+    """FID of 10,000 samples, and the likelihood block of genzoo eval on the binarized test images."""
+    samples = draw_samples(model, 10_000, seed=0)
+    fid = evaluate_images(samples, data)["samples"]["fid"]
+    ll = evaluate_likelihood(model, test_bin[:n_ll], k=k, seed=0)
+    return {"fid": fid} | {
+        key: ll[key] for key in ("nll_nats", "neg_elbo_nats", "kl_nats", "active_units", "seconds")
+    }
+
+
+def side_by_side(args: argparse.Namespace, data: DataConfig, test_bin: torch.Tensor) -> list[dict[str, Any]]:
+    rows = []
+    budget = args.budget * 60
+    train_x = load_dataset(data, "train")
+    images = (train_x.x[:, 0] * 255).round().to(torch.uint8).numpy()  # the idx file's bytes again
+    model, st = train_examples_vae(images, train_x.y.numpy(), budget, seed=0)
+    rows.append(
+        {
+            "name": "A. PyTorch examples VAE (plain loop)",
+            "images_per_s": st["images_per_s"],
+            "epochs": st["epochs"],
+        }
+        | scores(to_genzoo(model), data, test_bin, args.n, args.k)
+    )
+    print(rows[-1], flush=True)
+    for name, d in (
+        ("B. genzoo vae, same layers, gray MNIST", data),
+        ("C. genzoo vae, same layers, dynamically binarized", cfgio.replace(data, binarize="dynamic")),
+    ):
+        run = args.out / name.split(".")[0]
+        train_for(make_spec("vae", SAME_ARCH, d, args.threads, lr=1e-3, batch_size=128), budget, run)
+        state = io.read_json(sorted((run / "checkpoints").glob("step-*"))[-1] / "state.json")
+        seen = state["step"] * 128
+        rows.append(
+            {
+                "name": name,
+                "images_per_s": seen / state["train_seconds"],
+                "epochs": seen / len(train_x),
+            }
+            | scores(genzoo.load(run), data, test_bin, args.n, args.k)
+        )
+        print(rows[-1], flush=True)
+    return rows
+
+
+def best(args: argparse.Namespace, data: DataConfig, test_bin: torch.Tensor) -> list[dict[str, Any]]:
+    model_type, model, tc = BEST
+    run = args.out / "best"
+    spec = make_spec(model_type, model, cfgio.replace(data, binarize="dynamic"), args.threads, **tc)
+    train_for(spec, args.best * 60, run, points=args.points)
+    rows = []
+    cks = sorted((run / "checkpoints").glob("step-*"))
+    for i, ck in enumerate(cks):
+        state = io.read_json(ck / "state.json")
+        n = len(test_bin) if i == len(cks) - 1 else args.curve_n
+        ll = evaluate_likelihood(genzoo.load(ck), test_bin[:n], k=args.k, seed=0)
+        rows.append(
+            {"step": state["step"], "minutes": state["train_seconds"] / 60, "n": n}
+            | {key: ll[key] for key in ("nll_nats", "neg_elbo_nats", "kl_nats", "active_units", "seconds")}
+        )
+        print(rows[-1], flush=True)
+    return rows
+
+
+def cpu_name() -> str:
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+        return next(line.split(":", 1)[1].strip() for line in lines if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data-root", default=None)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--budget", type=float, default=10.0, help="minutes of training per side-by-side model")
+    ap.add_argument("--best", type=float, default=0.0, help="minutes for the best configuration instead")
+    ap.add_argument("--points", type=int, default=6, help="--best: checkpoints on the curve")
+    ap.add_argument("--curve-n", type=int, default=2000, help="--best: test images per curve point")
+    ap.add_argument("--n", type=int, default=10_000, help="test images for -log p(x)")
+    ap.add_argument("--k", type=int, default=1000, help="importance samples")
+    ap.add_argument("--out", type=Path, default=Path("runs/bench-vae"))
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    args.out.mkdir(parents=True, exist_ok=True)
+    data = DataConfig(name="mnist", root=args.data_root)
+    test_bin = load_dataset(cfgio.replace(data, binarize="static"), "test").x  # the fixed test draw
+    t0 = time.time()
+    rows = best(args, data, test_bin) if args.best else side_by_side(args, data, test_bin)
+    report = {
+        "command": "python " + " ".join(sys.argv),
+        "date": datetime.date.today().isoformat(),
+        "machine": f"{cpu_name()}, {torch.get_num_threads()} thread(s), torch {torch.__version__}",
+        "wall_minutes": (time.time() - t0) / 60,
+        "rows": rows,
+    }
+    name = "best.json" if args.best else "side_by_side.json"
+    io.atomic_write_json(args.out / name, report)
+    print(json.dumps(report, indent=1))
+
+
+if __name__ == "__main__":
+    main()
