@@ -344,3 +344,37 @@ def test_eval_reports_the_elbo_its_terms_active_units_and_the_iwae_k(tmp_path, c
     err = capsys.readouterr().err.strip()
     assert "--iwae-k" in err and "ae has none" in err and "\n" not in err
     assert not (ae / "eval.json").exists()
+
+
+@pytest.mark.parametrize("likelihood", ["bernoulli", "logistic-mixture"])
+def test_the_loss_under_bf16_autocast_is_computed_in_fp32_and_agrees(likelihood):
+    model = make(
+        VAE, (1, 8, 8), arch="conv", latent_dim=4, channels=(8, 16), likelihood=likelihood, mixtures=2
+    )
+    x = torch.rand(16, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    torch.manual_seed(1)
+    full = model.loss((x, None))
+    torch.manual_seed(1)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        half = model.loss((x, None))
+    assert half.loss.dtype == torch.float32 and half.terms["kl"].dtype == torch.float32
+    # only the network runs in bf16: the nats agree to bf16's ~3 significant digits, not worse
+    assert abs(float(half.loss - full.loss)) < 0.02 * abs(float(full.loss)), (half.loss, full.loss)
+
+
+def test_a_cvae_takes_the_class_names_of_its_data_and_a_wrong_count_is_one_clear_error(tmp_path):
+    from genzoo.data import DatasetInfo
+    from genzoo.train.trainer import with_data_classes
+
+    info = DatasetInfo("fashion", (1, 8, 8), (0.0, 1.0), tuple(f"c{i}" for i in range(10)))
+    spec = with_data_classes(tiny_spec("cvae"), info)
+    assert spec.model.class_names == info.class_names
+    named = tiny_spec("cvae")
+    named.model = cfgio.replace(named.model, class_names=tuple("abcdefghij"))
+    assert with_data_classes(named, info).model.class_names == tuple("abcdefghij")  # given names win
+    assert with_data_classes(tiny_spec("vae"), info) is not None
+    with pytest.raises(ConfigError, match="num_classes 10 but fashion has 3 classes .*--num-classes 3"):
+        with_data_classes(tiny_spec("cvae"), DatasetInfo("fashion", (1, 8, 8), (0.0, 1.0), ("a", "b", "c")))
+    run = train(tiny_spec("cvae", steps=2, image_every=0), tmp_path / "r", progress=False)
+    assert genzoo.load(run).class_names == tuple(str(d) for d in range(10))  # digits' names, saved
+    train(tiny_spec("cvae", steps=4, image_every=0), tmp_path / "r", resume=True, progress=False)

@@ -172,7 +172,9 @@ class VAE(GenerativeModel):
 
     # -- the objective -------------------------------------------------------------------------
     def recon_nll(self, logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """-log p(x|z) summed over the example, (B,), in nats."""
+        """-log p(x|z) summed over the example, (B,), in nats (in fp32 under bf16 autocast: a
+        difference of two sigmoids, or a sum over 784 pixels, is lost in bf16's 8-bit mantissa)."""
+        logits = logits.float()
         if self.config.likelihood == "bernoulli":  # -sum [x log p + (1 - x) log(1 - p)]
             nll = F.binary_cross_entropy_with_logits(logits, x, reduction="none")
         elif self.n_params > 1:  # -log sum_k pi_k P_k(x), x on the 256-level grid
@@ -197,6 +199,7 @@ class VAE(GenerativeModel):
     def _elbo_parts(self, x: torch.Tensor, y: torch.Tensor | None, eps: torch.Tensor | None = None):
         """One-sample ELBO parts: (mu, logvar (B, d), logits (B, *shape), recon (B,), KL per unit (B, d))."""
         mu, logvar = self.posterior(x, y)  # (B, d) each
+        mu, logvar = mu.float(), logvar.float()  # under bf16 autocast: the KL and z in fp32
         # the reparameterization trick: z = mu + sigma * eps, eps ~ N(0, I), so the gradient
         # reaches mu and logvar through z (eps carries none)
         eps = torch.randn_like(mu) if eps is None else eps

@@ -48,7 +48,10 @@ def check_resume(run: Path, spec: RunSpec) -> None:
     if old.model_type != spec.model_type:
         raise TrainingError(f"{run} holds a {old.model_type!r} run; cannot resume it as {spec.model_type!r}")
     for what, a, b in (("model", old.model, spec.model), ("data", old.data, spec.data)):
-        changed = {k: v for k, v in cfgio.diff(a, b).items() if k != "root"}
+        # the data root may move; class names not given are filled from the data again
+        changed = {
+            k: v for k, v in cfgio.diff(a, b).items() if k != "root" and not (k == "class_names" and not v[1])
+        }
         if changed:
             desc = ", ".join(f"{k}: {x!r} -> {y!r}" for k, (x, y) in changed.items())
             raise TrainingError(f"cannot resume {run} with a different {what} config ({desc})")

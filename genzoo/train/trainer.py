@@ -11,6 +11,7 @@ writes files).
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import math
 import sys
@@ -22,8 +23,9 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
+from genzoo import config as cfgio
 from genzoo import io, viz
-from genzoo.data import TensorData, binarize, load_dataset
+from genzoo.data import DatasetInfo, TensorData, binarize, load_dataset
 from genzoo.data.base import dynamic_binarize_generator
 from genzoo.errors import ConfigError, TrainingError, TrainingStopped
 from genzoo.models.base import GenerativeModel
@@ -71,6 +73,24 @@ class BatchSchedule:
         return block[self.info.rank * local : (self.info.rank + 1) * local]
 
 
+def with_data_classes(spec: RunSpec, info: DatasetInfo) -> RunSpec:
+    """A class-conditional model's config with the data's class names when it names none (so
+    ``--class sneaker`` works for a cvae of fashion-mnist); a class count that differs from the
+    data's is a ConfigError."""
+    names = getattr(spec.model, "class_names", None)
+    if names is None or not info.class_names:
+        return spec
+    k = spec.model.num_classes
+    if k != len(info.class_names):
+        raise ConfigError(
+            f"{spec.model_type} has num_classes {k} but {info.name} has {len(info.class_names)} classes "
+            f"({', '.join(info.class_names[:12])}); pass --num-classes {len(info.class_names)}"
+        )
+    if names:
+        return spec
+    return dataclasses.replace(spec, model=cfgio.replace(spec.model, class_names=tuple(info.class_names)))
+
+
 def tensorboard_writer(run: Path):
     """A TensorBoard writer into run/tb when the tensorboard package is installed, else None."""
     try:
@@ -102,6 +122,7 @@ class Trainer:
         if tc.threads > 0:
             torch.set_num_threads(tc.threads)
         self.data: TensorData = load_dataset(spec.data, "train")
+        self.spec = spec = with_data_classes(spec, self.data.info)
         torch.manual_seed(tc.seed)  # the same initial weights in every process
         self.model: GenerativeModel = get_model_class(spec.model_type)(spec.model, self.data.info.shape)
         self.params = {p: self.model.player_parameters(p) for p in self.model.players}
