@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from machine import cpu_model
 from PIL import Image
 
 import genzoo
@@ -95,17 +96,6 @@ def run_record(run: Path, secs: float | None) -> dict[str, Any]:
         "train_config": cfgio.to_dict(spec.train),
         "train_seconds": None if secs is None else round(secs, 1),
     }
-
-
-def cpu_model() -> str:
-    """The CPU model name from /proc/cpuinfo (or platform.processor())."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def train_run(

@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from machine import cpu_model
 
 import genzoo
 from genzoo import __version__, conditional, io, latent
@@ -59,17 +60,6 @@ SETS = (  # key, what was decoded (as the table says it)
     ("slerp", "midpoints of random test-code pairs (slerp)"),
     ("prior", "prior samples"),
 )
-
-
-def cpu_model() -> str:
-    """The CPU model name from /proc/cpuinfo (or platform.processor())."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 # ------------------------------------------------------------------------------------ training

@@ -4,26 +4,18 @@ from __future__ import annotations
 
 import argparse
 import math
-from pathlib import Path
 
 import torch
 
 from genzoo import conditional, io, viz
-from genzoo.cli.options import OutputFile, positive_int, whole_number
+from genzoo.cli.options import add_run_and_png, positive_int, whole_number
 from genzoo.data import load_dataset
 from genzoo.errors import ConfigError, GenzooError
 
 
 def _run_command(sub, name: str, help_: str) -> argparse.ArgumentParser:
     c = sub.add_parser(name, help=help_)
-    c.add_argument("run", type=Path, help="run directory or saved model")
-    c.add_argument(
-        "-o",
-        "--output",
-        type=OutputFile(".png"),
-        required=True,
-        help="PNG file to write (folders are created)",
-    )
+    add_run_and_png(c)
     c.add_argument("--seed", type=whole_number, default=0)
     c.set_defaults(handler=cmd_images)
     return c

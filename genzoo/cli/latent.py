@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import argparse
 import math
-from pathlib import Path
 from typing import Any
 
 import torch
 
 from genzoo import conditional, io, latent, viz
-from genzoo.cli.options import OutputFile, positive_int, whole_number
+from genzoo.cli.options import add_run_and_png, positive_int, whole_number
 from genzoo.data import TensorData, load_dataset
 from genzoo.errors import ConfigError, GenzooError
 
@@ -43,14 +42,7 @@ def positive_number(s: str) -> float:
 
 def _command(sub, name: str, help_: str, description: str, handler) -> argparse.ArgumentParser:
     c = sub.add_parser(name, help=help_, description=description)
-    c.add_argument("run", type=Path, help="run directory or saved model (one that can encode and decode)")
-    c.add_argument(
-        "-o",
-        "--output",
-        type=OutputFile(".png"),
-        required=True,
-        help="PNG file to write (folders are created)",
-    )
+    add_run_and_png(c, "run directory or saved model (one that can encode and decode)")
     if name != "traverse":  # traverse draws nothing at random (--index names its image)
         c.add_argument("--seed", type=whole_number, default=0, help="which test images are drawn")
     c.add_argument("--data", default=None, help="dataset (default: the one the model was trained on)")

@@ -217,3 +217,15 @@ def add_feature_options(p: argparse.ArgumentParser) -> None:
         help="pytorch-fid's pt_inception-2015-12-05-6726825d.pth or a .safetensors with its tensors "
         "(default: $GENZOO_INCEPTION_WEIGHTS, else where `genzoo download inception` puts it)",
     )
+
+
+def add_run_and_png(p: argparse.ArgumentParser, run_help: str = "run directory or saved model") -> None:
+    """The RUN argument and ``-o/--output FILE.png`` of the commands that draw a model's pictures."""
+    p.add_argument("run", type=Path, help=run_help)
+    p.add_argument(
+        "-o",
+        "--output",
+        type=OutputFile(".png"),
+        required=True,
+        help="PNG file to write (folders are created)",
+    )
