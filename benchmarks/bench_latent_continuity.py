@@ -1,7 +1,7 @@
 """Is an AE's latent space full of holes, and a VAE's not? The lecture's claim, measured.
 
 Trains an ``ae`` and a ``vae`` with the same encoder/decoder (``--arch``, ``--channels``,
-``--latent-dim``) for the same wall-clock ``--budget`` through ``genzoo.train`` (a 30-step
+``--latent-dim``) for the same wall-clock ``--budget`` through ``genzoo.train`` (a 150-step
 calibration run measures each model's steps/s, the real run gets as many steps as fit the
 budget, with the budget as a hard limit as well) -- or takes finished runs with ``--ae RUN
 --vae RUN``. Then, for each model, it decodes on the test split:
@@ -31,11 +31,8 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import platform
 import shlex
-import shutil
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -47,6 +44,7 @@ from machine import cpu_model
 import genzoo
 from genzoo import __version__, conditional, io, latent
 from genzoo import config as cfgio
+from genzoo.bench import measure_steps_per_s
 from genzoo.data import DataConfig, load_dataset
 from genzoo.eval.evaluate import draw_samples, evaluate_images, run_data_config
 from genzoo.eval.features import Extractor, choose_extractor
@@ -84,19 +82,15 @@ def train_config(args: argparse.Namespace, steps: int, **kw: Any) -> TrainConfig
 
 
 def train_for_budget(model_type: str, data: DataConfig, args: argparse.Namespace) -> tuple[Path, float]:
-    """Calibrate steps/s in 30 steps, then train for the budget; (run, steps/s of the calibration)."""
+    """Calibrate steps/s in 150 steps, then train for the budget; (run, steps/s of the calibration)."""
     run, calib = args.work / model_type, args.work / f"{model_type}-calibration"
     if args.reuse and (run / "checkpoints" / "latest").is_file():
         print(f"[bench] reusing {run}", file=sys.stderr)
         return run, float("nan")
     if run.exists():
         raise SystemExit(f"{run} exists; remove it, choose another --work, or pass --reuse")
-    shutil.rmtree(calib, ignore_errors=True)
     cfg = model_config(model_type, args)
-    train(RunSpec(model_type, cfg, data, train_config(args, 30, log_every=10)), calib, progress=False)
-    log = [json.loads(line) for line in (calib / "metrics.jsonl").read_text().splitlines() if line.strip()]
-    rate = statistics.median(r["steps_per_s"] for r in (log[1:] or log))
-    shutil.rmtree(calib, ignore_errors=True)
+    rate = measure_steps_per_s(RunSpec(model_type, cfg, data, train_config(args, 150)), calib, steps=150)
     steps = max(10, int(rate * args.budget))
     print(f"[bench] training {model_type}: {rate:.1f} steps/s -> {steps} steps", file=sys.stderr)
     train(
@@ -206,7 +200,7 @@ def markdown(meta: dict[str, Any], runs: list[dict], rows: list[dict], reference
         out += [
             "",
             f"Warning: {', '.join(cut)} stopped at the time limit before the planned steps (the machine ran "
-            "slower than in the 30-step calibration, e.g. under other load), so its learning-rate schedule "
+            "slower than in the calibration, e.g. under other load), so its learning-rate schedule "
             "did not finish; compare runs only from a quiet machine.",
         ]
     out += [
