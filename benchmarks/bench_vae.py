@@ -20,7 +20,12 @@ long, checkpointing every ``--points`` th of the budget, and reports -log p(x) a
 minutes (k = 1000 on ``--curve-n`` test images per point, and on all 10,000 for the last).
 
     python benchmarks/bench_vae.py --data-root "$GENZOO_DATA" --threads 1 --budget 10 --out runs/bench-vae
-    python benchmarks/bench_vae.py --data-root "$GENZOO_DATA" --threads 1 --best 60 --out runs/bench-vae-best
+    python benchmarks/bench_vae.py --data-root "$GENZOO_DATA" --threads 1 --best 60 --best-steps 65000 \
+        --curve-n 1000 --out runs/bench-vae-best
+    python benchmarks/bench_vae.py --data-root "$GENZOO_DATA" --threads 1 --speed 60 --speed-rounds 3 \
+        --out runs/bench-vae-speed
+
+``--speed S`` times A and B alone, alternating rounds of S seconds (a busy moment hits both).
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -127,6 +133,25 @@ def side_by_side(args: argparse.Namespace, data: DataConfig, test_bin: torch.Ten
     return rows
 
 
+def speed(args: argparse.Namespace, data: DataConfig) -> list[dict[str, Any]]:
+    """Training images/s of A and B alone: ``--speed-rounds`` rounds of ``--speed`` seconds each,
+    alternating, so that a busy moment of the machine hits both; the median per side."""
+    train_x = load_dataset(data, "train")
+    images = (train_x.x[:, 0] * 255).round().to(torch.uint8).numpy()
+    rates: dict[str, list[float]] = {"A": [], "B": []}
+    for r in range(args.speed_rounds):
+        rates["A"].append(
+            train_examples_vae(images, train_x.y.numpy(), args.speed, seed=r)[1]["images_per_s"]
+        )
+        spec = make_spec("vae", SAME_ARCH, data, args.threads, lr=1e-3, batch_size=128, seed=r)
+        run = train_for(spec, args.speed, args.out / "speed-B", steps=10**7)
+        state = io.read_json(sorted((run / "checkpoints").glob("step-*"))[-1] / "state.json")
+        rates["B"].append(state["step"] * 128 / state["train_seconds"])
+        print({k: [round(v) for v in vs] for k, vs in rates.items()}, flush=True)
+    a, b = statistics.median(rates["A"]), statistics.median(rates["B"])
+    return [{"rates": rates, "median_A": a, "median_B": b, "ratio_B_over_A": b / a}]
+
+
 def best(args: argparse.Namespace, data: DataConfig, test_bin: torch.Tensor) -> list[dict[str, Any]]:
     model_type, model, tc = BEST
     run = args.out / "best"
@@ -182,6 +207,8 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=10_000, help="test images for -log p(x)")
     ap.add_argument("--k", type=int, default=1000, help="importance samples")
     ap.add_argument("--out", type=Path, default=Path("runs/bench-vae"))
+    ap.add_argument("--speed", type=float, default=0.0, help="only time A and B: seconds per round")
+    ap.add_argument("--speed-rounds", type=int, default=3)
     ap.add_argument("--plot", type=Path, default=None, help="only redraw the curve of this best.json")
     args = ap.parse_args()
     if args.plot:
@@ -194,7 +221,12 @@ def main() -> None:
     data = DataConfig(name="mnist", root=args.data_root)
     test_bin = load_dataset(cfgio.replace(data, binarize="static"), "test").x  # the fixed test draw
     t0 = time.time()
-    rows = best(args, data, test_bin) if args.best else side_by_side(args, data, test_bin)
+    if args.speed:
+        rows = speed(args, data)
+    elif args.best:
+        rows = best(args, data, test_bin)
+    else:
+        rows = side_by_side(args, data, test_bin)
     report = {
         "command": "python " + " ".join(sys.argv),
         "date": datetime.date.today().isoformat(),
@@ -204,9 +236,9 @@ def main() -> None:
     }
     if args.best:
         report["config"] = " ".join(map(str, BEST[:2]))
-    name = "best.json" if args.best else "side_by_side.json"
+    name = "speed.json" if args.speed else "best.json" if args.best else "side_by_side.json"
     io.atomic_write_json(args.out / name, report)
-    if args.best:
+    if args.best and not args.speed:
         plot_curve(report, args.out / "best.png")
     print(json.dumps(report, indent=1))
 
