@@ -130,9 +130,13 @@ def side_by_side(args: argparse.Namespace, data: DataConfig, test_bin: torch.Ten
         print(rows[-1], flush=True)
     for key in [w for w in wanted if w in GENZOO_ROWS]:
         name, model_cfg, data_change, tc = GENZOO_ROWS[key]
-        run = args.out / key
-        d = cfgio.replace(data, **data_change) if data_change else data
-        train_for(make_spec("vae", model_cfg, d, args.threads, **tc), budget, run)
+        reuse = dict(r.split("=", 1) for r in args.reuse)
+        if key in reuse:  # a run trained elsewhere with this row's settings (e.g. by the continuity bench)
+            run = Path(reuse[key])
+        else:
+            run = args.out / key
+            d = cfgio.replace(data, **data_change) if data_change else data
+            train_for(make_spec("vae", model_cfg, d, args.threads, **tc), budget, run)
         state = io.read_json(sorted((run / "checkpoints").glob("step-*"))[-1] / "state.json")
         seen = state["step"] * spec_batch(run)
         rows.append(
@@ -215,6 +219,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--budget", type=float, default=10.0, help="minutes of training per side-by-side model")
     ap.add_argument("--rows", default="A,B,C", help="side-by-side rows to run: A, B, C, D")
+    ap.add_argument("--reuse", action="append", default=[], metavar="ROW=RUN", help="score RUN as row B/C/D")
     ap.add_argument("--best", type=float, default=0.0, help="minutes for the best configuration instead")
     ap.add_argument("--best-steps", type=int, default=None, help="--best: steps (default: calibrated)")
     ap.add_argument("--points", type=int, default=6, help="--best: checkpoints on the curve")
