@@ -9,7 +9,8 @@ other, the same threads):
      relu``), batch 128, lr 1e-3, on the same gray images, genzoo's defaults otherwise;
   C. the same genzoo model on dynamically binarized MNIST (``--data-binarize dynamic``), the
      likelihood literature's setting;
-  D. (``--rows D``) genzoo ``vae`` with all its defaults (conv 32,64, latent 16), gray MNIST.
+  D. (``--rows D``) genzoo ``vae`` with all its defaults (conv 32,64, latent 16), gray MNIST;
+  E, F. (``--rows E`` / ``F``) larger MLP ``vae`` models (see ``GENZOO_ROWS``), gray MNIST.
 
 Each is scored by the same code: FID of 10,000 samples (decoder means of z ~ N(0, I)) in
 genzoo-mnist features against the gray test images; -log p(x) by the IWAE bound with k = 1000 on
@@ -108,6 +109,18 @@ GENZOO_ROWS = {  # row -> (name, model config, data change, train config)
         {"lr": 1e-3, "batch_size": 128},
     ),
     "D": ("D. genzoo vae, its defaults (conv 32,64, latent 16), gray MNIST", {}, {}, {}),
+    "E": (
+        "E. genzoo vae, MLP 1024-512, latent 32, gray MNIST",
+        {"arch": "mlp", "hidden": (1024, 512), "latent_dim": 32},
+        {},
+        {"lr": 1e-3, "batch_size": 128},
+    ),
+    "F": (
+        "F. genzoo vae, MLP 1024-512, latent 50, gray MNIST, batch 256",
+        {"arch": "mlp", "hidden": (1024, 512), "latent_dim": 50},
+        {},
+        {"lr": 2e-3, "batch_size": 256},
+    ),
 }
 
 
@@ -229,7 +242,7 @@ def main() -> None:
     ap.add_argument("--data-root", default=None)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--budget", type=float, default=10.0, help="minutes of training per side-by-side model")
-    ap.add_argument("--rows", default="A,B,C", help="side-by-side rows to run: A, B, C, D")
+    ap.add_argument("--rows", default="A,B,C", help="side-by-side rows to run: A to F")
     ap.add_argument("--reuse", action="append", default=[], metavar="ROW=RUN", help="score RUN as row B/C/D")
     ap.add_argument("--best", type=float, default=0.0, help="minutes for the best configuration instead")
     ap.add_argument("--best-steps", type=int, default=None, help="--best: steps (default: calibrated)")
