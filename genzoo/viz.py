@@ -1,16 +1,18 @@
-"""Image grids written with Pillow (no torchvision)."""
+"""Image grids and training-progress strips/GIFs written with Pillow (no torchvision)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from io import BytesIO
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from genzoo import io
+from genzoo.errors import GenzooError
 
 
 def grid_array(rows: Sequence[torch.Tensor], pad: int = 2, scale: int = 1) -> np.ndarray:
@@ -47,3 +49,81 @@ def save_grid(rows: Sequence[torch.Tensor], path: str | Path, scale: int | None 
 def chunk_rows(x: torch.Tensor, per_row: int) -> list[torch.Tensor]:
     """Split (N, C, H, W) into rows of ``per_row`` images for a square-ish grid."""
     return list(x.split(per_row))
+
+
+# ----------------------------------------------------------------- training progress (any family)
+PROGRESS_NAME = re.compile(r"step-(\d+)\.png")
+
+
+def progress_frames(run: str | Path) -> dict[int, Path]:
+    """The progress pictures a run's trainer wrote (``progress/step-NNNNNNN.png``), by step."""
+    folder = Path(run) / "progress"
+    frames = {}
+    if folder.is_dir():
+        for p in folder.iterdir():
+            if m := PROGRESS_NAME.fullmatch(p.name):
+                frames[int(m.group(1))] = p
+    if not frames:
+        raise GenzooError(
+            f"{run} has no progress pictures ({folder}/step-*.png); train with --image-every N to get them"
+        )
+    return dict(sorted(frames.items()))
+
+
+def pick_steps(frames: dict[int, Path], steps: Sequence[int] | None, most: int = 8) -> list[int]:
+    """The asked steps (each must have a picture), or up to ``most`` evenly spaced ones ending at the
+    last step."""
+    have = list(frames)
+    if steps:
+        missing = [s for s in steps if s not in frames]
+        if missing:
+            shown = ", ".join(map(str, have[:20])) + (", ..." if len(have) > 20 else "")
+            raise GenzooError(
+                f"no progress picture at step {', '.join(map(str, missing))}; the run has {shown}"
+            )
+        return list(steps)
+    if len(have) <= most:
+        return have
+    idx = np.linspace(0, len(have) - 1, most).round().astype(int)  # evenly spaced, first and last kept
+    return [have[i] for i in sorted(set(idx.tolist()))]
+
+
+def _labelled(path: Path, step: int, band: int = 14) -> Image.Image:
+    """The picture with a white band above it saying ``step N``."""
+    with Image.open(path) as img:
+        img = img.convert("RGB")
+    out = Image.new("RGB", (img.width, img.height + band), "white")
+    out.paste(img, (0, band))
+    ImageDraw.Draw(out).text((2, 1), f"step {step}", fill="black")
+    return out
+
+
+def progress_strip(frames: dict[int, Path], steps: Sequence[int], gap: int = 6) -> Image.Image:
+    """The pictures of ``steps`` side by side, each labelled with its step (the lab's
+    "7000 / 9000 / 10000 steps" figure)."""
+    tiles = [_labelled(frames[s], s) for s in steps]
+    width = sum(t.width for t in tiles) + gap * (len(tiles) - 1)
+    out = Image.new("RGB", (width, max(t.height for t in tiles)), "white")
+    x = 0
+    for t in tiles:
+        out.paste(t, (x, 0))
+        x += t.width + gap
+    return out
+
+
+def save_progress(
+    run: str | Path, path: str | Path, steps: Sequence[int] | None = None, ms: int = 400
+) -> list[int]:
+    """Write a run's progress as a strip (.png) or an animated GIF (.gif, every picture unless
+    ``steps``, ``ms`` per frame); returns the steps shown."""
+    frames = progress_frames(run)
+    gif = Path(path).suffix.lower() == ".gif"
+    chosen = pick_steps(frames, steps, most=len(frames) if gif else 8)
+    buf = BytesIO()
+    if gif:
+        tiles = [_labelled(frames[s], s) for s in chosen]
+        tiles[0].save(buf, format="GIF", save_all=True, append_images=tiles[1:], duration=ms, loop=0)
+    else:
+        progress_strip(frames, chosen).save(buf, format="PNG")
+    io.atomic_write_bytes(path, buf.getvalue())
+    return chosen

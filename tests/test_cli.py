@@ -361,6 +361,7 @@ def _bad_values(action: argparse.Action) -> list[str]:
         "ints": ["a,b", "-7"],
         "floats": ["a,b", "-7"],
         "mirror_url": ["nope"],
+        "step_list": ["abc", "-1", ","],  # progress --steps
     }
     kind = getattr(t, "__name__", None)
     assert kind in kinds, f"no invalid value known for {name} (type {t!r}); add it to BAD"

@@ -1,14 +1,16 @@
-"""``genzoo sample | reconstruct | denoise``: load a model and write a PNG grid."""
+"""``genzoo sample | reconstruct | denoise``: load a model and write a PNG grid; ``genzoo progress``:
+a run's training pictures as a strip or an animated GIF."""
 
 from __future__ import annotations
 
 import argparse
 import math
+from pathlib import Path
 
 import torch
 
 from genzoo import conditional, io, viz
-from genzoo.cli.options import add_run_and_png, positive_int, whole_number
+from genzoo.cli.options import OutputFile, add_run_and_png, positive_int, whole_number
 from genzoo.data import load_dataset
 from genzoo.errors import ConfigError, GenzooError
 
@@ -36,6 +38,19 @@ def add_parsers(sub) -> None:
         metavar="CLASS",
         help="conditional models: a class index or name, or 'all' for one row per class",
     )
+    pr = sub.add_parser(
+        "progress",
+        help="a run's progress pictures side by side (.png) or as an animated GIF (.gif)",
+        description="The pictures the trainer wrote every --image-every steps (progress/step-N.png), "
+        "labelled with their step: up to 8 evenly spaced (or --steps) side by side, or every one as GIF frames.",
+    )
+    pr.add_argument("run", type=Path, help="run directory")
+    pr.add_argument(
+        "-o", "--output", type=OutputFile(".png", ".gif"), required=True, help="strip.png or training.gif"
+    )
+    pr.add_argument("--steps", type=step_list, default=None, help="steps to show, e.g. 7000,9000,10000")
+    pr.add_argument("--ms", type=positive_int, default=400, help="GIF: milliseconds per frame (default 400)")
+    pr.set_defaults(handler=cmd_progress)
     for name, help_ in (
         ("reconstruct", "originals above, reconstructions below"),
         ("denoise", "clean / corrupted / restored rows"),
@@ -49,6 +64,26 @@ def add_parsers(sub) -> None:
             c.add_argument(
                 "--noise", default=None, help="corruption (default: the model's own), e.g. mask:0.5"
             )
+
+
+def step_list(s: str) -> list[int]:
+    """argparse type: comma-separated training steps (whole numbers >= 0)."""
+    try:
+        steps = [int(v) for v in s.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated steps, e.g. 7000,9000,10000; got {s!r}"
+        ) from None
+    if not steps or min(steps) < 0:
+        raise argparse.ArgumentTypeError(f"expected comma-separated steps >= 0, got {s!r}")
+    return steps
+
+
+def cmd_progress(args: argparse.Namespace) -> None:
+    if not args.run.is_dir():
+        raise GenzooError(f"{args.run} is not a run directory")
+    shown = viz.save_progress(args.run, args.output, args.steps, args.ms)
+    print(f"wrote {args.output} (steps {', '.join(map(str, shown))})")
 
 
 def _eval_data(args: argparse.Namespace, shape: tuple[int, ...]) -> torch.Tensor:
