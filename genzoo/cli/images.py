@@ -9,10 +9,9 @@ from pathlib import Path
 
 import torch
 
-from genzoo import conditional, io, viz
-from genzoo.cli.options import OutputFile, add_run_and_png, positive_int, whole_number
-from genzoo.data import load_dataset
-from genzoo.errors import ConfigError, GenzooError
+from genzoo import conditional, viz
+from genzoo.cli.options import OutputFile, add_run_and_png, positive_int, run_split, whole_number
+from genzoo.errors import GenzooError
 
 
 def _run_command(sub, name: str, help_: str) -> argparse.ArgumentParser:
@@ -88,14 +87,7 @@ def cmd_progress(args: argparse.Namespace) -> None:
 
 def _eval_data(args: argparse.Namespace, shape: tuple[int, ...]) -> torch.Tensor:
     """The first n examples of the run's dataset (or --data), for reconstruct/denoise."""
-    from genzoo.eval.evaluate import run_data_config
-
-    cfg = io.read_config(io.resolve_model_dir(args.run))
-    data = run_data_config(cfg, args.data, args.data_root)
-    x = load_dataset(data, args.split).x[: args.n]
-    if tuple(x.shape[1:]) != tuple(shape):
-        raise ConfigError(f"{data.name} has shape {tuple(x.shape[1:])}; the model expects {tuple(shape)}")
-    return x
+    return run_split(args, args.split, shape)[0].x[: args.n]
 
 
 def cmd_images(args: argparse.Namespace) -> None:

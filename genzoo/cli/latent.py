@@ -12,9 +12,9 @@ from typing import Any
 
 import torch
 
-from genzoo import conditional, io, latent, viz
-from genzoo.cli.options import add_run_and_png, positive_int, whole_number
-from genzoo.data import TensorData, load_dataset
+from genzoo import conditional, latent, viz
+from genzoo.cli.options import add_run_and_png, positive_int, run_split, whole_number
+from genzoo.data import TensorData
 from genzoo.errors import ConfigError, GenzooError
 
 
@@ -116,15 +116,7 @@ def _load(args: argparse.Namespace, images: bool) -> Any:
 
 def _test_data(args: argparse.Namespace, model: Any) -> tuple[TensorData, str]:
     """The run's test split (or --data's), checked against the model's shape; (data, name)."""
-    from genzoo.eval.evaluate import run_data_config
-
-    cfg = io.read_config(io.resolve_model_dir(args.run))
-    data = run_data_config(cfg, args.data, args.data_root)
-    test = load_dataset(data, "test")
-    if tuple(test.x.shape[1:]) != tuple(model.shape):
-        raise ConfigError(
-            f"{data.name} has shape {tuple(test.x.shape[1:])}; the model expects {tuple(model.shape)}"
-        )
+    test, data = run_split(args, "test", model.shape)
     if conditional.is_conditional(model) and test.y is None:
         raise GenzooError(
             f"{model.model_type} encodes with class labels; the {data.name} test split has none"

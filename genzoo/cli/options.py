@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
 from genzoo import config as cfgio
-from genzoo.data import DataConfig
+from genzoo.data import DataConfig, TensorData
 
 SECTIONS = ("model", "train", "data")
 
@@ -229,3 +229,20 @@ def add_run_and_png(p: argparse.ArgumentParser, run_help: str = "run directory o
         required=True,
         help="PNG file to write (folders are created)",
     )
+
+
+def run_split(args: argparse.Namespace, split: str, shape: tuple[int, ...]) -> tuple[TensorData, DataConfig]:
+    """A split of the data ``args.run`` was trained on (or ``--data``/``--data-root``), checked
+    against the model's per-example ``shape``: for the commands that draw a model's pictures."""
+    from genzoo import io
+    from genzoo.data import load_dataset
+    from genzoo.errors import ConfigError
+    from genzoo.eval.evaluate import run_data_config
+
+    data = run_data_config(io.read_config(io.resolve_model_dir(args.run)), args.data, args.data_root)
+    part = load_dataset(data, split)
+    if tuple(part.x.shape[1:]) != tuple(shape):
+        raise ConfigError(
+            f"{data.name} has shape {tuple(part.x.shape[1:])}; the model expects {tuple(shape)}"
+        )
+    return part, data

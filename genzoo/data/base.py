@@ -130,17 +130,12 @@ def load_dataset(
         info = dataclasses.replace(data.info, shape=tuple(x.shape[1:]))
         data = TensorData(x=x, y=data.y, info=info, split=split)
     if cfg.binarize == "static" or (cfg.binarize == "dynamic" and split == "test"):
-        x = binarize(data.x, torch.Generator().manual_seed(BINARIZE_SEEDS[split]))
+        x = torch.bernoulli(data.x, generator=torch.Generator().manual_seed(BINARIZE_SEEDS[split]))
         data = TensorData(x=x, y=data.y, info=data.info, split=split)
     return data
 
 
-BINARIZE_SEEDS = {"train": 0, "test": 1}  # the fixed draws of --data-binarize
-
-
-def binarize(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Binary images x_b ~ Bernoulli(x) for x in [0, 1], same shape and dtype (0.0 or 1.0)."""
-    return torch.bernoulli(x, generator=generator)
+BINARIZE_SEEDS = {"train": 0, "test": 1}  # the fixed draws x_b ~ Bernoulli(x) of --data-binarize
 
 
 def dynamic_binarize_generator(seed: int, step: int, rank: int = 0) -> torch.Generator:

@@ -70,9 +70,11 @@ def evaluate_likelihood(
     dims = math.prod(x.shape[1:])
     g = torch.Generator().manual_seed(seed)
     extra: dict[str, Any] = {}
-    if takes_samples(model):
-        extra = {"generator": g} | ({"k": k} if k is not None else {})
-    chunks = list(zip(x.split(batch), [None] * len(x) if y is None else y.split(batch), strict=False))
+    if takes_samples(model):  # an importance-sampled bound: its k (the model's default if None)
+        k = k if k is not None else inspect.signature(model.log_likelihood).parameters["k"].default
+        extra = {"generator": g, "k": k}
+    xs = x.split(batch)
+    chunks = list(zip(xs, [None] * len(xs) if y is None else y.split(batch), strict=True))
     t0 = time.perf_counter()
     nll = torch.cat(
         [-model.log_likelihood(c, **extra, **({} if yc is None else {"y": yc})) for c, yc in chunks]
@@ -83,8 +85,8 @@ def evaluate_likelihood(
         "n": len(x),
         "seconds": round(time.perf_counter() - t0, 2),
     }
-    if takes_samples(model):
-        out["k"] = k if k is not None else inspect.signature(model.log_likelihood).parameters["k"].default
+    if extra:
+        out["k"] = k
     if y is not None:
         out["given_labels"] = True
     if callable(getattr(model, "elbo_terms", None)):

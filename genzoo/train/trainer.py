@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from genzoo import config as cfgio
 from genzoo import io, viz
-from genzoo.data import DatasetInfo, TensorData, binarize, load_dataset
+from genzoo.data import DatasetInfo, TensorData, load_dataset
 from genzoo.data.base import dynamic_binarize_generator
 from genzoo.errors import ConfigError, TrainingError, TrainingStopped
 from genzoo.models.base import GenerativeModel
@@ -167,7 +167,9 @@ class Trainer:
         x = self.data.x[idx]
         if self.spec.data.binarize == "dynamic":
             seed, rank = self.spec.train.seed, self.info.rank
-            x = binarize(x, dynamic_binarize_generator(seed, -1 if step is None else step, rank))
+            x = torch.bernoulli(
+                x, generator=dynamic_binarize_generator(seed, -1 if step is None else step, rank)
+            )
         return x
 
     def _restore(self) -> None:
