@@ -7,13 +7,15 @@ __version__ = "0.1.0"
 from pathlib import Path  # noqa: E402
 
 
-def load(path: str | Path, ema: bool | None = None):
-    """Load a saved model or a run's latest checkpoint (EMA weights by default when present)."""
+def load(path: str | Path, ema: bool | None = None, which: str = "latest"):
+    """Load a saved model or a run's checkpoint: its latest, or with ``which="best"`` the one kept
+    by ``--select-by`` (EMA weights by default when present)."""
     from genzoo import io
     from genzoo.registry import get_model_class
 
-    cfg = io.read_config(io.resolve_model_dir(path))
-    return get_model_class(cfg["model_type"]).load(path, ema=ema)
+    mdir = io.resolve_model_dir(path, which)
+    cfg = io.read_config(mdir)
+    return get_model_class(cfg["model_type"]).load(mdir, ema=ema)
 
 
 def list_models() -> list[str]:

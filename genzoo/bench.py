@@ -30,7 +30,7 @@ from genzoo.errors import ConfigError
 from genzoo.eval.evaluate import draw_samples, evaluate_images, floor_note, real_floor
 from genzoo.eval.features import Extractor, FeatureKind, check_device, choose_extractor
 from genzoo.registry import get_model_class
-from genzoo.train import RunSpec, TrainConfig, train
+from genzoo.train import RunSpec, TrainConfig, train, train_config_for
 
 
 def parse_duration(text: str) -> float:
@@ -52,14 +52,16 @@ def matmul_flops(n: int = 1024, seconds: float = 2.0) -> float:
     return 2 * n**3 * reps / (time.perf_counter() - t0)
 
 
-def flops_per_step(spec: RunSpec, shape: tuple[int, ...], x: torch.Tensor) -> float:
-    """FLOPs of one training step (forward + backward for every player) on batch x."""
+def flops_per_step(
+    spec: RunSpec, shape: tuple[int, ...], x: torch.Tensor, y: torch.Tensor | None = None
+) -> float:
+    """FLOPs of one training step (forward + backward for every player) on batch (x, y)."""
     torch.manual_seed(0)
     model = get_model_class(spec.model_type)(spec.model, shape)
     counter = FlopCounterMode(display=False)
     with counter:
         for p in model.players:
-            model.loss((x, None), p).loss.backward()
+            model.loss((x, y), p).loss.backward()
     return float(counter.get_total_flops())
 
 
@@ -87,12 +89,21 @@ def bench_model(
     work: Path,
     evals: int,
     n_eval: int,
-    base: TrainConfig,
+    base: TrainConfig | None,
     ext: Extractor,
     device: str = "cpu",
 ) -> dict[str, Any]:
+    """Train ``name`` with its defaults for ``budget_s`` and score ``evals`` checkpoints; ``base``:
+    the training settings (None: the family's own, e.g. a GAN's Adam 2e-4, batch 64)."""
     cls = get_model_class(name)
     model_cfg = cls.config_class()
+    if base is None:
+        base = train_config_for(name)
+    train_set = load_dataset(data, "train")
+    n_train = len(train_set)
+    if n_train < base.batch_size:
+        print(f"bench: {n_train} training examples, so batch size {n_train} instead of {base.batch_size}")
+        base = cfgio.replace(base, batch_size=n_train)
     rate = measure_steps_per_s(RunSpec(name, model_cfg, data, base), work / f"{name}-calibration")
     steps = max(evals, int(rate * budget_s))
     tc = cfgio.replace(
@@ -119,8 +130,9 @@ def bench_model(
             {"step": step, "train_s": t}
             | {k: scores[k] for k in ("fid", "kid", "precision", "recall", "n_samples")}
         )
-    x = load_dataset(data, "train").x[: base.batch_size]
-    fps = flops_per_step(spec, x.shape[1:], x)
+    x = train_set.x[: base.batch_size]
+    y = None if train_set.y is None else train_set.y[: base.batch_size]
+    fps = flops_per_step(spec, x.shape[1:], x, y)
     train_rate = (
         statistics.median(r["steps_per_s"] for r in log[1:]) if len(log) > 1 else log[0]["steps_per_s"]
     )
@@ -206,14 +218,9 @@ def run_bench(
     inception_weights: str | None = None,
     device: str = "cpu",
 ) -> list[dict]:
-    base = base or TrainConfig()
     check_device(device)
     train_set = load_dataset(data, "train")
-    n_train = len(train_set)
     ext = choose_extractor(features, data.name, inception_weights, train_set.info.shape)  # before training
-    if n_train < base.batch_size:
-        print(f"bench: {n_train} training examples, so batch size {n_train} instead of {base.batch_size}")
-        base = cfgio.replace(base, batch_size=n_train)
     peak = matmul_flops()
     floor = real_floor(data, n_eval, ext, device)
     results = [bench_model(m, data, budget_s, work, evals, n_eval, base, ext, device) for m in models]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from genzoo.errors import GenzooError
+from genzoo.errors import ConfigError, GenzooError
 
 
 def is_conditional(model: object) -> bool:
@@ -42,3 +42,45 @@ def sample_rows(
         model.sample(per_class, generator=generator, y=torch.full((per_class,), c, dtype=torch.long))
         for c in class_indices(model, spec)
     ]
+
+
+class ClassConditional:
+    """Mixin of the class-conditional models (cvae, cgan): ``num_classes``/``class_names`` from a
+    config with those fields, and label checking with an error that names the classes."""
+
+    config: object
+
+    @staticmethod
+    def check_class_config(config: object) -> None:
+        k, names = config.num_classes, config.class_names
+        if k < 1:
+            raise ConfigError(f"num_classes must be at least 1, got {k}")
+        if names and len(names) != k:
+            raise ConfigError(f"class_names has {len(names)} names but num_classes is {k}")
+
+    @property
+    def num_classes(self) -> int:
+        return self.config.num_classes
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return self.config.class_names or tuple(str(i) for i in range(self.num_classes))
+
+    def check_labels(self, y: torch.Tensor | int | list[int], n: int | None = None) -> torch.Tensor:
+        """Labels as a (n,) long tensor; an out-of-range label is a GenzooError naming the classes."""
+        y = torch.as_tensor(y, dtype=torch.long)
+        if n is not None and y.dim() == 0:
+            y = y.expand(n)
+        if y.numel() and (int(y.min()) < 0 or int(y.max()) >= self.num_classes):
+            raise GenzooError(
+                f"class labels must be in 0..{self.num_classes - 1} ({', '.join(self.class_names)}); "
+                f"got {sorted(set(y.tolist()))}"
+            )
+        return y
+
+    def batch_labels(self, batch: tuple) -> torch.Tensor:
+        """The checked labels of a training batch; unlabelled data are a GenzooError."""
+        if batch[1] is None:
+            kind = getattr(self, "model_type", type(self).__name__)
+            raise GenzooError(f"{kind} needs labelled data (class labels y); this dataset has none")
+        return self.check_labels(batch[1])

@@ -110,19 +110,31 @@ def load_tensors(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         raise CheckpointError(f"{path} is not a readable safetensors file ({e})") from None
 
 
-def resolve_model_dir(path: str | os.PathLike) -> Path:
-    """A saved-model directory, or a run directory -> its latest complete checkpoint."""
+WHICH = ("latest", "best")
+
+
+def resolve_model_dir(path: str | os.PathLike, which: str = "latest") -> Path:
+    """A saved-model directory, or a run directory -> its latest complete checkpoint, or with
+    ``which="best"`` the one kept by the run's ``--select-by`` score (``checkpoints/best``)."""
     path = Path(path)
+    if which not in WHICH:
+        raise CheckpointError(f"unknown checkpoint {which!r}; choose latest or best")
     if not path.exists():
         raise CheckpointError(f"{path} does not exist")
     if (path / WEIGHTS).is_file():
+        if which == "best":
+            raise CheckpointError(f"{path} is a saved model, not a run: it has no best checkpoint")
         return path
-    latest = path / "checkpoints" / "latest"
-    if latest.is_file():
-        ckpt = path / "checkpoints" / latest.read_text().strip()
+    pointer = path / "checkpoints" / which
+    if which == "best" and not pointer.is_file() and (path / "checkpoints" / "latest").is_file():
+        raise CheckpointError(
+            f"{path} has no best checkpoint (checkpoints/best); train with --select-by fid to keep one"
+        )
+    if pointer.is_file():
+        ckpt = path / "checkpoints" / pointer.read_text().strip()
         if (ckpt / WEIGHTS).is_file():
             return ckpt
-        raise CheckpointError(f"{latest} names {ckpt.name}, which has no {WEIGHTS}")
+        raise CheckpointError(f"{pointer} names {ckpt.name}, which has no {WEIGHTS}")
     raise CheckpointError(
         f"{path} is neither a saved model (no {WEIGHTS}) nor a run with a checkpoint "
         "(no checkpoints/latest); was training stopped before its first checkpoint?"

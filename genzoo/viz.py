@@ -127,3 +127,27 @@ def save_progress(
         progress_strip(frames, chosen).save(buf, format="PNG")
     io.atomic_write_bytes(path, buf.getvalue())
     return chosen
+
+
+def save_scatter(real: torch.Tensor, fake: torch.Tensor, path: str | Path, size: float = 2.6) -> Path:
+    """2-D points: real (N, 2) in gray, generated (M, 2) in red, on axes fixed by the real points
+    (so the pictures of a run line up in a strip or a GIF)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    r, f = real.detach().float().cpu().numpy(), fake.detach().float().cpu().numpy()
+    lo, hi = r.min(0), r.max(0)
+    pad = 0.15 * (hi - lo)
+    fig, ax = plt.subplots(figsize=(size, size), dpi=80)
+    ax.scatter(r[:, 0], r[:, 1], s=2, c="0.7", linewidths=0)
+    ax.scatter(f[:, 0], f[:, 1], s=2, c="tab:red", linewidths=0)
+    ax.set(xlim=(lo[0] - pad[0], hi[0] + pad[0]), ylim=(lo[1] - pad[1], hi[1] + pad[1]), xticks=[], yticks=[])
+    ax.set_aspect("equal", adjustable="box")
+    fig.tight_layout(pad=0.2)
+    buf = BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    io.atomic_write_bytes(path, buf.getvalue())
+    return Path(path)

@@ -33,6 +33,10 @@ TINY: dict[str, dict] = {
         "free_bits": 0.1,
     },
     "cvae": {"arch": "conv", "latent_dim": 4, "channels": (8, 16), "num_classes": 10},
+    "gan": {"latent_dim": 4, "hidden": (16, 32), "loss": "minimax", "label_smoothing": 0.1},
+    "dcgan": {"latent_dim": 4, "channels": (8, 16), "g_channels": (16, 8), "d_steps": 2},
+    "cgan": {"latent_dim": 4, "channels": (8,), "g_channels": (16, 8), "conditioning": "concat"},
+    "acgan": {"latent_dim": 4, "channels": (8,), "g_channels": (8,), "spectral_norm": True, "loss": "hinge"},
 }
 SHAPE = (1, 8, 8)
 

@@ -12,6 +12,7 @@ from genzoo.cli.options import (
     OutputFile,
     add_data_options,
     add_feature_options,
+    add_which,
     data_from_args,
     image_count,
     mirror_url,
@@ -35,6 +36,7 @@ def add_parsers(sub) -> None:
     e.add_argument(
         "--data", default=None, help="dataset to compare with (needed with --samples or a model without data)"
     )
+    add_which(e)
     e.add_argument("--n", type=image_count, default=10_000, help="number of samples (default 10000)")
     add_data_options(e)
     e.add_argument("--seed", type=whole_number, default=0)
@@ -124,6 +126,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
             data_name=args.data,
             data_changes=changes,
             iwae_k=args.iwae_k,
+            which=args.which,
             **features,
         )
     if args.json:

@@ -95,7 +95,7 @@ def cmd_images(args: argparse.Namespace) -> None:
     import genzoo
     from genzoo.data import apply_noise
 
-    model = genzoo.load(args.run)
+    model = genzoo.load(args.run, which=args.which)
     if len(model.shape) != 3:
         raise GenzooError(f"{args.command} writes images; this model's data have shape {model.shape}")
     if args.command != "sample" and not hasattr(model, "reconstruct"):

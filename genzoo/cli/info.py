@@ -9,6 +9,7 @@ from pathlib import Path
 from genzoo import __version__, io
 from genzoo.cli.options import SECTIONS
 from genzoo.data import list_datasets
+from genzoo.train.checkpoint import pointed
 
 
 def add_parsers(sub) -> None:
@@ -47,6 +48,13 @@ def cmd_info(args: argparse.Namespace) -> None:
         print(
             f"step:       {step if isinstance(step, int) else 'unknown (state.json has no step)'} (checkpoint {mdir.name})"
         )
+    if best := pointed(Path(run) / "checkpoints", "best"):
+        state = io.read_json(Path(run) / "checkpoints" / best / "state.json")
+        scores = (
+            {k[7:]: v for k, v in state.items() if k.startswith("select_")} if isinstance(state, dict) else {}
+        )
+        shown = ", ".join(f"{k} {v:.2f}" for k, v in scores.items())
+        print(f"best:       checkpoint {best}" + (f" ({shown})" if shown else ""))
     if "data" in cfg:
         print(f"data:       {cfg['data']['name']}  shape {tuple(cfg['shape'])}")
     metrics = run / "metrics.jsonl"

@@ -107,7 +107,7 @@ def add_parsers(sub) -> None:
 def _load(args: argparse.Namespace, images: bool) -> Any:
     import genzoo
 
-    model = genzoo.load(args.run)
+    model = genzoo.load(args.run, which=args.which)
     latent.check_can_encode(model, args.command)
     if images:
         latent.check_images(model, args.command)

@@ -69,8 +69,11 @@ def _parser_type(tp: Any):
     return parse_optional
 
 
-def add_config_options(p: argparse.ArgumentParser, section: str, cls: type, dest: dict) -> None:
-    """One option per dataclass field; ``dest`` maps argparse dest -> (section, field)."""
+def add_config_options(
+    p: argparse.ArgumentParser, section: str, cls: type, dest: dict, defaults: dict | None = None
+) -> None:
+    """One option per dataclass field; ``dest`` maps argparse dest -> (section, field); ``defaults``:
+    the values that replace the dataclass defaults in the help (a family's train_defaults)."""
     group = p.add_argument_group(f"{section} options ({cls.__name__})")
     for name, tp in cfgio.field_types(cls).items():
         option = flag(section, name)
@@ -78,7 +81,9 @@ def add_config_options(p: argparse.ArgumentParser, section: str, cls: type, dest
         if key in dest or any(f == option for f in (flag(s, n) for s, n in dest.values())):
             raise RuntimeError(f"option {option} defined twice")  # a programming error
         dest[key] = (section, name)
-        default = next(f.default for f in dataclasses.fields(cls) if f.name == name)
+        default = (defaults or {}).get(
+            name, next(f.default for f in dataclasses.fields(cls) if f.name == name)
+        )
         _, inner = cfgio.split_optional(tp)
         help_ = f"default: {default}"
         if inner is bool:
@@ -219,9 +224,21 @@ def add_feature_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def add_which(p: argparse.ArgumentParser) -> None:
+    """``--which latest|best``: which checkpoint of a run a command loads."""
+    p.add_argument(
+        "--which",
+        choices=("latest", "best"),
+        default="latest",
+        help="a run's latest checkpoint, or the best one kept by --select-by (default latest)",
+    )
+
+
 def add_run_and_png(p: argparse.ArgumentParser, run_help: str = "run directory or saved model") -> None:
-    """The RUN argument and ``-o/--output FILE.png`` of the commands that draw a model's pictures."""
+    """The RUN argument, ``--which`` and ``-o/--output FILE.png`` of the commands that draw a
+    model's pictures."""
     p.add_argument("run", type=Path, help=run_help)
+    add_which(p)
     p.add_argument(
         "-o",
         "--output",
@@ -239,7 +256,8 @@ def run_split(args: argparse.Namespace, split: str, shape: tuple[int, ...]) -> t
     from genzoo.errors import ConfigError
     from genzoo.eval.evaluate import run_data_config
 
-    data = run_data_config(io.read_config(io.resolve_model_dir(args.run)), args.data, args.data_root)
+    mdir = io.resolve_model_dir(args.run, args.which)
+    data = run_data_config(io.read_config(mdir), args.data, args.data_root)
     part = load_dataset(data, split)
     if tuple(part.x.shape[1:]) != tuple(shape):
         raise ConfigError(

@@ -35,7 +35,7 @@ def add_parsers(sub) -> None:
         mp.add_argument("--quiet", action="store_true", help="no progress bar")
         dest: dict[str, tuple[str, str]] = {}
         add_config_options(mp, "model", cls.config_class, dest)
-        add_config_options(mp, "train", TrainConfig, dest)
+        add_config_options(mp, "train", TrainConfig, dest, defaults=cls.train_defaults)
         add_config_options(mp, "data", DataConfig, dest)
         mp.set_defaults(handler=cmd_train)
 
@@ -65,8 +65,8 @@ def spec_from_args(args: argparse.Namespace) -> tuple[RunSpec, Path, bool]:
             "train": cfgio.to_dict(old.train),
             "data": cfgio.to_dict(old.data),
         }
-    else:
-        base = {s: {} for s in SECTIONS}
+    else:  # the family's training defaults (a GAN's Adam settings) under the file and the flags
+        base = {s: {} for s in SECTIONS} | {"train": dict(cls.train_defaults)}
     merged = {s: base[s] | (file_cfg.get(s) or {}) | flags[s] for s in SECTIONS}
     spec = RunSpec(
         args.model_type,

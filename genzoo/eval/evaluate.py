@@ -33,6 +33,7 @@ from genzoo.eval.features import (
     shipped_input_shape,
 )
 from genzoo.eval.likelihood import evaluate_likelihood, has_likelihood, takes_samples
+from genzoo.eval.modes import HAS_MODES, mode_coverage
 
 
 def dataset_key(data: DataConfig) -> str:
@@ -315,8 +316,10 @@ def evaluate_run(
     device: str = "cpu",
     data_changes: dict[str, Any] | None = None,
     iwae_k: int | None = None,
+    which: str = "latest",
 ) -> dict[str, Any]:
-    """Evaluate a run or saved model; writes eval.json beside its config and returns the result.
+    """Evaluate a run or saved model (its ``which`` checkpoint: latest or best); writes eval.json
+    (eval-best.json for the best checkpoint) beside its config and returns the result.
     ``data_changes``: DataConfig fields to override (e.g. the path of a moved image folder);
     ``iwae_k``: importance samples of an IWAE likelihood bound (the model's default if None).
 
@@ -325,9 +328,9 @@ def evaluate_run(
     problem is an error."""
     import genzoo
 
-    mdir = io.resolve_model_dir(run)
+    mdir = io.resolve_model_dir(run, which)
     cfg = io.read_config(mdir)
-    model = genzoo.load(run)
+    model = genzoo.load(run, which=which)
     if n < MIN_IMAGES:
         raise ConfigError(f"--n must be at least {MIN_IMAGES}, got {n}")
     if iwae_k is not None and not takes_samples(model):
@@ -340,6 +343,7 @@ def evaluate_run(
         "model_type": model.model_type,
         "dataset": data.name,
         "seed": seed,
+        "checkpoint": which,
     }
     notes = []
     if (mdir / "state.json").is_file():  # only for the report: a damaged one costs the step, not the scores
@@ -360,6 +364,11 @@ def evaluate_run(
         notes.append(f"reconstruction/likelihood skipped: test data not available ({e})")
     if test is not None and tuple(test.info.shape) != tuple(model.shape):
         raise ConfigError(f"{data.name} has shape {test.info.shape}; the model expects {model.shape}")
+    if len(model.shape) != 3 and data.name in HAS_MODES and hasattr(model, "sample"):
+        try:  # toy 2-D data: modes covered and the share of high-quality samples
+            result["modes"] = mode_coverage(draw_samples(model, n, seed), data.name)
+        except NotImplementedError:
+            pass
     try:
         if len(model.shape) != 3:
             raise ConfigError(
@@ -394,7 +403,7 @@ def evaluate_run(
             y = test.y[:n] if is_conditional(model) and test.y is not None else None
             result["likelihood"] = evaluate_likelihood(model, x, k=iwae_k, y=y, seed=seed)
     result["notes"] = notes
-    io.atomic_write_json(Path(run) / "eval.json", result)
+    io.atomic_write_json(Path(run) / ("eval.json" if which == "latest" else f"eval-{which}.json"), result)
     return result
 
 
@@ -420,6 +429,11 @@ def format_result(result: dict[str, Any]) -> str:
         if "class_coverage" in s:
             lines.append(f"{'class coverage (exp H / classes)':<36} {s['class_coverage']:>12.4f}")
             lines.append(f"{'class shares':<36} {' '.join(f'{v:.3f}' for v in s['class_shares'])}")
+    if m := result.get("modes"):
+        lines.append(
+            f"modes covered: {m['modes_covered']} of {m['n_modes']} (>= 1% of samples within 3 std); "
+            f"high-quality samples: {100 * m['high_quality']:.1f}% (n={m['n_samples']})"
+        )
     if rec := result.get("reconstruction"):
         psnr = f", PSNR {rec['psnr_db']:.2f} dB" if rec.get("psnr_db") is not None else ""
         lines.append(f"reconstruction: MSE/pixel {rec['mse']:.5f}{psnr} (n={rec['n']} test)")

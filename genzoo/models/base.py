@@ -35,6 +35,8 @@ class GenerativeModel(nn.Module):
     config_class: ClassVar[type]
     players: ClassVar[tuple[str, ...]] = ("model",)
     ddp_find_unused: ClassVar[bool] = False  # True if a step leaves some weights without gradient
+    # training settings this family defaults to (TrainConfig field -> value), e.g. a GAN's Adam
+    train_defaults: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, config: Any, shape: tuple[int, ...]) -> None:
         super().__init__()
@@ -49,6 +51,11 @@ class GenerativeModel(nn.Module):
 
     def loss(self, batch: Batch, player: str = "model") -> Output:
         raise NotImplementedError
+
+    def players_at(self, step: int) -> tuple[str, ...]:
+        """The players that step at training step ``step``, in order (e.g. a GAN's D every step
+        and G every k-th); default: all of them."""
+        return self.players
 
     def player_parameters(self, player: str) -> list[nn.Parameter]:
         """Weights stepped by ``player``'s optimiser (all of them for a single-player model)."""

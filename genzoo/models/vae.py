@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from genzoo.conditional import ClassConditional
 from genzoo.errors import ConfigError, GenzooError
 from genzoo.models.base import Batch, GenerativeModel, Output
 from genzoo.nn import encoder_decoder
@@ -314,49 +315,22 @@ class BetaVAE(VAE):
 
 
 @register
-class CVAE(VAE):
+class CVAE(ClassConditional, VAE):
     """Conditional VAE: q(z|x, y) and p(x|z, y) with a one-hot label y; the prior stays N(0, I)."""
 
     model_type = "cvae"
     config_class = CVAEConfig
 
     def __init__(self, config: CVAEConfig, shape: tuple[int, ...]) -> None:
-        if config.num_classes < 1:
-            raise ConfigError(f"num_classes must be at least 1, got {config.num_classes}")
-        if config.class_names and len(config.class_names) != config.num_classes:
-            raise ConfigError(
-                f"class_names has {len(config.class_names)} names but num_classes is {config.num_classes}"
-            )
+        self.check_class_config(config)
         super().__init__(config, shape)
 
     @property
     def cond_dim(self) -> int:  # the one-hot label's size
         return self.config.num_classes
 
-    @property
-    def num_classes(self) -> int:
-        return self.config.num_classes
-
-    @property
-    def class_names(self) -> tuple[str, ...]:
-        return self.config.class_names or tuple(str(i) for i in range(self.num_classes))
-
-    def check_labels(self, y: torch.Tensor | int | list[int], n: int | None = None) -> torch.Tensor:
-        """Labels as a (n,) long tensor; an out-of-range label is a GenzooError naming the classes."""
-        y = torch.as_tensor(y, dtype=torch.long)
-        if n is not None and y.dim() == 0:
-            y = y.expand(n)
-        if y.numel() and (int(y.min()) < 0 or int(y.max()) >= self.num_classes):
-            raise GenzooError(
-                f"class labels must be in 0..{self.num_classes - 1} ({', '.join(self.class_names)}); "
-                f"got {sorted(set(y.tolist()))}"
-            )
-        return y
-
     def _labels(self, batch: Batch) -> torch.Tensor:
-        if batch[1] is None:
-            raise GenzooError("cvae needs labelled data (class labels y); this dataset has none")
-        return self.check_labels(batch[1])
+        return self.batch_labels(batch)
 
     def _one_hot(self, y: torch.Tensor, n: int, like: torch.Tensor) -> torch.Tensor:
         """(n, K) one-hot of y; y None gives the default labels 0, 1, ..., K-1 repeating."""

@@ -88,10 +88,28 @@ def save_checkpoint(
         shutil.rmtree(final)
     os.replace(tmp, final)
     io.atomic_write_bytes(ckdir / "latest", (name + "\n").encode())
-    old = sorted(p for p in ckdir.glob("step-*") if p.is_dir() and p.name != name)
+    prune(ckdir, keep)
+    return final
+
+
+def pointed(ckdir: Path, which: str) -> str | None:
+    """The checkpoint name in ``checkpoints/latest`` or ``checkpoints/best`` (None if absent)."""
+    f = ckdir / which
+    return f.read_text().strip() if f.is_file() else None
+
+
+def mark_best(run: Path, name: str) -> None:
+    """Point ``checkpoints/best`` at checkpoint ``name`` (atomically)."""
+    ckdir = run / "checkpoints"
+    io.atomic_write_bytes(ckdir / "best", (name + "\n").encode())
+
+
+def prune(ckdir: Path, keep: int) -> None:
+    """Delete all but the ``keep`` newest checkpoints, never the ones ``latest`` and ``best`` name."""
+    kept = {pointed(ckdir, "latest"), pointed(ckdir, "best")}
+    old = sorted(p for p in ckdir.glob("step-*") if p.is_dir() and p.name not in kept)
     for p in old[: max(0, len(old) - (keep - 1))]:
         shutil.rmtree(p, ignore_errors=True)
-    return final
 
 
 def remove_partial_checkpoints(run: Path) -> None:

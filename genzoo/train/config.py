@@ -29,6 +29,10 @@ class TrainConfig:
     precision: Literal["auto", "fp32", "bf16"] = "auto"
     channels_last: bool = True  # NHWC layout for image batches and conv weights (faster on CPU)
     compile: bool = False  # torch.compile the model's loss (needs a C++ compiler on CPU)
+    # keep checkpoints/best by a score computed at every checkpoint (fid: of select_samples samples
+    # in the dataset's shipped feature network; lower is better)
+    select_by: Literal["none", "fid"] = "none"
+    select_samples: int = 2000
 
 
 def check_train_config(tc: TrainConfig) -> None:
@@ -50,6 +54,7 @@ def check_train_config(tc: TrainConfig) -> None:
         (tc.ckpt_every >= 1, "ckpt_every must be >= 1"),
         (tc.keep_checkpoints >= 1, "keep_checkpoints must be >= 1"),
         (tc.threads >= 0, "threads must be >= 0 (0: torch's default)"),
+        (tc.select_samples >= 4, "select_samples must be >= 4"),
     ]
     bad = [msg for ok, msg in rules if not ok]
     if bad:

@@ -26,6 +26,13 @@ class RunSpec:
         return {"train": cfgio.to_dict(self.train), "data": cfgio.to_dict(self.data)}
 
 
+def train_config_for(model_type: str, **changes: Any) -> TrainConfig:
+    """The training settings of a new run of ``model_type``: TrainConfig's defaults, then the
+    family's own (``train_defaults``, e.g. a GAN's Adam 2e-4, beta1 0.5), then ``changes``."""
+    defaults = get_model_class(model_type).train_defaults
+    return cfgio.from_dict(TrainConfig, {**defaults, **changes}, "train config")
+
+
 def read_run_spec(run: Path) -> RunSpec:
     """The model/data/train configs of an existing run (strictly checked)."""
     cfg = io.read_config(run)  # layout checked: a foreign or edited file is one clear error

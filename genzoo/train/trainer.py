@@ -78,8 +78,10 @@ def with_data_classes(spec: RunSpec, info: DatasetInfo) -> RunSpec:
     ``--class sneaker`` works for a cvae of fashion-mnist); a class count that differs from the
     data's is a ConfigError."""
     names = getattr(spec.model, "class_names", None)
-    if names is None or not info.class_names:
+    if names is None:
         return spec
+    if not info.class_names:
+        raise ConfigError(f"{spec.model_type} needs labelled data (class labels); {info.name} has none")
     k = spec.model.num_classes
     if k != len(info.class_names):
         raise ConfigError(
@@ -156,9 +158,18 @@ class Trainer:
         self.batches = BatchSchedule(len(self.data), tc.batch_size, tc.seed, self.info)
         g = torch.Generator().manual_seed(tc.seed)
         self.fit_idx = torch.randperm(len(self.data), generator=g)[:10_000]  # for prepare_for_sampling
-        self.fixed_x = None  # inputs of the progress grids: 8 test examples
-        if tc.image_every > 0 and self.data.info.is_image():
-            self.fixed_x = load_dataset(spec.data, "test").x[:8].clone()
+        self.fixed_x = None  # inputs of the progress pictures: 8 test images, or 2,000 test points
+        if tc.image_every > 0 and (self.data.info.is_image() or self.data.info.shape == (2,)):
+            n = 8 if self.data.info.is_image() else 2000
+            self.fixed_x = load_dataset(spec.data, "test").x[:n].clone()
+        self.selector, self.best = None, math.inf  # --select-by: the scorer and the best score so far
+        if tc.select_by != "none":
+            from genzoo.eval.select import SELECTORS  # feature networks: loaded only when asked
+
+            self.selector = SELECTORS[tc.select_by](spec.data, self.data.info.shape, tc.select_samples)
+        if resume and (best := ckpt.pointed(self.run / "checkpoints", "best")):
+            state = io.read_json(self.run / "checkpoints" / best / ckpt.STATE)
+            self.best = min((float(v) for k, v in state.items() if k.startswith("select_")), default=math.inf)
         self.tb = tensorboard_writer(self.run) if self.info.is_main else None
 
     def _train_x(self, idx: torch.Tensor, step: int | None) -> torch.Tensor:
@@ -210,25 +221,58 @@ class Trainer:
             return
         fit_x = self._train_x(self.fit_idx, None)
         self.model.prepare_for_sampling(fit_x)
-        ema_state = None
+        ema_state, sampler = None, self.model
         if self.ema is not None:
-            shadow = copy.deepcopy(self.model)
-            shadow.load_state_dict(self.ema.shadow)
-            shadow.prepare_for_sampling(fit_x)
-            ema_state = shadow.state_dict()
+            sampler = copy.deepcopy(self.model)
+            sampler.load_state_dict(self.ema.shadow)
+            sampler.prepare_for_sampling(fit_x)
+            ema_state = sampler.state_dict()
         state = {"step": self.step, "lr_horizon": self.horizon, "train_seconds": round(seconds, 3)}
-        ckpt.save_checkpoint(
+        score = self._select_score(sampler) if self.selector is not None else None
+        if score is not None:
+            state[f"select_{self.selector.name}"] = score  # the checkpoint carries its own score
+        final = ckpt.save_checkpoint(
             self.run, self.model, state=state, sections=self.spec.sections(), opts=self.opts,
             rng_states=rng, ema_state=ema_state, keep=self.spec.train.keep_checkpoints,
         )  # fmt: skip
+        if score is not None and score < self.best:
+            self.best = score
+            ckpt.mark_best(self.run, final.name)
+            ckpt.prune(self.run / "checkpoints", self.spec.train.keep_checkpoints)
+
+    def _select_score(self, model: GenerativeModel) -> float:
+        """The --select-by score of the weights used for sampling, also logged to metrics.jsonl."""
+        was = model.training
+        model.eval()
+        t0 = time.perf_counter()
+        score = float(self.selector(model))
+        model.train(was)
+        rec = {
+            "step": self.step,
+            f"select_{self.selector.name}": round(score, 4),
+            "select_samples": self.spec.train.select_samples,
+            "select_seconds": round(time.perf_counter() - t0, 2),
+        }
+        with open(self.run / "metrics.jsonl", "a") as f:
+            f.write(json.dumps(rec) + "\n")
+        if self.tb is not None:
+            self.tb.add_scalar(f"select_{self.selector.name}", score, self.step)
+        return score
 
     def _images(self) -> None:
         if self.fixed_x is None:
             return
+        path, g = self.run / "progress" / f"step-{self.step:07d}.png", torch.Generator().manual_seed(0)
         self.model.eval()
-        rows = self.model.progress_rows(self.fixed_x, generator=torch.Generator().manual_seed(0))
-        self.model.train()
-        viz.save_grid(rows, self.run / "progress" / f"step-{self.step:07d}.png")
+        try:
+            if self.fixed_x.dim() == 2:  # 2-D points: real (gray) and generated (red) on one plot
+                viz.save_scatter(self.fixed_x, self.model.sample(len(self.fixed_x), generator=g), path)
+            else:
+                viz.save_grid(self.model.progress_rows(self.fixed_x, generator=g), path)
+        except NotImplementedError:  # a model that cannot sample points (an autoencoder)
+            pass
+        finally:
+            self.model.train()
 
     def _health(self, bad: torch.Tensor, first: torch.Tensor, player: str) -> None:
         """Raise (before anything is saved) if any process saw a non-finite loss or gradient.
@@ -295,7 +339,8 @@ class Trainer:
                     x = x.contiguous(memory_format=torch.channels_last)
                 batch = (x, None if self.data.y is None else self.data.y[idx])
                 self.model.set_step(self.step)
-                for i, (p, opt) in enumerate(self.opts.items()):
+                for p in self.model.players_at(self.step):
+                    i, opt = self.model.players.index(p), self.opts[p]
                     for g in opt.param_groups:
                         g["lr"] = lr_at(self.step, tc, self.horizon) * self.base_lr[p] / tc.lr
                     opt.zero_grad(set_to_none=True)
