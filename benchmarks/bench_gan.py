@@ -41,6 +41,7 @@ from machine import cpu_model
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from baselines.tf_tutorial_dcgan import sample as tutorial_sample  # noqa: E402
 from baselines.tf_tutorial_dcgan import train_tutorial_dcgan  # noqa: E402
+from safetensors.torch import save_file  # noqa: E402
 
 import genzoo  # noqa: E402
 from genzoo import config as cfgio  # noqa: E402
@@ -114,9 +115,16 @@ def run_tutorial(args: argparse.Namespace, data: DataConfig) -> dict[str, Any]:
     train_x = load_dataset(data, "train").x  # (N, 1, 28, 28) in [0, 1], from the uint8 files
     images = (train_x[:, 0] * 255).round().to(torch.uint8).numpy()
     gen, stats = train_tutorial_dcgan(images, args.budget * 60, seed=args.seed)
-    x = tutorial_sample(gen, 10_000, seed=0)
+    save_file(gen.state_dict(), args.out / f"{data.name}-tutorial-generator.safetensors")
     viz.save_grid(list(tutorial_sample(gen, 64, seed=1).split(8)), args.out / f"{data.name}-tutorial.png")
-    return stats | {"latest": scores(x, data)}
+    viz.save_grid(
+        list(tutorial_sample(gen, 64, seed=1, batch=64, batch_stats=True).split(8)),
+        args.out / f"{data.name}-tutorial-batch-stats.png",
+    )
+    return stats | {  # as the tutorial samples (moving averages), and normalised by batch statistics
+        "latest": scores(tutorial_sample(gen, 10_000, seed=0), data),
+        "batch_stats": scores(tutorial_sample(gen, 10_000, seed=0, batch_stats=True), data),
+    }
 
 
 def report(out: Path) -> str:
@@ -126,12 +134,17 @@ def report(out: Path) -> str:
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows.values():
-        for which in ("latest", "best"):
+        for which in ("latest", "best", "batch_stats"):
             if which not in r:
                 continue
             s = r[which]
-            label = r["row"] + (
-                f" (best: step {s['step']}, {s['minutes']:.1f} min)" if which == "best" else ""
+            label = (
+                r["row"]
+                + {
+                    "latest": "",
+                    "best": f" (best: step {s.get('step')}, {s.get('minutes', 0):.1f} min)",
+                    "batch_stats": " (sampled with batch statistics)",
+                }[which]
             )
             lines.append(
                 f"| {r['data']} | {label} | {r['seconds'] / 60:.1f} | {r['steps']} | {r['images_per_s']:.0f} | "

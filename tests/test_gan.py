@@ -12,7 +12,7 @@ import torch
 import genzoo
 from genzoo import config as cfgio
 from genzoo import io
-from genzoo.cli import run as cli
+from genzoo.cli import main as cli
 from genzoo.data import DataConfig
 from genzoo.errors import CheckpointError, ConfigError, GenzooError, TrainingError
 from genzoo.eval.modes import mode_coverage
@@ -80,7 +80,7 @@ def test_each_players_step_leaves_the_other_players_weights_alone(name, images):
     for player in model.players:
         before = {k: v.clone() for k, v in other[player].named_parameters()}
         mine = [p.clone() for p in model.player_parameters(player)]
-        opts[player].zero_grad(set_to_none=True)
+        model.zero_grad(set_to_none=True)  # no gradient left from the other player's step
         model.loss((images, y), player).loss.backward()
         assert all(p.grad is None for p in other[player].parameters()), f"{player} step sent gradients"
         opts[player].step()

@@ -361,6 +361,46 @@ def test_two_process_ddp_matches_one_process_with_the_same_global_batch(tmp_path
     assert math.isfinite(metrics(tmp_path / "two")[-1]["loss"])
 
 
+def test_two_process_ddp_trains_a_gan(tmp_path):
+    """Two players under DDP: D's step leaves G without gradients and G's step D (found unused),
+    G(z) made in D's step is reused by G's, G plays every 2nd step; both processes stay in step."""
+    args = [
+        "train",
+        "dcgan",
+        "--channels",
+        "8",
+        "--g-channels",
+        "16,8",
+        "--latent-dim",
+        "4",
+        "--d-steps",
+        "2",
+    ]
+    args += ["--steps", "6", "--batch-size", "16", "--log-every", "2", "--image-every", "0", "--quiet"]
+    two = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node",
+            "2",
+            "-m",
+            "genzoo",
+        ]
+        + [*args, "--out", str(tmp_path / "two")],
+        env=os.environ | {"OMP_NUM_THREADS": "1"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert two.returncode == 0, two.stderr[-3000:]
+    opt = tensors(tmp_path / "two", "optimizer.safetensors")
+    assert {k.split("/")[0]: int(v) for k, v in opt.items() if k.endswith("/step")} == {"disc": 6, "gen": 3}
+    last = metrics(tmp_path / "two")[-1]
+    assert all(math.isfinite(last[k]) for k in ("disc_loss", "gen_loss", "disc_D_x", "gen_D_G_z"))
+
+
 # -- graceful stops: a real signal to a real training process -------------------------------------
 TINY_CLI = ["ae", "--arch", "mlp", "--hidden", "16", "--latent-dim", "2", "--threads", "1", "--precision", "fp32"]  # fmt: skip
 

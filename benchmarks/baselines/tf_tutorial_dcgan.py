@@ -118,8 +118,13 @@ def train_tutorial_dcgan(
 
 
 @torch.no_grad()
-def sample(gen: TutorialGenerator, n: int, seed: int = 0, batch: int = 1000) -> torch.Tensor:
-    """n samples in [0, 1], (n, 1, 28, 28), drawn with training=False as the tutorial does."""
+def sample(
+    gen: TutorialGenerator, n: int, seed: int = 0, batch: int = 1000, batch_stats: bool = False
+) -> torch.Tensor:
+    """n samples in [0, 1], (n, 1, 28, 28), drawn with training=False as the tutorial does (batch
+    norm with its moving averages), or with ``batch_stats`` normalised by each batch of ``batch``."""
     g = torch.Generator().manual_seed(seed)
+    gen.train(batch_stats)
     out = [gen(torch.randn(min(batch, n - i), NOISE_DIM, generator=g)) for i in range(0, n, batch)]
+    gen.eval()
     return torch.cat(out).add(1).div(2).clamp(0, 1)
