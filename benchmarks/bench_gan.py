@@ -102,7 +102,7 @@ def run_genzoo(row: str, args: argparse.Namespace, data: DataConfig) -> dict[str
         out["best"] = scores(draw_samples(best, 10_000, seed=0), data) | {
             "step": best_state["step"],
             "minutes": best_state["train_seconds"] / 60,
-            "select_fid_2000": best_state["select_fid"],
+            "select_score": best_state["select"]["score"],
         }
         viz.save_grid(
             list(best.sample(64, generator=torch.Generator().manual_seed(1)).split(8)),

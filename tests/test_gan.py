@@ -173,7 +173,7 @@ def test_select_by_keeps_the_checkpoint_with_the_lowest_score(tmp_path, monkeypa
     scored = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines() if "select_fid" in x]
     assert [r["select_fid"] for r in scored] == [9.0, 5.0, 3.0, 4.0, 6.0]
     state = io.read_json(run / "checkpoints" / "step-0000020" / "state.json")
-    assert state["select_fid"] == 3.0
+    assert state["select"] == {"by": "fid", "score": 3.0, "samples": 2000}
     # a resume remembers the best score: a worse checkpoint does not replace it
     spec2 = toy_spec(steps=50, ckpt_every=10)
     trainer = Trainer(spec2, run, resume=True, progress=False)

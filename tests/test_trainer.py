@@ -317,6 +317,10 @@ DDP_MODELS = {
 }
 
 
+def _torchrun(*args: str) -> list[str]:
+    return [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "genzoo", *args]  # fmt: skip
+
+
 @pytest.mark.parametrize("model", DDP_MODELS)
 def test_two_process_ddp_matches_one_process_with_the_same_global_batch(tmp_path, model):
     common = ["train", *DDP_MODELS[model], "--steps", "12", "--batch-size", "32", "--ckpt-every", "6", "--image-every", "0", "--quiet"]  # fmt: skip
@@ -330,19 +334,7 @@ def test_two_process_ddp_matches_one_process_with_the_same_global_batch(tmp_path
     )
     assert one.returncode == 0, one.stderr
     two = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            "--standalone",
-            "--nproc_per_node",
-            "2",
-            "-m",
-            "genzoo",
-            *common,
-            "--out",
-            str(tmp_path / "two"),
-        ],
+        _torchrun(*common, "--out", str(tmp_path / "two")),
         env=env,
         capture_output=True,
         text=True,
@@ -378,17 +370,7 @@ def test_two_process_ddp_trains_a_gan(tmp_path):
     ]
     args += ["--steps", "6", "--batch-size", "16", "--log-every", "2", "--image-every", "0", "--quiet"]
     two = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            "--standalone",
-            "--nproc_per_node",
-            "2",
-            "-m",
-            "genzoo",
-        ]
-        + [*args, "--out", str(tmp_path / "two")],
+        _torchrun(*args, "--out", str(tmp_path / "two")),
         env=os.environ | {"OMP_NUM_THREADS": "1"},
         capture_output=True,
         text=True,
@@ -432,10 +414,6 @@ def test_a_signal_stops_after_the_step_with_a_checkpoint_and_resume_matches(tmp_
     assert stop > 0 and f"at step {stop}" in err and f"--resume {run}" in err
     assert metrics(run)[-1]["step"] == stop  # the stopping step is logged, nothing after it
     _assert_resume_matches_uninterrupted(run, tmp_path, stop)
-
-
-def _torchrun(*args: str) -> list[str]:
-    return [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "genzoo", *args]  # fmt: skip
 
 
 def test_sigterm_stops_every_process_of_a_distributed_run_at_the_same_step(tmp_path):

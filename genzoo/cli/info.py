@@ -50,11 +50,11 @@ def cmd_info(args: argparse.Namespace) -> None:
         )
     if best := pointed(Path(run) / "checkpoints", "best"):
         state = io.read_json(Path(run) / "checkpoints" / best / "state.json")
-        scores = (
-            {k[7:]: v for k, v in state.items() if k.startswith("select_")} if isinstance(state, dict) else {}
+        sel = state.get("select") if isinstance(state, dict) else None
+        shown = (
+            f" ({sel['by']} {sel['score']:.2f} of {sel['samples']} samples)" if isinstance(sel, dict) else ""
         )
-        shown = ", ".join(f"{k} {v:.2f}" for k, v in scores.items())
-        print(f"best:       checkpoint {best}" + (f" ({shown})" if shown else ""))
+        print(f"best:       checkpoint {best}{shown}")
     if "data" in cfg:
         print(f"data:       {cfg['data']['name']}  shape {tuple(cfg['shape'])}")
     metrics = run / "metrics.jsonl"

@@ -169,7 +169,7 @@ class Trainer:
             self.selector = SELECTORS[tc.select_by](spec.data, self.data.info.shape, tc.select_samples)
         if resume and (best := ckpt.pointed(self.run / "checkpoints", "best")):
             state = io.read_json(self.run / "checkpoints" / best / ckpt.STATE)
-            self.best = min((float(v) for k, v in state.items() if k.startswith("select_")), default=math.inf)
+            self.best = float(state.get("select", {}).get("score", math.inf))
         self.tb = tensorboard_writer(self.run) if self.info.is_main else None
 
     def _train_x(self, idx: torch.Tensor, step: int | None) -> torch.Tensor:
@@ -229,8 +229,12 @@ class Trainer:
             ema_state = sampler.state_dict()
         state = {"step": self.step, "lr_horizon": self.horizon, "train_seconds": round(seconds, 3)}
         score = self._select_score(sampler) if self.selector is not None else None
-        if score is not None:
-            state[f"select_{self.selector.name}"] = score  # the checkpoint carries its own score
+        if score is not None:  # the checkpoint carries its own score
+            state["select"] = {
+                "by": self.selector.name,
+                "score": score,
+                "samples": self.spec.train.select_samples,
+            }
         final = ckpt.save_checkpoint(
             self.run, self.model, state=state, sections=self.spec.sections(), opts=self.opts,
             rng_states=rng, ema_state=ema_state, keep=self.spec.train.keep_checkpoints,
