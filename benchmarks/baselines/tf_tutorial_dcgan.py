@@ -4,8 +4,8 @@ The tutorial's recipe, layer for layer: G = Dense(7*7*256, no bias) -> BN -> Lea
 ConvT(128, 5x5, stride 1) -> BN -> LeakyReLU -> ConvT(64, 5x5, stride 2) -> BN -> LeakyReLU ->
 ConvT(1, 5x5, stride 2, tanh) (no biases in G); D = Conv(64, 5x5, stride 2) -> LeakyReLU ->
 Dropout(0.3) -> Conv(128, 5x5, stride 2) -> LeakyReLU -> Dropout(0.3) -> Dense(1). Keras defaults
-where the tutorial relies on them: LeakyReLU slope 0.3, batch-norm momentum 0.99 (PyTorch 0.01) and
-eps 1e-3, Adam(1e-4) with beta1 0.9 for both players, noise 100-d N(0, I), batch 256 of images
+where the tutorial relies on them: Glorot-uniform weights and zero biases, LeakyReLU slope 0.3,
+batch-norm momentum 0.99 (PyTorch 0.01) and eps 1e-3, Adam(1e-4) with beta1 0.9 for both players, noise 100-d N(0, I), batch 256 of images
 scaled to [-1, 1], reshuffled every epoch (the last, smaller batch kept, as ``Dataset.batch`` does).
 Its ``train_step`` is a simultaneous update: one forward pass G(z), D(x), D(G(z)); the
 non-saturating G loss BCE(D(G(z)), 1) and D's BCE(D(x), 1) + BCE(D(G(z)), 0); each player's
@@ -70,6 +70,16 @@ class TutorialDiscriminator(nn.Module):
         return self.net(x)
 
 
+def keras_init(module: nn.Module) -> nn.Module:
+    """Keras' default initialisation: Glorot-uniform kernels, zero biases (PyTorch's differ)."""
+    for m in module.modules():
+        if isinstance(m, nn.Linear | nn.Conv2d | nn.ConvTranspose2d):
+            nn.init.xavier_uniform_(m.weight)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+    return module
+
+
 def train_tutorial_dcgan(
     images: np.ndarray, budget_s: float, seed: int = 0, batch_size: int = 256
 ) -> tuple[TutorialGenerator, dict[str, float]]:
@@ -77,7 +87,7 @@ def train_tutorial_dcgan(
     step); returns the generator and {images, steps, seconds, images_per_s, epochs, d_loss, g_loss}."""
     torch.manual_seed(seed)
     data = torch.from_numpy(images).float().div(127.5).sub(1).unsqueeze(1)  # (N, 1, 28, 28) in [-1, 1]
-    gen, disc = TutorialGenerator(), TutorialDiscriminator()
+    gen, disc = keras_init(TutorialGenerator()), keras_init(TutorialDiscriminator())
     g_opt = torch.optim.Adam(gen.parameters(), lr=1e-4)
     d_opt = torch.optim.Adam(disc.parameters(), lr=1e-4)
     seen, steps, epochs = 0, 0, 0
