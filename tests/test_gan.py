@@ -247,6 +247,11 @@ def test_two_d_runs_draw_progress_scatters_and_the_strip(tmp_path, capsys):
     assert sorted(p.name for p in (run / "progress").iterdir()) == ["step-0000010.png", "step-0000020.png"]
     assert cli(["progress", str(run), "-o", str(tmp_path / "strip.png")]) == 0
     assert (tmp_path / "strip.png").stat().st_size > 0
+    capsys.readouterr()
+    assert cli(["eval", str(run), "--n", "500"]) == 0
+    assert "modes covered:" in capsys.readouterr().out
+    modes = io.read_json(run / "eval.json")["modes"]
+    assert modes["n_modes"] == 8 and modes["n_samples"] == 500
 
 
 def test_cli_trains_a_gan_with_its_own_adam_defaults(tmp_path):
