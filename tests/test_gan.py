@@ -321,3 +321,16 @@ def test_standing_batch_norm_statistics_make_sampling_independent_of_history(ima
     b.prepare_for_sampling(images)
     g1, g2 = torch.Generator().manual_seed(1), torch.Generator().manual_seed(1)
     assert torch.equal(a.sample(4, generator=g1), b.sample(4, generator=g2))
+
+
+def test_projection_starts_at_the_scale_of_the_unconditional_head():
+    """<embed(y), phi(x)> must not dwarf psi(phi(x)) at initialisation (with N(0, 1) embeddings it
+    was ~sqrt(3 F) = 137x larger for F = 6272 and D won at once)."""
+    torch.manual_seed(0)
+    cls = get_model_class("cgan")
+    model = cls(cls.config_class(), (1, 28, 28))
+    x, y = torch.rand(64, 1, 28, 28) * 2 - 1, torch.arange(64) % 10
+    phi = model.disc["body"](x)
+    head = model.disc["head"](phi).squeeze(1)
+    projection = (model.disc["embed"](y) * phi).sum(1)
+    assert projection.abs().mean() < 10 * head.abs().mean()

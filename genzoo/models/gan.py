@@ -326,7 +326,12 @@ class CGAN(ClassConditional, DCGAN):
 
     def _build_conditioning(self, feat_dim: int) -> None:
         if self.config.conditioning == "projection":
+            # embed(y) at the scale of the head's weights, U(-1/sqrt(F), 1/sqrt(F)): with PyTorch's
+            # N(0, 1) the projection of an F-dim phi starts ~sqrt(F) times larger than psi(phi) and D
+            # wins at once (measured: G loss 62 at step 200 on Fashion-MNIST, F = 6272)
             self.disc["embed"] = nn.Embedding(self.config.num_classes, feat_dim)
+            bound = 1 / math.sqrt(feat_dim)
+            nn.init.uniform_(self.disc["embed"].weight, -bound, bound)
         elif self.config.conditioning == "acgan":
             self.disc["aux"] = nn.Linear(feat_dim, self.config.num_classes)
 
