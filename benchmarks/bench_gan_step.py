@@ -18,12 +18,11 @@ import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from machine import cpu_model
 from torch.profiler import profile
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from baselines.tf_tutorial_dcgan import NOISE_DIM, TutorialDiscriminator, TutorialGenerator  # noqa: E402
+from baselines.tf_tutorial_dcgan import TutorialDiscriminator, TutorialGenerator, train_step  # noqa: E402
 from bench_gan import TUTORIAL_ARCH  # noqa: E402
 
 from genzoo import config as cfgio  # noqa: E402
@@ -37,19 +36,8 @@ def tutorial_step_fn():
     g_opt, d_opt = torch.optim.Adam(gen.parameters(), lr=1e-4), torch.optim.Adam(disc.parameters(), lr=1e-4)
     x = torch.rand(B, 1, 28, 28) * 2 - 1
 
-    def step() -> None:  # the baseline's train_step, verbatim in effect
-        fake = gen(torch.randn(B, NOISE_DIM))
-        real_out, fake_out = disc(x), disc(fake)
-        g_loss = F.binary_cross_entropy_with_logits(fake_out, torch.ones_like(fake_out))
-        d_loss = F.binary_cross_entropy_with_logits(
-            real_out, torch.ones_like(real_out)
-        ) + F.binary_cross_entropy_with_logits(fake_out, torch.zeros_like(fake_out))
-        g_grads = torch.autograd.grad(g_loss, list(gen.parameters()), retain_graph=True)
-        d_grads = torch.autograd.grad(d_loss, list(disc.parameters()))
-        for p, g in zip([*gen.parameters(), *disc.parameters()], [*g_grads, *d_grads], strict=True):
-            p.grad = g
-        g_opt.step()
-        d_opt.step()
+    def step() -> None:  # the baseline's own train_step
+        train_step(gen, disc, g_opt, d_opt, x)
 
     return step
 

@@ -80,6 +80,30 @@ def keras_init(module: nn.Module) -> nn.Module:
     return module
 
 
+def train_step(
+    gen: TutorialGenerator,
+    disc: TutorialDiscriminator,
+    g_opt: torch.optim.Optimizer,
+    d_opt: torch.optim.Optimizer,
+    x: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The tutorial's ``train_step`` on real images x (B, 1, 28, 28) in [-1, 1]: one forward pass,
+    each player's gradient of its own loss, both applied; returns (g_loss, d_loss)."""
+    fake = gen(torch.randn(len(x), NOISE_DIM))
+    real_out, fake_out = disc(x), disc(fake)
+    g_loss = F.binary_cross_entropy_with_logits(fake_out, torch.ones_like(fake_out))
+    d_loss = F.binary_cross_entropy_with_logits(
+        real_out, torch.ones_like(real_out)
+    ) + F.binary_cross_entropy_with_logits(fake_out, torch.zeros_like(fake_out))
+    g_grads = torch.autograd.grad(g_loss, list(gen.parameters()), retain_graph=True)
+    d_grads = torch.autograd.grad(d_loss, list(disc.parameters()))
+    for p, g in zip([*gen.parameters(), *disc.parameters()], [*g_grads, *d_grads], strict=True):
+        p.grad = g
+    g_opt.step()
+    d_opt.step()
+    return g_loss.detach(), d_loss.detach()
+
+
 def train_tutorial_dcgan(
     images: np.ndarray, budget_s: float, seed: int = 0, batch_size: int = 256
 ) -> tuple[TutorialGenerator, dict[str, float]]:
@@ -96,20 +120,7 @@ def train_tutorial_dcgan(
     while time.perf_counter() - t0 < budget_s:
         for idx in torch.randperm(len(data)).split(batch_size):
             x = data[idx]
-            fake = gen(torch.randn(len(x), NOISE_DIM))
-            real_out, fake_out = disc(x), disc(fake)
-            g_loss = F.binary_cross_entropy_with_logits(fake_out, torch.ones_like(fake_out))
-            d_loss = F.binary_cross_entropy_with_logits(
-                real_out, torch.ones_like(real_out)
-            ) + F.binary_cross_entropy_with_logits(fake_out, torch.zeros_like(fake_out))
-            g_grads = torch.autograd.grad(g_loss, list(gen.parameters()), retain_graph=True)
-            d_grads = torch.autograd.grad(d_loss, list(disc.parameters()))
-            for p, g in zip(gen.parameters(), g_grads, strict=True):
-                p.grad = g
-            for p, g in zip(disc.parameters(), d_grads, strict=True):
-                p.grad = g
-            g_opt.step()
-            d_opt.step()
+            g_loss, d_loss = train_step(gen, disc, g_opt, d_opt, x)
             seen, steps = seen + len(x), steps + 1
             if time.perf_counter() - t0 >= budget_s:
                 break
