@@ -25,7 +25,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from genzoo import __version__, io
 from genzoo import config as cfgio
-from genzoo.data import DataConfig, load_dataset
+from genzoo.data import DataConfig, TensorData, load_dataset
 from genzoo.errors import ConfigError
 from genzoo.eval.evaluate import draw_samples, evaluate_images, floor_note, real_floor
 from genzoo.eval.features import Extractor, FeatureKind, check_device, choose_extractor
@@ -91,15 +91,16 @@ def bench_model(
     n_eval: int,
     base: TrainConfig | None,
     ext: Extractor,
+    train_set: TensorData,
     device: str = "cpu",
 ) -> dict[str, Any]:
     """Train ``name`` with its defaults for ``budget_s`` and score ``evals`` checkpoints; ``base``:
-    the training settings (None: the family's own, e.g. a GAN's Adam 2e-4, batch 64)."""
+    the training settings (None: the family's own, e.g. a GAN's Adam 2e-4, batch 64); ``train_set``:
+    the training split of ``data``, loaded once by the caller."""
     cls = get_model_class(name)
     model_cfg = cls.config_class()
     if base is None:
         base = train_config_for(name)
-    train_set = load_dataset(data, "train")
     n_train = len(train_set)
     if n_train < base.batch_size:
         print(f"bench: {n_train} training examples, so batch size {n_train} instead of {base.batch_size}")
@@ -223,7 +224,9 @@ def run_bench(
     ext = choose_extractor(features, data.name, inception_weights, train_set.info.shape)  # before training
     peak = matmul_flops()
     floor = real_floor(data, n_eval, ext, device)
-    results = [bench_model(m, data, budget_s, work, evals, n_eval, base, ext, device) for m in models]
+    results = [
+        bench_model(m, data, budget_s, work, evals, n_eval, base, ext, train_set, device) for m in models
+    ]
     # every caveat of the scores once, the floor's included (e.g. digits' 1500 training images)
     notes = list(ext.notes)
     for note in [n for r in results for n in r["feature_notes"]] + [floor_note(floor, n_eval)]:

@@ -281,13 +281,18 @@ class GAN(GenerativeModel):
 
     # -- using the model -----------------------------------------------------------------------
     @torch.no_grad()
+    def _generate(self, z: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        """G(z, y) with G in eval mode (its batch norm's statistics), in the data's range."""
+        was = self.gen.training
+        self.gen.eval()
+        x = self._from_g(self.generate_raw(z, y))
+        self.gen.train(was)
+        return x.clamp(0, 1) if self.out_fn != "identity" else x
+
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """n samples G(z), z ~ N(0, I), in the data's range, (n, *shape)."""
-        was = self.training
-        self.eval()
-        x = self._from_g(self.generate_raw(self._noise(n, generator)))
-        self.train(was)
-        return x.clamp(0, 1) if self.out_fn != "identity" else x
+        z = self._noise(n, generator)
+        return self._generate(z, self._random_labels(n, generator))
 
     def progress_rows(self, x: torch.Tensor, generator: torch.Generator | None = None) -> list[torch.Tensor]:
         """Four rows of eight samples from the same fixed noise at every call."""
@@ -363,28 +368,18 @@ class CGAN(ClassConditional, DCGAN):
     def _random_labels(self, n: int, generator: torch.Generator | None) -> torch.Tensor:
         return torch.randint(self.config.num_classes, (n,), generator=generator)
 
-    @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None, y=None) -> torch.Tensor:
         """n samples G(z, y); y an int or n labels, None: labels drawn uniformly (after z)."""
-        was = self.training
-        self.eval()
         z = self._noise(n, generator)
         y = self._random_labels(n, generator) if y is None else self.check_labels(y, n)
-        x = self._from_g(self.generate_raw(z, y))
-        self.train(was)
-        return x.clamp(0, 1) if self.out_fn != "identity" else x
+        return self._generate(z, y)
 
     def progress_rows(self, x: torch.Tensor, generator: torch.Generator | None = None) -> list[torch.Tensor]:
         """One row per class (up to 10), the same eight noise vectors in every row."""
         z = self._noise(8, generator)
-        was = self.training
-        self.eval()
-        rows = [
-            self._from_g(self.generate_raw(z, torch.full((8,), c, dtype=torch.long))).clamp(0, 1)
-            for c in range(min(10, self.num_classes))
+        return [
+            self._generate(z, torch.full((8,), c, dtype=torch.long)) for c in range(min(10, self.num_classes))
         ]
-        self.train(was)
-        return rows
 
 
 @register

@@ -87,7 +87,7 @@ def save_checkpoint(
     if final.exists():  # the same step saved again (e.g. a resume that trained 0 steps)
         shutil.rmtree(final)
     os.replace(tmp, final)
-    io.atomic_write_bytes(ckdir / "latest", (name + "\n").encode())
+    point(ckdir, "latest", name)
     prune(ckdir, keep)
     return final
 
@@ -98,10 +98,9 @@ def pointed(ckdir: Path, which: str) -> str | None:
     return f.read_text().strip() if f.is_file() else None
 
 
-def mark_best(run: Path, name: str) -> None:
-    """Point ``checkpoints/best`` at checkpoint ``name`` (atomically)."""
-    ckdir = run / "checkpoints"
-    io.atomic_write_bytes(ckdir / "best", (name + "\n").encode())
+def point(ckdir: Path, which: str, name: str) -> None:
+    """Point ``checkpoints/latest`` or ``checkpoints/best`` at checkpoint ``name`` (atomically)."""
+    io.atomic_write_bytes(ckdir / which, (name + "\n").encode())
 
 
 def prune(ckdir: Path, keep: int) -> None:

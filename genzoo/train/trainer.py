@@ -241,7 +241,7 @@ class Trainer:
         )  # fmt: skip
         if score is not None and score < self.best:
             self.best = score
-            ckpt.mark_best(self.run, final.name)
+            ckpt.point(self.run / "checkpoints", "best", final.name)
             ckpt.prune(self.run / "checkpoints", self.spec.train.keep_checkpoints)
 
     def _select_score(self, model: GenerativeModel) -> float:
