@@ -420,17 +420,31 @@ def test_sigterm_stops_every_process_of_a_distributed_run_at_the_same_step(tmp_p
     run = tmp_path / "r"
     env = os.environ | {"OMP_NUM_THREADS": "1"}
     args = ["train", *TINY_CLI, "--out", str(run), "--steps", "200000", "--batch-size", "32", "--ckpt-every", "100000", "--log-every", "5", "--image-every", "0", "--quiet"]  # fmt: skip
-    proc = subprocess.Popen(
-        _torchrun(*args), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
+    # Each worker's stderr goes to its own file (torchrun --redirects), so the assertions read
+    # what genzoo's processes printed. The launcher's own stderr is not asserted on: under load
+    # torchrun's elastic agent can itself abort in C++ ("terminate called without an active
+    # exception") while tearing down after a SIGTERM, after its workers have exited; that is
+    # torch's launcher, not genzoo, and asserting on it made this test fail about 1 run in 10.
+    logs = tmp_path / "logs"
+    launch = [*_torchrun(*args)]
+    at = launch.index("--standalone")
+    launch[at:at] = ["--log-dir", str(logs), "--redirects", "2"]
+    proc = subprocess.Popen(launch, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         _wait_for_metrics(run, proc)
         proc.send_signal(signal.SIGTERM)  # as a scheduler does: torchrun forwards it to its workers
-        _, err = proc.communicate(timeout=120)
+        proc.communicate(timeout=120)
     finally:
         proc.kill()
-    assert "terminate called" not in err, err[-2000:]
-    assert err.count("stopped by SIGTERM at step") == 1, err[-2000:]  # printed by rank 0 only
+    worker_logs = sorted(logs.rglob("stderr.log"))
+    assert len(worker_logs) == 2, worker_logs
+    errs = [f.read_text() for f in worker_logs]
+    err = "".join(errs)
+    for e in errs:
+        assert "terminate called" not in e and "Traceback" not in e, e[-2000:]
+    # rank 0 announces and reports the stop for all; rank 1 stops at the same step in silence
+    assert "SIGTERM received" in errs[0] and errs[1].strip() == "", errs
+    assert err.count("stopped by SIGTERM at step") == 1, err[-2000:]
     ck = io.resolve_model_dir(run)
     stop = io.read_json(ck / "state.json")["step"]
     assert set(tensors(run, "rng.safetensors")) == {"rank0", "rank1"}  # both ranks saved that step

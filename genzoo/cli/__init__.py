@@ -47,7 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return run(argv)
     except TrainingStopped as e:  # not an error: the run was checkpointed and can be resumed
-        print(f"genzoo: {e}", file=sys.stderr)
+        if str(e):  # other ranks of a distributed run stop silently; rank 0 speaks for all
+            print(f"genzoo: {e}", file=sys.stderr)
         return e.exit_code
     except GenzooError as e:
         if debug:
