@@ -34,12 +34,54 @@ def class_indices(model: object, spec: str) -> list[int]:
     raise GenzooError(f"unknown class {spec!r}; the classes are: {', '.join(names)} (or all)")
 
 
+# what a prompt may say instead of a class name (keys and values as _words leaves them)
+SYNONYMS = {
+    "tshirt": "t-shirt", "tee": "t-shirt", "pant": "trouser", "jean": "trouser", "sweater": "pullover",
+    "jumper": "pullover", "jacket": "coat", "trainer": "sneaker", "shoe": "sneaker", "handbag": "bag",
+    "purse": "bag", "boot": "ankle boot", "zero": "0", "one": "1", "two": "2", "three": "3",
+    "four": "4", "five": "5", "six": "6", "seven": "7", "eight": "8", "nine": "9",
+}  # fmt: skip
+FILLER = {"a", "an", "the", "of", "image", "picture", "photo", "drawing", "digit", "number", "some"}
+
+
+def _words(text: str) -> str:
+    """Lower case, filler words dropped, plurals made singular: 'Two ankle boots' -> 'two ankle boot'."""
+    out = []
+    for w in text.lower().replace("_", " ").split():
+        if w in FILLER:
+            continue
+        if w.endswith(("shes", "ches", "xes", "sses")):
+            w = w[:-2]
+        elif w.endswith("s") and not w.endswith("ss") and len(w) > 3:
+            w = w[:-1]
+        out.append(w)
+    return " ".join(out)
+
+
+def class_from_prompt(model: object, prompt: str) -> int:
+    """The class a text prompt names ('ankle boot', 'Sneakers', 'a picture of a seven'), matched
+    case-insensitively to the model's class names (or to one part of a name such as 'T-shirt/top'),
+    tolerating plurals and a few synonyms; a GenzooError listing the names when nothing matches."""
+    if not is_conditional(model):
+        kind = getattr(model, "model_type", type(model).__name__)
+        raise GenzooError(
+            f"{kind} is not class-conditional; --prompt needs a conditional model such as cddpm"
+        )
+    names = list(getattr(model, "class_names", ()) or [str(i) for i in range(model.num_classes)])
+    want = _words(prompt)
+    for i, name in enumerate(names):
+        options = {_words(name)} | {_words(part) for part in name.split("/")}
+        if {want, SYNONYMS.get(want), SYNONYMS.get(want.replace(" ", "").replace("-", ""))} & options:
+            return i
+    raise GenzooError(f"no class matches the prompt {prompt!r}; the classes are: {', '.join(names)}")
+
+
 def sample_rows(
-    model: object, spec: str, per_class: int, generator: torch.Generator | None = None
+    model: object, spec: str, per_class: int, generator: torch.Generator | None = None, **kw
 ) -> list[torch.Tensor]:
-    """One row of ``per_class`` samples for each class named by ``spec``."""
+    """One row of ``per_class`` samples for each class named by ``spec`` (``kw``: more sample options)."""
     return [
-        model.sample(per_class, generator=generator, y=torch.full((per_class,), c, dtype=torch.long))
+        model.sample(per_class, generator=generator, y=torch.full((per_class,), c, dtype=torch.long), **kw)
         for c in class_indices(model, spec)
     ]
 

@@ -37,6 +37,8 @@ TINY: dict[str, dict] = {
     "dcgan": {"latent_dim": 4, "channels": (8, 16), "g_channels": (16, 8), "d_steps": 2},
     "cgan": {"latent_dim": 4, "channels": (8,), "g_channels": (16, 8), "conditioning": "concat"},
     "acgan": {"latent_dim": 4, "channels": (8,), "g_channels": (8,), "spectral_norm": True, "loss": "hinge"},
+    "ddpm": {"timesteps": 20, "channels": 8, "channel_mult": (1, 2), "sample_steps": 4, "vlb_timesteps": 5},
+    "cddpm": {"timesteps": 20, "channels": 8, "channel_mult": (1, 2), "sample_steps": 3, "attention": False},
 }
 SHAPE = (1, 8, 8)
 

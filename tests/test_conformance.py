@@ -83,7 +83,8 @@ def test_load_rejects_other_model_type_and_mismatched_weights(name, images, tmp_
     other = next(get_model_class(n) for n in MODELS if get_model_class(n) is not type(model))
     with pytest.raises(CheckpointError, match=r"holds a .* model, not"):
         other.load(tmp_path / "m")
-    cfg = dict(TINY[name], latent_dim=TINY[name]["latent_dim"] + 1)
+    size = next(k for k in ("latent_dim", "channels") if isinstance(TINY[name].get(k), int))
+    cfg = dict(TINY[name], **{size: TINY[name][size] + 1})
     bigger = type(model)(cfgio.from_dict(type(model).config_class, cfg), SHAPE)
     with pytest.raises(CheckpointError, match="does not match"):
         bigger.load_weights(model.state_dict(), "test weights")

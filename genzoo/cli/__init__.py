@@ -14,10 +14,10 @@ import argparse
 import sys
 
 from genzoo import __version__
-from genzoo.cli import evaluate, images, info, latent, train
+from genzoo.cli import evaluate, generate, images, info, latent, train
 from genzoo.errors import GenzooError, TrainingStopped
 
-COMMANDS = (info, train, images, latent, evaluate)  # modules with add_parsers(sub), in help order
+COMMANDS = (info, train, images, generate, latent, evaluate)  # modules with add_parsers(sub), in help order
 
 
 def build_parser() -> argparse.ArgumentParser:

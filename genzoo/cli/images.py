@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 
 from genzoo import conditional, viz
+from genzoo.cli.generate import add_sampler_options, class_spec, per_sample_seeds, sampler_kwargs
 from genzoo.cli.options import OutputFile, add_run_and_png, positive_int, run_split, whole_number
 from genzoo.errors import GenzooError
 
@@ -36,6 +37,12 @@ def add_parsers(sub) -> None:
         default=None,
         metavar="CLASS",
         help="conditional models: a class index or name, or 'all' for one row per class",
+    )
+    add_sampler_options(s)
+    s.add_argument(
+        "--trajectory",
+        action="store_true",
+        help="iterative samplers: the reverse path x_T -> x_0, a row per sample (-n, default 8)",
     )
     pr = sub.add_parser(
         "progress",
@@ -106,15 +113,8 @@ def cmd_images(args: argparse.Namespace) -> None:
         )
     g = torch.Generator().manual_seed(args.seed)
     with torch.no_grad():
-        if args.command == "sample" and args.class_ is not None:
-            all_classes = args.class_.strip().lower() == "all"
-            n = args.n or (8 if all_classes else 64)
-            rows = conditional.sample_rows(model, args.class_, n, generator=g)
-            if not all_classes:
-                rows = viz.chunk_rows(rows[0], max(1, math.ceil(math.sqrt(n))))
-        elif args.command == "sample":
-            n = args.n or 64
-            rows = viz.chunk_rows(model.sample(n, generator=g), max(1, math.ceil(math.sqrt(n))))
+        if args.command == "sample":
+            rows = _sample_rows(model, args, g)
         elif args.command == "reconstruct":
             x = _eval_data(args, model.shape)
             rows = [x, model.reconstruct(x)]
@@ -124,3 +124,29 @@ def cmd_images(args: argparse.Namespace) -> None:
             rows = [x, noisy, model.reconstruct(noisy)]
     viz.save_grid(rows, args.output)
     print(f"wrote {args.output}")
+
+
+def _sample_rows(model, args: argparse.Namespace, g: torch.Generator) -> list[torch.Tensor]:
+    """The rows of ``genzoo sample``: a square grid, a row per class, or the reverse trajectory."""
+    kw = sampler_kwargs(model, args)
+    spec = class_spec(model, args)
+    if args.trajectory:
+        if not callable(getattr(model, "trajectory", None)):
+            raise GenzooError(
+                f"--trajectory needs an iterative sampler (ddpm, cddpm), not {model.model_type}"
+            )
+        n = args.n or 8
+        if spec is not None:
+            kw["y"] = conditional.class_indices(model, spec)[0]
+        frames = model.trajectory(n, seeds=range(args.seed, args.seed + n), **kw)  # each (n, *shape)
+        return [torch.stack([f[i] for f in frames]) for i in range(n)]
+    if spec is not None:
+        all_classes = spec.strip().lower() == "all"
+        n = args.n or (8 if all_classes else 64)
+        rows = conditional.sample_rows(
+            model, spec, n, generator=g, **kw, **per_sample_seeds(model, args.seed, n)
+        )
+        return rows if all_classes else viz.chunk_rows(rows[0], max(1, math.ceil(math.sqrt(n))))
+    n = args.n or 64
+    x = model.sample(n, generator=g, **kw, **per_sample_seeds(model, args.seed, n))
+    return viz.chunk_rows(x, max(1, math.ceil(math.sqrt(n))))

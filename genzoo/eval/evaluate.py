@@ -445,6 +445,8 @@ def format_result(result: dict[str, Any]) -> str:
             f"-log p(x){given}: {ll['nll_nats']:.2f} nats, {ll['bits_per_dim']:.4f} bits/dim "
             f"({bound}n={ll['n']} test, {ll['seconds']:.1f} s)"
         )
+        if "kind" in ll:
+            lines.append(f"  ({ll['kind']})")
         if "neg_elbo_nats" in ll:
             lines.append(
                 f"-ELBO: {ll['neg_elbo_nats']:.2f} nats ({ll['neg_elbo_bits_per_dim']:.4f} bits/dim) = "

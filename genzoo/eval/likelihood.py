@@ -73,6 +73,8 @@ def evaluate_likelihood(
     if takes_samples(model):  # an importance-sampled bound: its k (the model's default if None)
         k = k if k is not None else inspect.signature(model.log_likelihood).parameters["k"].default
         extra = {"generator": g, "k": k}
+    elif "generator" in inspect.signature(model.log_likelihood).parameters:  # a stochastic estimate
+        extra = {"generator": g}
     xs = x.split(batch)
     chunks = list(zip(xs, [None] * len(xs) if y is None else y.split(batch), strict=True))
     t0 = time.perf_counter()
@@ -85,8 +87,10 @@ def evaluate_likelihood(
         "n": len(x),
         "seconds": round(time.perf_counter() - t0, 2),
     }
-    if extra:
+    if "k" in extra:
         out["k"] = k
+    if kind := getattr(model, "likelihood_kind", None):  # e.g. a bound, and which side of log p(x)
+        out["kind"] = kind
     if y is not None:
         out["given_labels"] = True
     if callable(getattr(model, "elbo_terms", None)):

@@ -1,0 +1,154 @@
+"""Iterative samplers on the command line: the options ``genzoo sample`` adds for models that declare
+``samplers`` (diffusion), and ``genzoo forward`` (the noising process on real images) and ``genzoo
+inpaint`` (fill a masked region)."""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+
+import torch
+
+from genzoo import conditional, viz
+from genzoo.apps.inpaint import inpaint, make_mask, masked_mse
+from genzoo.cli.options import add_run_and_png, positive_int, run_split, whole_number
+from genzoo.errors import ConfigError, GenzooError
+
+SAMPLER_OPTIONS = ("sampler", "steps", "eta", "guidance")
+
+
+def add_sampler_options(p: argparse.ArgumentParser) -> None:
+    """--sampler/--steps/--eta/--guidance/--prompt of any model with an iterative sampler."""
+    g = p.add_argument_group("iterative samplers (diffusion models)")
+    g.add_argument("--sampler", choices=("ddpm", "ddim", "dpm++"), default=None, help="default: the model's")
+    g.add_argument("--steps", type=positive_int, default=None, help="network evaluations (ddpm: all T)")
+    g.add_argument("--eta", type=float, default=None, help="DDIM's noise: 0 deterministic, 1 ancestral")
+    g.add_argument(
+        "--guidance",
+        type=float,
+        default=None,
+        help="classifier-free guidance w (0 unconditional, 1 conditional)",
+    )
+    g.add_argument(
+        "--prompt", default=None, help="conditional models: a class by its name, e.g. 'ankle boot' or 'seven'"
+    )
+
+
+def sampler_kwargs(model: object, args: argparse.Namespace) -> dict:
+    """The sampler options given, checked against what the model supports."""
+    given = {k: getattr(args, k, None) for k in SAMPLER_OPTIONS}
+    given = {k: v for k, v in given.items() if v is not None}
+    if given and not getattr(model, "samplers", None):
+        flags = ", ".join(f"--{k}" for k in given)
+        raise GenzooError(
+            f"{flags} apply to models with an iterative sampler (ddpm, cddpm), not {model.model_type}"
+        )
+    return given
+
+
+def class_spec(model: object, args: argparse.Namespace) -> str | None:
+    """--class or --prompt (a prompt is matched to a class name) as a --class spec."""
+    if getattr(args, "prompt", None) is not None:
+        if getattr(args, "class_", None) is not None:
+            raise ConfigError("give --class or --prompt, not both")
+        return str(conditional.class_from_prompt(model, args.prompt))
+    return getattr(args, "class_", None)
+
+
+def per_sample_seeds(model: object, seed: int, n: int) -> dict:
+    """seeds=seed..seed+n-1 for models whose samples each come from their own seed."""
+    return {"seeds": range(seed, seed + n)} if "seeds" in inspect.signature(model.sample).parameters else {}
+
+
+def add_parsers(sub) -> None:
+    f = sub.add_parser(
+        "forward",
+        help="the forward (noising) process q(x_t | x_{t-1}) on real test images, a row per image",
+    )
+    add_run_and_png(f)
+    f.add_argument("-n", type=positive_int, default=6, help="images (rows)")
+    f.add_argument("--t", type=_steps, default=None, help="0-based steps to show (default: 8 up to T-1)")
+    _data_options(f)
+    f.set_defaults(handler=cmd_forward)
+    p = sub.add_parser(
+        "inpaint",
+        help="fill a masked region of test images: rows original, masked, filled",
+        description="RePaint for diffusion models: the known pixels follow the forward process at every "
+        "step, the rest the model. Prints the MSE on the filled pixels.",
+    )
+    add_run_and_png(p)
+    p.add_argument("--mask", default="center", help="center | left | random | FILE.png (dark = fill)")
+    p.add_argument("-n", type=positive_int, default=8, help="images")
+    p.add_argument("--steps", type=positive_int, default=None, help="grid steps (default 10 x the model's)")
+    p.add_argument("--jump-length", type=positive_int, default=10, help="RePaint: steps per jump back")
+    p.add_argument(
+        "--resamples", type=positive_int, default=5, help="RePaint: passes over each jump (1: none)"
+    )
+    p.add_argument(
+        "--class", dest="class_", default=None, metavar="CLASS", help="conditional models: the class"
+    )
+    p.add_argument("--prompt", default=None, help="conditional models: a class by its name")
+    p.add_argument("--guidance", type=float, default=None, help="classifier-free guidance w")
+    p.add_argument("--seed", type=whole_number, default=0)
+    _data_options(p)
+    p.set_defaults(handler=cmd_inpaint)
+
+
+def _data_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", default=None, help="dataset (default: the one the model was trained on)")
+    p.add_argument("--data-root", default=None)
+    p.add_argument("--split", choices=("train", "test"), default="test")
+
+
+def _steps(s: str) -> list[int]:
+    try:
+        ts = sorted({int(v) for v in s.split(",") if v.strip()})
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated steps, e.g. 0,100,500,999; got {s!r}"
+        ) from None
+    if not ts or ts[0] < 0:
+        raise argparse.ArgumentTypeError(f"expected comma-separated steps >= 0, got {s!r}")
+    return ts
+
+
+def _load(args: argparse.Namespace, need: str):
+    import genzoo
+
+    model = genzoo.load(args.run, which=args.which)
+    if not callable(getattr(model, need, None)):
+        raise GenzooError(
+            f"{model.model_type} has no {need.replace('_', ' ')}; the diffusion models (ddpm, cddpm) do"
+        )
+    if len(model.shape) != 3:
+        raise GenzooError(f"{args.command} writes images; this model's data have shape {model.shape}")
+    return model
+
+
+def cmd_forward(args: argparse.Namespace) -> None:
+    model = _load(args, "forward_process")
+    T = model.config.timesteps
+    ts = args.t or sorted({round(v) for v in torch.linspace(0, T - 1, 8).tolist()})
+    x = run_split(args, args.split, model.shape)[0].x[: args.n]
+    frames = model.forward_process(x, ts, seed=0)  # [x_0, x_t1, x_t2, ...], each (n, *shape)
+    viz.save_grid([torch.stack([f[i] for f in frames]) for i in range(len(x))], args.output)
+    print(f"wrote {args.output} (columns: x_0, then t = {', '.join(str(t + 1) for t in ts)} of {T})")
+
+
+def cmd_inpaint(args: argparse.Namespace) -> None:
+    import genzoo
+
+    model = genzoo.load(args.run, which=args.which)
+    if len(model.shape) != 3:
+        raise GenzooError(f"inpaint fills images; this model's data have shape {model.shape}")
+    known = make_mask(args.mask, tuple(model.shape[1:]), seed=args.seed)
+    x = run_split(args, args.split, model.shape)[0].x[: args.n]
+    kw = {"steps": args.steps, "jump_length": args.jump_length, "resamples": args.resamples}
+    if args.guidance is not None:
+        kw["guidance"] = args.guidance
+    spec = class_spec(model, args)
+    if spec is not None:
+        kw["y"] = conditional.class_indices(model, spec)[0]
+    filled = inpaint(model, x, known, seeds=range(args.seed, args.seed + len(x)), **kw)
+    viz.save_grid([x, x * known + 0.5 * (1 - known), filled], args.output)
+    print(f"wrote {args.output}; MSE on the filled pixels {masked_mse(filled, x, known):.5f} (n={len(x)})")

@@ -1,0 +1,449 @@
+"""Denoising diffusion probabilistic models: ``ddpm`` and the class-conditional ``cddpm``.
+
+Training (Ho et al. 2020, Algorithm 1): x_0 from the data (images scaled to [-1, 1]), t ~ U{0..T-1},
+eps ~ N(0, I), x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps (closed-form q(x_t | x_0)), and
+    L_simple = E || target - net(x_t, t) ||^2,   target = eps (default), x_0 or v.
+The forward process, the posterior and the samplers live in ``genzoo.sampling``; the networks in
+``genzoo.nn.unet``. ``cddpm`` learns p(x | y) and, with labels dropped with probability
+``label_dropout``, p(x) in the same network, for classifier-free guidance (Ho & Salimans 2021):
+    eps_w(x_t, y) = eps(x_t) + w (eps(x_t, y) - eps(x_t)),  w = 0 unconditional, 1 conditional.
+
+The variational bound (Ho et al. Eq. 5), in nats per example, which ``log_likelihood`` reports:
+    L_vlb = L_T + sum_{t>=1} L_{t-1} + L_0
+    L_T     = KL(q(x_T | x_0) || N(0, I))                         (the prior term; no parameters)
+    L_{t-1} = KL(q(x_{t-1} | x_t, x_0) || p(x_{t-1} | x_t))       (Gaussians with equal variance btilde_t)
+    L_0     = -log p(x_0 | x_1)                                   (a discretized Gaussian over 256 levels)
+With fixed variances it is an upper bound on -log p(x): the reported likelihood is a lower bound.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+
+from genzoo import sampling
+from genzoo.conditional import ClassConditional
+from genzoo.errors import ConfigError, GenzooError
+from genzoo.models.base import Batch, GenerativeModel, Output
+from genzoo.nn.unet import MLPDenoiser, UNet
+from genzoo.registry import register
+from genzoo.sampling import Noise, Schedule
+from genzoo.train.config import resolve_precision
+
+SAMPLE_BATCH = 500  # samples per network call when drawing many
+
+
+@dataclass(kw_only=True)
+class DDPMConfig:
+    timesteps: int = 1000  # T
+    noise_schedule: Literal["linear", "cosine"] = (
+        "linear"  # linear: DDPM's 1e-4 -> 0.02; cosine: Nichol & Dhariwal
+    )
+    prediction: Literal["eps", "x0", "v"] = "eps"  # what the network predicts
+    arch: Literal["auto", "unet", "mlp"] = "auto"  # auto: unet for images, mlp for vectors
+    channels: int = 32  # unet: width of the first level
+    channel_mult: tuple[int, ...] = (1, 2, 2)  # unet: width multipliers per level (a 2x downsampling between)
+    num_res_blocks: int = 1  # unet: residual blocks per level
+    attention: bool = True  # unet: self-attention at the lowest resolution
+    dropout: float = 0.0
+    hidden: int = 128  # mlp: width
+    blocks: int = 3  # mlp: residual blocks
+    sampler: Literal["ddpm", "ddim", "dpm++"] = "dpm++"  # default of sample() and genzoo eval
+    sample_steps: int = 20  # default steps of ddim / dpm++
+    eta: float = 0.0  # default DDIM eta
+    clip_denoised: bool = True  # clip x0_hat to the data's range [-1, 1] while sampling (images)
+    # autocast of the network while sampling: auto = bf16 where the CPU has native bf16, as in training
+    sample_precision: Literal["auto", "fp32", "bf16"] = "auto"
+    vlb_timesteps: int = 100  # L_{t-1} terms evaluated per example by log_likelihood (>= T - 1: all)
+
+
+@dataclass(kw_only=True)
+class CDDPMConfig(DDPMConfig):
+    num_classes: int = 10
+    class_names: tuple[str, ...] = ()  # () -> the data's class names, else "0", "1", ...
+    label_dropout: float = 0.1  # p of training without the label (classifier-free guidance)
+    guidance: float = 1.0  # default w: 0 unconditional, 1 conditional, > 1 guided
+
+
+@register
+class DDPM(GenerativeModel):
+    """Denoising diffusion probabilistic model (Ho et al. 2020) with DDPM, DDIM and DPM-Solver++ sampling."""
+
+    model_type = "ddpm"
+    config_class = DDPMConfig
+    train_defaults = {"lr": 1e-3, "ema_decay": 0.999, "batch_size": 128, "grad_clip": 1.0}
+    samplers = sampling.SAMPLERS
+    likelihood_bins = None  # L_0 is a probability of the 256-level data itself
+    likelihood_kind = "variational bound L_vlb: an upper bound on -log p(x) (fixed variances)"
+    n_classes_in = 0
+
+    def __init__(self, config: DDPMConfig, shape: tuple[int, ...]) -> None:
+        super().__init__(config, shape)
+        c = config
+        rules = [
+            (c.timesteps >= 2, f"timesteps must be at least 2, got {c.timesteps}"),
+            (c.channels >= 1 and all(m >= 1 for m in c.channel_mult) and c.channel_mult, "channels and channel_mult must be positive"),
+            (c.num_res_blocks >= 1, f"num_res_blocks must be at least 1, got {c.num_res_blocks}"),
+            (0 <= c.dropout < 1, f"dropout must be in [0, 1), got {c.dropout}"),
+            (c.hidden >= 1 and c.blocks >= 1, "hidden and blocks must be at least 1"),
+            (1 <= c.sample_steps <= c.timesteps, f"sample_steps must be in 1..timesteps, got {c.sample_steps}"),
+            (c.eta >= 0, f"eta must be >= 0, got {c.eta}"),
+            (c.vlb_timesteps >= 1, f"vlb_timesteps must be at least 1, got {c.vlb_timesteps}"),
+        ]  # fmt: skip
+        if bad := [msg for ok, msg in rules if not ok]:
+            raise ConfigError("; ".join(bad))
+        arch = c.arch if c.arch != "auto" else ("unet" if len(self.shape) == 3 else "mlp")
+        if arch == "unet" and len(self.shape) != 3:
+            raise ConfigError(
+                f"arch 'unet' needs image data (C, H, W), got shape {self.shape}; use --arch mlp"
+            )
+        self.images = len(self.shape) == 3
+        self.schedule = Schedule.make(c.noise_schedule, c.timesteps)
+        k = self.n_classes_in
+        if arch == "unet":
+            self.net = UNet(
+                self.shape, c.channels, c.channel_mult, c.num_res_blocks, c.attention, c.dropout, k
+            )
+        else:
+            self.net = MLPDenoiser(math.prod(self.shape), c.hidden, c.blocks, k)
+
+    # -- data range: images live in [-1, 1] inside the model -------------------------------------------
+    def _to_model(self, x: torch.Tensor) -> torch.Tensor:
+        return x * 2 - 1 if self.images else x
+
+    def _from_model(self, x: torch.Tensor) -> torch.Tensor:
+        return ((x + 1) / 2).clamp(0, 1) if self.images else x
+
+    def _net(self, xt: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        if self.images:
+            return self.net(xt, t, y)
+        return self.net(xt.flatten(1), t, y).view_as(xt)
+
+    def _net_at_precision(self, xt: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        """The network's output in fp32, run under bf16 autocast when sample_precision resolves to bf16."""
+        bf16 = resolve_precision(self.config.sample_precision) == "bf16" and xt.device.type == "cpu"
+        with torch.autocast("cpu", torch.bfloat16, enabled=bf16):
+            return self._net(xt, t, y).float()
+
+    # -- training ----------------------------------------------------------------------------------
+    def _train_labels(self, batch: Batch) -> torch.Tensor | None:
+        return None
+
+    def loss(self, batch: Batch, player: str = "model") -> Output:
+        """L_simple: || target - net(sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps, t) ||^2, t ~ U{0..T-1}."""
+        x0 = self._to_model(batch[0])
+        b = x0.shape[0]
+        t = torch.randint(0, self.config.timesteps, (b,), device=x0.device)
+        noise = torch.randn_like(x0)
+        xt = sampling.q_sample(self.schedule, x0, t, noise)
+        out = self._net(xt, t, self._train_labels(batch))
+        tgt = sampling.target(self.config.prediction, x0, noise, self.schedule, t)
+        return Output(F.mse_loss(out.float(), tgt))
+
+    # -- the denoiser the samplers call ----------------------------------------------------------------
+    def denoiser(self, y: torch.Tensor | None = None, guidance: float | None = None) -> sampling.Denoiser:
+        """(x_t, t) -> (x0_hat, eps_hat) for the samplers; x0_hat clipped to [-1, 1] for images."""
+        if guidance is not None:
+            raise GenzooError(
+                f"--guidance needs a class-conditional model (cddpm); {self.model_type} has no classes"
+            )
+        kind, clip = self.config.prediction, self.images and self.config.clip_denoised
+
+        def denoise(xt: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            x0, eps = sampling.predictions(self.schedule, kind, self._net_at_precision(xt, t, y), xt, t)
+            return self._clip(x0, eps, xt, t) if clip else (x0, eps)
+
+        return denoise
+
+    def _clip(self, x0, eps, xt, t):
+        """x0_hat clipped to [-1, 1] and eps_hat made consistent with it (as in improved-diffusion)."""
+        x0 = x0.clamp(-1, 1)
+        ab = sampling.at(self.schedule.abar, t, xt)
+        return x0, (xt - ab.sqrt() * x0) / (1 - ab).sqrt()
+
+    # -- sampling -----------------------------------------------------------------------------------------
+    def _settings(self, sampler, steps, eta) -> tuple[str, int | None, float]:
+        c = self.config
+        sampler = sampler or c.sampler
+        if sampler not in sampling.SAMPLERS:
+            raise ConfigError(f"unknown sampler {sampler!r}; choose one of {', '.join(sampling.SAMPLERS)}")
+        if sampler == "ddpm":
+            steps = c.timesteps if steps is None else steps
+        steps = c.sample_steps if steps is None else steps
+        if not 1 <= steps <= c.timesteps:
+            raise ConfigError(
+                f"--steps must be between 1 and the model's {c.timesteps} timesteps, got {steps}"
+            )
+        return sampler, steps, c.eta if eta is None else eta
+
+    @torch.no_grad()
+    def sample(
+        self,
+        n: int,
+        generator: torch.Generator | None = None,
+        *,
+        y: torch.Tensor | int | None = None,
+        seeds: Sequence[int] | None = None,
+        sampler: str | None = None,
+        steps: int | None = None,
+        eta: float | None = None,
+        guidance: float | None = None,
+        callback: sampling.Callback = None,
+    ) -> torch.Tensor:
+        """n samples (n, *shape) in the data's range. Sample i is drawn from seed ``seeds[i]`` alone (seeds
+        drawn from ``generator`` if not given), so it does not depend on the batch size. ``sampler``:
+        ddpm | ddim | dpm++ (default: the config's), ``steps`` network evaluations, DDIM's ``eta``."""
+        sampler, steps, eta = self._settings(sampler, steps, eta)
+        seeds = list(seeds) if seeds is not None else sampling.seeds_from(generator, n)
+        if len(seeds) != n:
+            raise ConfigError(f"{n} samples need {n} seeds, got {len(seeds)}")
+        y = self._sample_labels(n, y, seeds)
+        was, dev = self.training, next(self.parameters()).device
+        self.eval()
+        out = []
+        for lo in range(0, n, SAMPLE_BATCH):
+            hi = min(n, lo + SAMPLE_BATCH)
+            noise = Noise(seeds[lo:hi], dev)
+            yc = None if y is None else y[lo:hi].to(dev)
+            denoise = self.denoiser(yc, guidance)
+            x = sampling.sample(
+                denoise, self.schedule, noise.randn(*self.shape), noise, sampler, steps, eta, callback
+            )
+            out.append(self._from_model(x))
+        self.train(was)
+        return torch.cat(out) if out else torch.empty(0, *self.shape)
+
+    def _sample_labels(self, n: int, y, seeds: Sequence[int]) -> torch.Tensor | None:
+        if y is not None:
+            raise GenzooError(f"{self.model_type} is not class-conditional; --class needs cddpm")
+        return None
+
+    def progress_rows(self, x: torch.Tensor, generator: torch.Generator | None = None) -> list[torch.Tensor]:
+        """Four rows of eight samples from the same seeds at every call (the default sampler)."""
+        return list(self.sample(32, seeds=range(32)).split(8))
+
+    @torch.no_grad()
+    def trajectory(
+        self, n: int, frames: int = 10, seeds: Sequence[int] | None = None, **kw
+    ) -> list[torch.Tensor]:
+        """The reverse path x_T -> x_0 of n samples: ``frames`` rows of x_t at evenly spaced steps of the
+        sampler, the last row the samples; each row (n, *shape) in the data's range."""
+        seen: list[tuple[int, torch.Tensor]] = []
+        final = self.sample(
+            n,
+            seeds=seeds if seeds is not None else range(n),
+            callback=lambda t, x, x0: seen.append((t, x.clone())),
+            **kw,
+        )
+        pick = torch.linspace(0, len(seen) - 1, max(1, frames - 1)).round().long().unique().tolist()
+        return [self._from_model(seen[i][1]) for i in pick] + [final]
+
+    @torch.no_grad()
+    def forward_process(self, x: torch.Tensor, ts: Sequence[int], seed: int = 0) -> list[torch.Tensor]:
+        """Real x (B, *shape) noised by the Markov chain q(x_t | x_{t-1}), one row per t in ``ts`` (0-based)."""
+        bad = [t for t in ts if not 0 <= t < self.config.timesteps]
+        if bad:
+            raise ConfigError(f"forward steps must be in 0..{self.config.timesteps - 1}, got {bad}")
+        noise = Noise([seed + i for i in range(x.shape[0])], x.device)
+        xt, rows, want = self._to_model(x), [x], sorted(set(ts))
+        for t in range(max(want) + 1):
+            xt = sampling.q_step(self.schedule, xt, torch.full((x.shape[0],), t), noise.randn(*self.shape))
+            if t in want:
+                rows.append(self._from_model(xt))
+        return rows
+
+    @torch.no_grad()
+    def inpaint(
+        self,
+        x: torch.Tensor,
+        known: torch.Tensor,
+        *,
+        y=None,
+        seeds: Sequence[int] | None = None,
+        steps: int | None = None,
+        jump_length: int = 10,
+        resamples: int = 5,
+        guidance: float | None = None,
+    ) -> torch.Tensor:
+        """Fill the pixels of x (B, *shape) where ``known`` (broadcastable, 1 = keep) is 0, by RePaint with
+        ``resamples`` resamplings every ``jump_length`` steps on a grid of ``steps`` (default: 10 x sample_steps)."""
+        if known.shape[-2:] != x.shape[-2:]:
+            raise ConfigError(
+                f"the mask is {tuple(known.shape[-2:])} but the images are {tuple(x.shape[-2:])}"
+            )
+        steps = min(self.config.timesteps, steps or 10 * self.config.sample_steps)
+        n = x.shape[0]
+        seeds = list(seeds) if seeds is not None else list(range(n))
+        y = self._sample_labels(n, y, seeds)
+        was = self.training
+        self.eval()
+        noise = Noise(seeds, x.device)
+        x0 = sampling.repaint_sample(
+            self.denoiser(y, guidance),
+            self.schedule,
+            self._to_model(x),
+            known.to(x.dtype),
+            noise,
+            steps,
+            jump_length,
+            resamples,
+        )
+        self.train(was)
+        return self._from_model(x0)
+
+    # -- the variational bound --------------------------------------------------------------------------
+    def vlb_terms(
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+        ts: torch.Tensor | None = None,
+    ) -> dict[str, torch.Tensor]:
+        """Terms of L_vlb in nats per example for x (B, *shape) in the data's range: ``prior`` L_T (B,),
+        ``decoder`` L_0 (B,) and ``kl`` (B, len(ts)) = L_{t-1} at the 0-based steps ``ts`` (default: all
+        of 1..T-1). Each term is estimated with one x_t ~ q(x_t | x_0)."""
+        x0 = self._to_model(x)
+        sched, b, dims = self.schedule, x0.shape[0], tuple(range(1, x0.dim()))
+        ts = torch.arange(1, sched.T) if ts is None else ts
+        ab_T = float(sched.abar[-1])  # L_T: KL(N(sqrt(abar_T) x_0, (1 - abar_T) I) || N(0, I))
+        prior = 0.5 * ((1 - ab_T) + ab_T * x0.pow(2) - 1 - math.log(1 - ab_T)).sum(dims)
+        kls = []
+        for t in ts.tolist():
+            tt = torch.full((b,), t, dtype=torch.long)
+            xt = sampling.q_sample(sched, x0, tt, torch.randn(x0.shape, generator=generator).to(x0))
+            mean_q, var = sampling.q_posterior(sched, x0, xt, tt)
+            x0_hat, _ = self.denoiser(y, self._vlb_guidance())(xt, tt)
+            mean_p, _ = sampling.q_posterior(sched, x0_hat, xt, tt)
+            kls.append(((mean_q - mean_p).pow(2) / (2 * var)).sum(dims))  # KL of equal-variance Gaussians
+        t0 = torch.zeros(b, dtype=torch.long)
+        x1 = sampling.q_sample(sched, x0, t0, torch.randn(x0.shape, generator=generator).to(x0))
+        x0_hat, _ = self.denoiser(y, self._vlb_guidance())(x1, t0)
+        mean_p, _ = sampling.q_posterior(sched, x0_hat, x1, t0)
+        decoder = -discretized_gaussian_log_prob(
+            x0, mean_p, 0.5 * math.log(float(sched.posterior_var[1]))
+        ).sum(dims)
+        return {"prior": prior, "decoder": decoder, "kl": torch.stack(kls, 1) if kls else torch.zeros(b, 0)}
+
+    def _vlb_guidance(self) -> float | None:
+        return None
+
+    @torch.no_grad()
+    def log_likelihood(
+        self, x: torch.Tensor, y: torch.Tensor | None = None, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """-L_vlb in nats (B,): a lower bound on log p(x) of 256-level images. The T-1 KL terms are
+        estimated from ``vlb_timesteps`` K stratified steps (one per stratum of 1..T-1, scaled by (T-1)/K;
+        unbiased; K = T evaluates every term)."""
+        if not self.images:
+            raise ConfigError("the variational bound is defined for 256-level image data")
+        was = self.training
+        self.eval()
+        T, k = self.config.timesteps, min(self.config.vlb_timesteps, self.config.timesteps - 1)
+        if k >= T - 1:
+            ts = torch.arange(1, T)
+        else:  # one step drawn uniformly from each of k equal strata of 1..T-1
+            edges = torch.linspace(1, T, k + 1)
+            ts = (edges[:-1] + torch.rand(k, generator=generator) * (edges[1:] - edges[:-1])).floor().long()
+            ts = ts.clamp(1, T - 1)
+        terms = self.vlb_terms(x, y, generator, ts)
+        kl = terms["kl"].sum(1) * ((T - 1) / len(ts))
+        self.train(was)
+        return -(terms["prior"] + kl + terms["decoder"])
+
+
+def discretized_gaussian_log_prob(x: torch.Tensor, mean: torch.Tensor, log_std: float) -> torch.Tensor:
+    """log P(x) per pixel of x in [-1, 1] on 256 levels (bin width 2/255) under N(mean, std^2) integrated
+    over each pixel's bin; the edge bins reach to -inf and +inf (Ho et al. 2020, Eq. 13)."""
+    std = math.exp(log_std)
+    half = 1 / 255
+    normal = torch.distributions.Normal(0.0, 1.0)
+    cdf_hi = torch.where(x > 1 - 1e-3, torch.ones_like(x), normal.cdf((x + half - mean) / std))
+    cdf_lo = torch.where(x < -1 + 1e-3, torch.zeros_like(x), normal.cdf((x - half - mean) / std))
+    return torch.log((cdf_hi - cdf_lo).clamp(min=1e-12))
+
+
+@register
+class CDDPM(ClassConditional, DDPM):
+    """Class-conditional DDPM with classifier-free guidance: one network learns eps(x_t, y) and eps(x_t)."""
+
+    model_type = "cddpm"
+    config_class = CDDPMConfig
+
+    def __init__(self, config: CDDPMConfig, shape: tuple[int, ...]) -> None:
+        self.check_class_config(config)
+        if not 0 <= config.label_dropout < 1:
+            raise ConfigError(f"label_dropout must be in [0, 1), got {config.label_dropout}")
+        if config.guidance < 0:
+            raise ConfigError(f"guidance must be >= 0, got {config.guidance}")
+        super().__init__(config, shape)
+
+    @property
+    def n_classes_in(self) -> int:
+        return self.config.num_classes
+
+    def _train_labels(self, batch: Batch) -> torch.Tensor:
+        """The labels, each replaced by the 'no label' index K with probability label_dropout."""
+        y = self.batch_labels(batch).to(batch[0].device)
+        drop = torch.rand(y.shape, device=y.device) < self.config.label_dropout
+        return torch.where(drop, torch.full_like(y, self.num_classes), y)
+
+    def denoiser(self, y: torch.Tensor | None = None, guidance: float | None = None) -> sampling.Denoiser:
+        """Classifier-free guidance: eps_w = eps(x_t) + w (eps(x_t, y) - eps(x_t)), x0_hat from eps_w."""
+        w = self.config.guidance if guidance is None else guidance
+        if w < 0:
+            raise ConfigError(f"--guidance must be >= 0, got {w}")
+        if y is None:
+            raise ConfigError("cddpm needs class labels y to sample")
+        null = torch.full_like(y, self.num_classes)
+        clip = self.images and self.config.clip_denoised
+
+        def eps_of(xt: torch.Tensor, t: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+            _, eps = sampling.predictions(
+                self.schedule, self.config.prediction, self._net_at_precision(xt, t, labels), xt, t
+            )
+            return eps
+
+        def denoise(xt: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            if w == 1:
+                eps = eps_of(xt, t, y)
+            elif w == 0:
+                eps = eps_of(xt, t, null)
+            else:  # both predictions in one batch of 2B
+                both = eps_of(torch.cat([xt, xt]), torch.cat([t, t]), torch.cat([y, null]))
+                cond, uncond = both.chunk(2)
+                eps = uncond + w * (cond - uncond)
+            ab = sampling.at(self.schedule.abar, t, xt)
+            x0 = (xt - (1 - ab).sqrt() * eps) / ab.sqrt()
+            return self._clip(x0, eps, xt, t) if clip else (x0, eps)
+
+        return denoise
+
+    def _vlb_guidance(self) -> float:
+        return 1.0  # the bound of p(x | y) when labels are given
+
+    def vlb_terms(self, x, y=None, generator=None, ts=None):
+        y = (
+            self.num_classes * torch.ones(x.shape[0], dtype=torch.long)
+            if y is None
+            else self.check_labels(y, x.shape[0])
+        )
+        return super().vlb_terms(x, y, generator, ts)
+
+    def _sample_labels(self, n: int, y, seeds: Sequence[int]) -> torch.Tensor:
+        if y is None:  # a label per sample from its own seed
+            return torch.tensor(
+                [
+                    int(torch.randint(self.num_classes, (1,), generator=torch.Generator().manual_seed(s + 1)))
+                    for s in seeds
+                ]
+            )
+        return self.check_labels(y, n)
+
+    def progress_rows(self, x: torch.Tensor, generator: torch.Generator | None = None) -> list[torch.Tensor]:
+        """One row per class (up to 10), the same eight seeds in every row."""
+        return [self.sample(8, seeds=range(8), y=c) for c in range(min(10, self.num_classes))]

@@ -1,0 +1,333 @@
+"""Diffusion schedules, the forward process and the samplers, as pure functions.
+
+Notation (Ho et al. 2020), with 0-based step indices t = 0 .. T-1 standing for the paper's 1 .. T:
+    beta_t                noise schedule;  alpha_t = 1 - beta_t;  abar_t = prod_{s <= t} alpha_s
+    q(x_t | x_{t-1}) = N(sqrt(alpha_t) x_{t-1}, beta_t I)                 the Markov chain (``q_step``)
+    q(x_t | x_0)     = N(sqrt(abar_t) x_0, (1 - abar_t) I)               closed form (``q_sample``)
+    q(x_{t-1} | x_t, x_0) = N(c0_t x_0 + ct_t x_t, btilde_t I)            the posterior (``q_posterior``)
+        c0_t = beta_t sqrt(abar_{t-1}) / (1 - abar_t),  ct_t = sqrt(alpha_t) (1 - abar_{t-1}) / (1 - abar_t),
+        btilde_t = beta_t (1 - abar_{t-1}) / (1 - abar_t),  with abar_{-1} = 1.
+
+Samplers take the network as a function ``denoise(x_t, t) -> (x0_hat, eps_hat)`` (t: (B,) long) and
+draw every random number from a ``Noise`` source with one generator per sample, so that an image
+depends on its own seed only, never on the batch it was drawn in (edm's per-sample generators).
+``callback(t, x_t, x0_hat)`` sees each step (for trajectories).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+
+from genzoo.errors import ConfigError
+
+Denoiser = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+Callback = Callable[[int, torch.Tensor, torch.Tensor], None] | None
+SAMPLERS = ("ddpm", "ddim", "dpm++")
+
+
+# -- schedules -----------------------------------------------------------------------------------
+def linear_betas(T: int, start: float = 1e-4, end: float = 0.02) -> torch.Tensor:
+    """DDPM's linear schedule, 1e-4 -> 0.02 over T = 1000 (end points scaled by 1000 / T for other T,
+    so that abar_T stays about the same)."""
+    scale = 1000 / T
+    return torch.linspace(start * scale, min(end * scale, 0.999), T, dtype=torch.float64)
+
+
+def cosine_betas(T: int, s: float = 0.008, max_beta: float = 0.999) -> torch.Tensor:
+    """Nichol & Dhariwal (2021): abar(t) = cos^2(((t/T + s) / (1 + s)) pi/2), beta_t = 1 - abar_t / abar_{t-1}."""
+    f = torch.cos(((torch.arange(T + 1, dtype=torch.float64) / T + s) / (1 + s)) * math.pi / 2) ** 2
+    return (1 - f[1:] / f[:-1]).clamp(max=max_beta)
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A noise schedule and the coefficients derived from it, all (T,) float64."""
+
+    betas: torch.Tensor
+
+    @classmethod
+    def make(cls, kind: str, T: int) -> Schedule:
+        if T < 2:
+            raise ConfigError(f"timesteps must be at least 2, got {T}")
+        if kind not in ("linear", "cosine"):
+            raise ConfigError(f"unknown noise schedule {kind!r}; choose linear or cosine")
+        return cls(linear_betas(T) if kind == "linear" else cosine_betas(T))
+
+    @property
+    def T(self) -> int:
+        return len(self.betas)
+
+    @property
+    def alphas(self) -> torch.Tensor:
+        return 1 - self.betas
+
+    @property
+    def abar(self) -> torch.Tensor:
+        return torch.cumprod(self.alphas, 0)
+
+    @property
+    def abar_prev(self) -> torch.Tensor:
+        return torch.cat([torch.ones(1, dtype=torch.float64), self.abar[:-1]])
+
+    @property
+    def posterior_var(self) -> torch.Tensor:
+        """btilde_t = beta_t (1 - abar_{t-1}) / (1 - abar_t); 0 at t = 0."""
+        return self.betas * (1 - self.abar_prev) / (1 - self.abar)
+
+
+def at(values: torch.Tensor, t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """values[t] (t: (B,) long) shaped (B, 1, ..., 1) to broadcast against ``like`` (B, ...)."""
+    v = values.to(like.device)[t.to(like.device)].to(like.dtype)
+    return v.view(-1, *([1] * (like.dim() - 1)))
+
+
+# -- the forward process ---------------------------------------------------------------------------
+def q_sample(sched: Schedule, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+    """x_t ~ q(x_t | x_0) = N(sqrt(abar_t) x_0, (1 - abar_t) I): sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps."""
+    ab = at(sched.abar, t, x0)
+    return ab.sqrt() * x0 + (1 - ab).sqrt() * noise
+
+
+def q_step(sched: Schedule, x_prev: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+    """One step of the Markov chain q(x_t | x_{t-1}) = N(sqrt(1 - beta_t) x_{t-1}, beta_t I)."""
+    b = at(sched.betas, t, x_prev)
+    return (1 - b).sqrt() * x_prev + b.sqrt() * noise
+
+
+def q_posterior(
+    sched: Schedule, x0: torch.Tensor, xt: torch.Tensor, t: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and variance of q(x_{t-1} | x_t, x_0): (c0_t x_0 + ct_t x_t, btilde_t) (see the module doc)."""
+    ab, ab_prev, b = at(sched.abar, t, xt), at(sched.abar_prev, t, xt), at(sched.betas, t, xt)
+    mean = (b * ab_prev.sqrt() / (1 - ab)) * x0 + ((1 - b).sqrt() * (1 - ab_prev) / (1 - ab)) * xt
+    return mean, at(sched.posterior_var, t, xt).expand_as(xt)
+
+
+def predictions(
+    sched: Schedule, kind: str, out: torch.Tensor, xt: torch.Tensor, t: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(x0_hat, eps_hat) from a network output that predicts ``kind``: eps, x0 or
+    v = sqrt(abar) eps - sqrt(1 - abar) x_0 (Salimans & Ho 2022), using x_t = sqrt(abar) x_0 + sqrt(1 - abar) eps."""
+    ab = at(sched.abar, t, xt)
+    a, s = ab.sqrt(), (1 - ab).sqrt()
+    if kind == "eps":
+        return (xt - s * out) / a, out
+    if kind == "x0":
+        return out, (xt - a * out) / s
+    return a * xt - s * out, s * xt + a * out  # v
+
+
+def target(
+    kind: str, x0: torch.Tensor, noise: torch.Tensor, sched: Schedule, t: torch.Tensor
+) -> torch.Tensor:
+    """The regression target of L_simple for a network that predicts ``kind``."""
+    if kind == "eps":
+        return noise
+    if kind == "x0":
+        return x0
+    ab = at(sched.abar, t, x0)
+    return ab.sqrt() * noise - (1 - ab).sqrt() * x0  # v
+
+
+# -- per-sample randomness ------------------------------------------------------------------------
+class Noise:
+    """Gaussian noise with one generator per sample: row i of every draw comes from seed i alone."""
+
+    def __init__(self, seeds: Sequence[int], device: torch.device | str = "cpu") -> None:
+        self.gens = [torch.Generator().manual_seed(int(s)) for s in seeds]
+        self.device = device
+
+    def randn(self, *shape: int) -> torch.Tensor:
+        """(B, *shape) standard normal, row i from generator i."""
+        return torch.stack([torch.randn(shape, generator=g) for g in self.gens]).to(self.device)
+
+    def rand(self, *shape: int) -> torch.Tensor:
+        return torch.stack([torch.rand(shape, generator=g) for g in self.gens]).to(self.device)
+
+
+def seeds_from(generator: torch.Generator | None, n: int) -> list[int]:
+    """n per-sample seeds drawn from one generator (or from torch's global one)."""
+    return torch.randint(0, 2**62, (n,), generator=generator).tolist()
+
+
+# -- step grids ------------------------------------------------------------------------------------
+def step_grid(T: int, steps: int) -> torch.Tensor:
+    """``steps`` timesteps from T-1 down to 0, evenly spaced (all of them when steps == T)."""
+    if not 1 <= steps <= T:
+        raise ConfigError(f"--steps must be between 1 and the model's {T} timesteps, got {steps}")
+    return torch.linspace(T - 1, 0, steps, dtype=torch.float64).round().long()
+
+
+def _full(t: int, x: torch.Tensor) -> torch.Tensor:
+    return torch.full((x.shape[0],), int(t), dtype=torch.long, device=x.device)
+
+
+# -- samplers ---------------------------------------------------------------------------------------
+@torch.no_grad()
+def ddpm_sample(denoise: Denoiser, sched: Schedule, x: torch.Tensor, noise: Noise, callback: Callback = None):
+    """Ancestral sampling over all T steps (Ho et al. 2020, Algorithm 2), with the posterior's mean
+    from x0_hat and its variance btilde_t: x_{t-1} = mean(x0_hat, x_t) + sqrt(btilde_t) z, no z at t = 0."""
+    for t in range(sched.T - 1, -1, -1):
+        tt = _full(t, x)
+        x0, _ = denoise(x, tt)
+        mean, var = q_posterior(sched, x0, x, tt)
+        if callback:
+            callback(t, x, x0)
+        x = mean + var.sqrt() * noise.randn(*x.shape[1:]) if t > 0 else mean
+    return x
+
+
+@torch.no_grad()
+def ddim_sample(
+    denoise: Denoiser,
+    sched: Schedule,
+    x: torch.Tensor,
+    noise: Noise,
+    steps: int,
+    eta: float = 0.0,
+    callback: Callback = None,
+):
+    """DDIM (Song et al. 2021, Eq. 12) on ``steps`` timesteps: from t to the next s < t,
+        x_s = sqrt(abar_s) x0_hat + sqrt(1 - abar_s - sigma^2) eps_hat + sigma z,
+        sigma = eta sqrt((1 - abar_s) / (1 - abar_t)) sqrt(1 - abar_t / abar_s);
+    eta = 0 is deterministic; eta = 1 on the full grid is ancestral DDPM. The last step lands on x0_hat."""
+    grid = step_grid(sched.T, steps).tolist()
+    abar = sched.abar
+    for i, t in enumerate(grid):
+        x0, eps = denoise(x, _full(t, x))
+        if callback:
+            callback(t, x, x0)
+        if i == len(grid) - 1:
+            return x0
+        a_t, a_s = float(abar[t]), float(abar[grid[i + 1]])
+        sigma = eta * math.sqrt((1 - a_s) / (1 - a_t) * (1 - a_t / a_s))
+        x = math.sqrt(a_s) * x0 + math.sqrt(max(1 - a_s - sigma**2, 0.0)) * eps
+        if sigma > 0:
+            x = x + sigma * noise.randn(*x.shape[1:])
+    return x
+
+
+@torch.no_grad()
+def dpmpp_2m_sample(
+    denoise: Denoiser, sched: Schedule, x: torch.Tensor, steps: int, callback: Callback = None
+) -> torch.Tensor:
+    """DPM-Solver++(2M) (Lu et al. 2022), a second-order multistep solver of the probability-flow ODE
+    in data prediction. With alpha_t = sqrt(abar_t), sigma_t = sqrt(1 - abar_t), lambda_t = log(alpha_t / sigma_t)
+    and h = lambda_s - lambda_t from t to the next s:
+        x_s = (sigma_s / sigma_t) x_t - alpha_s (e^{-h} - 1) D,
+    D = x0_hat(t) on the first step, else (1 + 1/(2r)) x0_hat(t) - 1/(2r) x0_hat(t_prev), r = h_prev / h.
+    One network evaluation per step; the last step lands on x0_hat."""
+    grid = step_grid(sched.T, steps).tolist()
+    abar = sched.abar.tolist()
+
+    def lam(t: int) -> float:
+        return 0.5 * math.log(abar[t] / (1 - abar[t]))
+
+    prev_x0, h_prev = None, None
+    for i, t in enumerate(grid):
+        x0, _ = denoise(x, _full(t, x))
+        if callback:
+            callback(t, x, x0)
+        if i == len(grid) - 1:
+            return x0
+        s = grid[i + 1]
+        h = lam(s) - lam(t)
+        d = x0
+        if prev_x0 is not None:
+            r = h_prev / h
+            d = (1 + 1 / (2 * r)) * x0 - (1 / (2 * r)) * prev_x0
+        x = math.sqrt((1 - abar[s]) / (1 - abar[t])) * x - math.sqrt(abar[s]) * math.expm1(-h) * d
+        prev_x0, h_prev = x0, h
+    return x
+
+
+def sample(
+    denoise: Denoiser,
+    sched: Schedule,
+    x_T: torch.Tensor,
+    noise: Noise,
+    sampler: str,
+    steps: int | None = None,
+    eta: float = 0.0,
+    callback: Callback = None,
+) -> torch.Tensor:
+    """Dispatch to a sampler by name: ddpm (all T steps), ddim (``steps``, ``eta``) or dpm++ (``steps``)."""
+    if sampler == "ddpm":
+        if steps not in (None, sched.T):
+            raise ConfigError(
+                f"the ddpm sampler runs all {sched.T} steps; for {steps} steps use --sampler ddim "
+                "(--eta 1 is ancestral sampling on fewer steps) or dpm++"
+            )
+        return ddpm_sample(denoise, sched, x_T, noise, callback)
+    if steps is None:
+        raise ConfigError(f"the {sampler} sampler needs a number of steps")
+    if sampler == "ddim":
+        if eta < 0:
+            raise ConfigError(f"--eta must be >= 0, got {eta}")
+        return ddim_sample(denoise, sched, x_T, noise, steps, eta, callback)
+    if sampler == "dpm++":
+        return dpmpp_2m_sample(denoise, sched, x_T, steps, callback)
+    raise ConfigError(f"unknown sampler {sampler!r}; choose one of {', '.join(SAMPLERS)}")
+
+
+# -- inpainting ----------------------------------------------------------------------------------------
+def repaint_path(n: int, jump_length: int, resamples: int) -> list[int]:
+    """Indices into a step grid of n points as RePaint visits them (Lugmayr et al. 2022): down the
+    grid, and every ``jump_length`` points go back up ``jump_length`` points, ``resamples - 1`` times."""
+    path, i, jumped = [0], 0, {}
+    while i < n - 1:
+        i += 1
+        path.append(i)
+        if resamples > 1 and i % jump_length == 0 and i < n - 1 and jumped.get(i, 0) < resamples - 1:
+            jumped[i] = jumped.get(i, 0) + 1
+            for _ in range(min(jump_length, i)):
+                i -= 1
+                path.append(i)
+    return path
+
+
+@torch.no_grad()
+def repaint_sample(
+    denoise: Denoiser,
+    sched: Schedule,
+    x0_known: torch.Tensor,
+    known: torch.Tensor,
+    noise: Noise,
+    steps: int,
+    jump_length: int = 10,
+    resamples: int = 1,
+    callback: Callback = None,
+) -> torch.Tensor:
+    """Inpainting by RePaint: at each step the known pixels (``known`` = 1) are drawn from the forward
+    process q(x_s | x_0 = x0_known) and the unknown ones from an ancestral (DDIM eta = 1) step of the model;
+    a jump back up the grid re-noises x_s to x_t by q(x_t | x_s) = N(sqrt(abar_t / abar_s) x_s, (1 - abar_t / abar_s) I)."""
+    if jump_length < 1 or resamples < 1:
+        raise ConfigError(f"jump_length and resamples must be at least 1, got {jump_length} and {resamples}")
+    grid = step_grid(sched.T, steps).tolist()
+    abar = sched.abar.tolist()
+    shape = x0_known.shape[1:]
+    x = noise.randn(*shape)
+    path = repaint_path(len(grid), jump_length, resamples)
+    x0 = x0_known
+    for cur, nxt in zip(path[:-1], path[1:], strict=True):
+        t, s = grid[cur], grid[nxt]
+        if nxt < cur:  # back up the grid: t_s > t_t; forward noising from t to s
+            ratio = abar[s] / abar[t]
+            x = math.sqrt(ratio) * x + math.sqrt(1 - ratio) * noise.randn(*shape)
+            continue
+        x0, eps = denoise(x, _full(t, x))
+        if callback:
+            callback(t, x, x0)
+        a_t, a_s = abar[t], abar[s]
+        sigma = math.sqrt((1 - a_s) / (1 - a_t) * (1 - a_t / a_s))
+        unknown = (
+            math.sqrt(a_s) * x0 + math.sqrt(max(1 - a_s - sigma**2, 0.0)) * eps + sigma * noise.randn(*shape)
+        )
+        known_s = math.sqrt(a_s) * x0_known + math.sqrt(1 - a_s) * noise.randn(*shape)
+        x = known * known_s + (1 - known) * unknown
+    x0, _ = denoise(x, _full(grid[-1], x))
+    return known * x0_known + (1 - known) * x0
