@@ -301,6 +301,8 @@ BAD = {
     "--inception-weights": ["{missing}", "{garbage}"],
     "--samples": ["{missing}", "{garbage}"],
     "--range": ["abc", "0", "-7", "inf"],  # traverse: a finite number > 0
+    "--prompt": ["seven"],  # the walk's RUN is not conditional; unknown prompts are tested in test_diffusion
+    "--mask": ["nope"],
 }
 # Valid arguments per command (by prefix), so that an error comes from the option under test;
 # positionals are {dest} placeholders. Commands not listed get their positionals and required
@@ -317,6 +319,7 @@ BASE = {
 KNOWN: dict[tuple[str, str, str], pytest.MarkDecorator] = {}
 BASE_FOR = {("eval", "--samples"): ["--data", "digits", "--n", "8"]}  # --samples replaces RUN
 VALID = {"run": "{run}", "what": "mnist"}
+DIFFUSION_ONLY = ("forward", "inpaint")  # commands whose RUN in the walk is a diffusion model
 
 
 def _commands(parser: argparse.ArgumentParser, prefix: tuple[str, ...] = ()):
@@ -362,6 +365,7 @@ def _bad_values(action: argparse.Action) -> list[str]:
         "floats": ["a,b", "-7"],
         "mirror_url": ["nope"],
         "step_list": ["abc", "-1", ","],  # progress --steps
+        "_steps": ["abc", "-1"],  # forward --t
     }
     kind = getattr(t, "__name__", None)
     assert kind in kinds, f"no invalid value known for {name} (type {t!r}); add it to BAD"
@@ -397,6 +401,8 @@ def walk_paths(tmp_path_factory) -> dict[str, str]:
     root = tmp_path_factory.mktemp("walk")
     spec = tiny_spec("dae", steps=2, ckpt_every=2, image_every=0, warmup_steps=0, log_every=1, threads=1)
     train(spec, root / "run", progress=False)
+    dspec = tiny_spec("ddpm", steps=2, ckpt_every=2, image_every=0, warmup_steps=0, log_every=1, threads=1)
+    train(dspec, root / "diffusion", progress=False)  # the RUN of the commands only diffusion models have
     (root / "file").write_text("")
     (root / "garbage").write_bytes(b"\x00\x01not json, not a weights file, not an npz\xff")
     (root / "bad_section.json").write_text('{"model": 5}')
@@ -406,6 +412,7 @@ def walk_paths(tmp_path_factory) -> dict[str, str]:
     (root / "dir").mkdir()
     return {
         "run": str(root / "run"),
+        "diffusion": str(root / "diffusion"),
         "file": str(root / "file"),
         "garbage": str(root / "garbage"),
         "bad_section": str(root / "bad_section.json"),
@@ -423,6 +430,8 @@ def test_every_option_refuses_an_invalid_value_in_one_line(
     monkeypatch.setenv("GENZOO_INCEPTION_WEIGHTS", walk_paths["missing"])
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     paths = walk_paths | {"tmp": str(tmp_path)} | {"what": "mnist"}
+    if prefix[0] in DIFFUSION_ONLY:
+        paths["run"] = paths["diffusion"]
     base = BASE_FOR.get((prefix[0], name), base)
     bad = value.format(**paths)
     if name.startswith("-"):

@@ -297,6 +297,7 @@ class DDPM(GenerativeModel):
         return self._from_model(x0)
 
     # -- the variational bound --------------------------------------------------------------------------
+    @torch.no_grad()
     def vlb_terms(
         self,
         x: torch.Tensor,

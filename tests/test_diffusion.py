@@ -1,0 +1,520 @@
+"""Diffusion: the forward process, the posterior, the samplers, guidance, the bound, the commands."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import genzoo
+from genzoo import config as cfgio
+from genzoo import sampling
+from genzoo.cli import main
+from genzoo.conditional import class_from_prompt
+from genzoo.data import DataConfig, load_dataset
+from genzoo.errors import ConfigError, GenzooError
+from genzoo.eval.likelihood import evaluate_likelihood
+from genzoo.models import diffusion
+from genzoo.models.diffusion import CDDPM, DDPM, CDDPMConfig, DDPMConfig, discretized_gaussian_log_prob
+from genzoo.registry import get_model_class
+from genzoo.sampling import Noise, Schedule
+from genzoo.train import RunSpec, TrainConfig, train
+from tests.conftest import TINY, tiny_spec
+
+FP32 = {"sample_precision": "fp32"}
+
+
+def tiny(name: str = "ddpm", shape=(1, 8, 8), **changes):
+    torch.manual_seed(0)
+    cls = get_model_class(name)
+    model = cls(cfgio.from_dict(cls.config_class, TINY[name] | FP32 | changes), shape)
+    with torch.no_grad():  # the output layer starts at zero: give the network something to say
+        for p in model.parameters():
+            p.add_(0.2 * torch.randn_like(p))
+    return model.eval()
+
+
+# -- schedules and the forward process ------------------------------------------------------------
+def test_schedules_follow_their_definitions():
+    lin = Schedule.make("linear", 1000)
+    assert float(lin.betas[0]) == pytest.approx(1e-4) and float(lin.betas[-1]) == pytest.approx(0.02)
+    assert bool((lin.betas[1:] > lin.betas[:-1]).all())
+    cos = Schedule.make("cosine", 1000)
+    f = lambda t: math.cos((t / 1000 + 0.008) / 1.008 * math.pi / 2) ** 2  # noqa: E731
+    for t in (0, 100, 500, 900):  # abar_t (0-based t = the paper's t + 1) = f(t + 1) / f(0)
+        assert float(cos.abar[t]) == pytest.approx(f(t + 1) / f(0), rel=1e-9)
+    assert float(cos.betas.max()) <= 0.999 and bool((cos.abar[1:] < cos.abar[:-1]).all())
+    with pytest.raises(ConfigError, match="unknown noise schedule"):
+        Schedule.make("quadratic", 10)
+
+
+@pytest.mark.parametrize("kind", ["linear", "cosine"])
+def test_closed_form_q_matches_the_iterated_markov_chain(kind):
+    """Iterating q(x_t | x_{t-1}) from a fixed x_0 gives N(sqrt(abar_t) x_0, (1 - abar_t) I)."""
+    sched, n = Schedule.make(kind, 100), 40_000
+    x0 = torch.tensor([1.0, -0.5, 0.0, 0.8], dtype=torch.float64)
+    xt, g = x0.expand(n, 4).clone(), torch.Generator().manual_seed(0)
+    for t in range(60):
+        xt = sampling.q_step(
+            sched, xt, torch.full((n,), t), torch.randn(n, 4, generator=g, dtype=torch.float64)
+        )
+        if t in (0, 9, 59):
+            ab = float(sched.abar[t])
+            se_mean, se_var = math.sqrt((1 - ab) / n), (1 - ab) * math.sqrt(2 / n)
+            assert torch.allclose(xt.mean(0), math.sqrt(ab) * x0, atol=5 * se_mean), t
+            assert torch.allclose(
+                xt.var(0), torch.full((4,), 1 - ab, dtype=torch.float64), atol=5 * se_var
+            ), t
+    closed = sampling.q_sample(
+        sched, x0.expand(n, 4), torch.full((n,), 59), torch.randn(n, 4, generator=g, dtype=torch.float64)
+    )
+    assert torch.allclose(closed.mean(0), xt.mean(0), atol=0.02) and torch.allclose(closed.std(0), xt.std(0), atol=0.02)  # fmt: skip
+
+
+def test_posterior_mean_and_variance_match_bayes_rule():
+    """q(x_{t-1} | x_t, x_0) from q(x_{t-1} | x_0) = N(sqrt(abar_{t-1}) x_0, 1 - abar_{t-1}) and
+    q(x_t | x_{t-1}) = N(sqrt(alpha_t) x_{t-1}, beta_t): precisions add, means weight by precision."""
+    sched = Schedule.make("cosine", 50)
+    g = torch.Generator().manual_seed(1)
+    x0, xt = (
+        torch.randn(4, 3, generator=g, dtype=torch.float64),
+        torch.randn(4, 3, generator=g, dtype=torch.float64),
+    )
+    t = torch.tensor([1, 2, 20, 49])
+    mean, var = sampling.q_posterior(sched, x0, xt, t)
+    ab_prev, alpha, beta = sched.abar_prev[t][:, None], sched.alphas[t][:, None], sched.betas[t][:, None]
+    precision = 1 / (1 - ab_prev) + alpha / beta
+    assert torch.allclose(var, (1 / precision).expand_as(var), rtol=1e-10)
+    assert torch.allclose(
+        mean, (ab_prev.sqrt() * x0 / (1 - ab_prev) + alpha.sqrt() * xt / beta) / precision, rtol=1e-10
+    )
+    m0, v0 = sampling.q_posterior(sched, x0, xt, torch.zeros(4, dtype=torch.long))  # x_{-1} is x_0 itself
+    assert torch.allclose(m0, x0) and bool((v0 == 0).all())
+
+
+@pytest.mark.parametrize("kind", ["eps", "x0", "v"])
+def test_each_prediction_gives_back_x0_and_eps(kind):
+    sched, g = Schedule.make("linear", 100), torch.Generator().manual_seed(2)
+    x0, eps = (
+        torch.randn(5, 3, generator=g, dtype=torch.float64),
+        torch.randn(5, 3, generator=g, dtype=torch.float64),
+    )
+    t = torch.tensor([0, 10, 50, 80, 99])
+    xt = sampling.q_sample(sched, x0, t, eps)
+    x0_hat, eps_hat = sampling.predictions(sched, kind, sampling.target(kind, x0, eps, sched, t), xt, t)
+    assert torch.allclose(x0_hat, x0) and torch.allclose(eps_hat, eps)
+
+
+# -- samplers ---------------------------------------------------------------------------------------
+def gaussian_denoiser(sched: Schedule, m: torch.Tensor, s: torch.Tensor):
+    """The exact E[x_0 | x_t] for data x_0 ~ N(m, diag(s^2)): m + s^2 sqrt(abar)(x_t - sqrt(abar) m) / (abar s^2 + 1 - abar)."""
+
+    def denoise(xt, t):
+        ab = sampling.at(sched.abar, t, xt)
+        x0 = m + s**2 * ab.sqrt() * (xt - ab.sqrt() * m) / (ab * s**2 + 1 - ab)
+        return x0, (xt - ab.sqrt() * x0) / (1 - ab).sqrt()
+
+    return denoise
+
+
+def test_ddim_with_eta_1_on_the_full_grid_is_ancestral_sampling():
+    """Same noise, same samples: DDIM's sigma at eta = 1 is the posterior's sqrt(btilde_t) and its mean
+    the posterior mean, so the two samplers draw from the same distribution path by path."""
+    sched = Schedule.make("linear", 50)
+    w = torch.randn(3, 3, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+
+    def denoise(xt, t):  # any fixed network will do
+        x0 = torch.tanh(xt @ w + t[:, None] / 50)
+        ab = sampling.at(sched.abar, t, xt)
+        return x0, (xt - ab.sqrt() * x0) / (1 - ab).sqrt()
+
+    def run(fn):
+        noise = Noise(range(6))
+        return fn(noise.randn(3).double(), noise)
+
+    a = run(lambda x, nz: sampling.ddpm_sample(denoise, sched, x, _Double(nz)))
+    b = run(lambda x, nz: sampling.ddim_sample(denoise, sched, x, _Double(nz), steps=50, eta=1.0))
+    assert torch.allclose(a, b, atol=1e-10)
+    c = run(lambda x, nz: sampling.ddim_sample(denoise, sched, x, _Double(nz), steps=50, eta=0.0))
+    assert not torch.allclose(a, c, atol=1e-3)  # eta = 0 is a different (deterministic) path
+
+
+class _Double:
+    """A Noise whose draws are float64 (for exact comparisons)."""
+
+    def __init__(self, noise: Noise) -> None:
+        self.noise = noise
+
+    def randn(self, *shape: int) -> torch.Tensor:
+        return self.noise.randn(*shape).double()
+
+
+def gaussian_samples(sampler: str, steps: int | None, n: int = 2000) -> torch.Tensor:
+    """Samples of N(m, diag(s^2)), m = (1, -2), s = (0.5, 0.2), by ``sampler`` with the exact denoiser."""
+    sched = Schedule.make("linear", 1000)
+    m, s = torch.tensor([1.0, -2.0], dtype=torch.float64), torch.tensor([0.5, 0.2], dtype=torch.float64)
+    noise = _Double(Noise(range(n)))
+    return sampling.sample(gaussian_denoiser(sched, m, s), sched, noise.randn(2), noise, sampler, steps)
+
+
+@pytest.mark.parametrize(
+    "sampler, steps, n", [("ddpm", None, 1000), ("ddim", 1000, 2000), ("dpm++", 20, 2000)]
+)
+def test_samplers_with_the_exact_denoiser_recover_the_data_distribution(sampler, steps, n):
+    x = gaussian_samples(sampler, steps, n)  # standard errors: mean <= 0.016, std ~1.6-2.2%
+    assert torch.allclose(x.mean(0), torch.tensor([1.0, -2.0], dtype=torch.float64), atol=0.05), x.mean(0)
+    assert torch.allclose(x.std(0) / torch.tensor([0.5, 0.2], dtype=torch.float64), torch.ones(2, dtype=torch.float64), atol=0.07), x.std(0)  # fmt: skip
+
+
+def test_the_second_order_solver_beats_ddim_at_the_same_number_of_steps():
+    """At 10 steps DDIM (first order) shrinks the narrow Gaussian's spread (~0.49x measured) while
+    DPM-Solver++(2M) on its log-SNR grid stays within a few per cent (~1.01x)."""
+    ratio = {k: gaussian_samples(k, 10).std(0)[1] / 0.2 for k in ("ddim", "dpm++")}
+    assert abs(ratio["dpm++"] - 1) < 0.05 and abs(ratio["ddim"] - 1) > 0.3, ratio
+
+
+def test_per_sample_seeds_give_the_same_image_whatever_the_batch_size(monkeypatch):
+    model = tiny()
+    kw = {"sampler": "ddim", "steps": 5, "eta": 1.0}  # eta = 1 draws noise at every step too
+    whole = model.sample(6, seeds=range(6), **kw)
+    monkeypatch.setattr(diffusion, "SAMPLE_BATCH", 4)  # batches of 4 and 2
+    split = model.sample(6, seeds=range(6), **kw)
+    alone = model.sample(2, seeds=[4, 5], **kw)
+    assert torch.allclose(whole, split, atol=1e-5) and torch.allclose(whole[4:], alone, atol=1e-5)
+    assert not torch.allclose(whole[0], whole[1])
+    g1, g2 = torch.Generator().manual_seed(9), torch.Generator().manual_seed(9)
+    assert torch.equal(model.sample(3, generator=g1, **kw), model.sample(3, generator=g2, **kw))
+
+
+def test_bad_sampler_settings_are_one_clear_error():
+    model = tiny()
+    with pytest.raises(ConfigError, match=r"between 1 and the model's 20 timesteps, got 0"):
+        model.sample(2, steps=0)
+    with pytest.raises(ConfigError, match=r"between 1 and the model's 20 timesteps, got 21"):
+        model.sample(2, steps=21)
+    with pytest.raises(ConfigError, match="ddpm sampler runs all 20 steps"):
+        model.sample(2, sampler="ddpm", steps=5)
+    with pytest.raises(ConfigError, match="unknown sampler"):
+        model.sample(2, sampler="euler")
+    with pytest.raises(GenzooError, match="needs a class-conditional model"):
+        model.sample(2, guidance=3.0)
+    with pytest.raises(GenzooError, match="not class-conditional"):
+        model.sample(2, y=1)
+
+
+def test_a_tiny_model_learns_a_2d_toy_distribution(tmp_path):
+    """Seeded, about 10 s: the maximum mean discrepancy of 1,000 samples to 1,000 test points falls
+    below 0.03 (N(0, I) at the data's scale scores about 0.085; train vs test points about 0.002)."""
+    data = DataConfig(name="eight-gaussians", n_points=4000)
+    model_cfg = {"timesteps": 100, "hidden": 64, "sample_steps": 20, "sample_precision": "fp32"}
+    tc = TrainConfig(steps=800, batch_size=256, lr=3e-3, warmup_steps=50, ema_decay=0.99, image_every=0,
+                     ckpt_every=10**6, log_every=100, precision="fp32", threads=1)  # fmt: skip
+    spec = RunSpec("ddpm", cfgio.from_dict(DDPMConfig, model_cfg), data, tc)
+    model = genzoo.load(train(spec, tmp_path / "toy", progress=False))
+    test = load_dataset(data, "test").x[:1000]
+
+    def mmd(a, b, s=0.5):  # Gaussian-kernel MMD^2 (biased estimate)
+        k = lambda x, y: torch.exp(-torch.cdist(x, y).pow(2) / (2 * s * s))  # noqa: E731
+        return float(k(a, a).mean() + k(b, b).mean() - 2 * k(a, b).mean())
+
+    x = model.sample(1000, seeds=range(1000))
+    assert mmd(x, test) < 0.03, mmd(x, test)
+    assert mmd(torch.randn(1000, 2, generator=torch.Generator().manual_seed(0)) * test.std(0), test) > 0.06
+
+
+def test_training_lowers_the_denoising_loss(images):
+    model = tiny()
+    model.train()
+    opt = torch.optim.Adam(model.parameters(), lr=2e-3)
+
+    def loss():
+        torch.manual_seed(0)  # the same t and noise every time
+        return model.loss((images, None)).loss
+
+    first = float(loss().detach())
+    for _ in range(60):
+        opt.zero_grad()
+        loss().backward()
+        opt.step()
+    assert float(loss().detach()) < 0.7 * first
+
+
+# -- classifier-free guidance and prompts ----------------------------------------------------------
+def test_guidance_0_is_the_unconditional_prediction_and_w_extrapolates():
+    model = tiny("cddpm")
+    g = torch.Generator().manual_seed(4)
+    xt, t, y = torch.randn(4, 1, 8, 8, generator=g), torch.tensor([0, 5, 10, 19]), torch.tensor([0, 3, 3, 9])
+    null = torch.full_like(y, model.num_classes)
+
+    def eps(labels):
+        return sampling.predictions(model.schedule, "eps", model.net(xt, t, labels), xt, t)[1]
+
+    cfg = {"clip_denoised": False}
+    model.config = cfgio.replace(model.config, **cfg)
+    uncond, cond = eps(null), eps(y)
+    assert not torch.allclose(uncond, cond)
+    assert torch.allclose(model.denoiser(y, 0.0)(xt, t)[1], uncond, atol=1e-6)
+    assert torch.allclose(model.denoiser(y, 1.0)(xt, t)[1], cond, atol=1e-6)
+    assert torch.allclose(model.denoiser(y, 3.0)(xt, t)[1], uncond + 3 * (cond - uncond), atol=1e-5)
+
+
+def test_training_drops_labels_at_the_configured_rate():
+    model = tiny("cddpm", label_dropout=0.25)
+    torch.manual_seed(0)
+    y = model._train_labels((torch.zeros(20_000, 1, 8, 8), torch.arange(20_000) % 10))
+    dropped = float((y == 10).float().mean())
+    assert abs(dropped - 0.25) < 0.015 and set(y[y < 10].tolist()) == set(range(10))
+
+
+def test_prompts_match_class_names_with_plurals_and_synonyms():
+    class Fashion:
+        num_classes = 10
+        class_names = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat") + (
+            "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")  # fmt: skip
+
+    f = Fashion()
+    want = {"ankle boot": 9, "Ankle Boots": 9, "a picture of sneakers": 7, "T-shirt": 0, "tops": 0,
+            "pants": 1, "dresses": 3, "shirt": 6, "handbag": 8}  # fmt: skip
+    assert {p: class_from_prompt(f, p) for p in want} == want
+    with pytest.raises(
+        GenzooError, match=r"no class matches the prompt 'dog'; the classes are: T-shirt/top, Trouser"
+    ):
+        class_from_prompt(f, "dog")
+    digits = type("Digits", (), {"num_classes": 10, "class_names": tuple(map(str, range(10)))})()
+    assert [class_from_prompt(digits, p) for p in ("seven", "a 3", "the digit nine", "7")] == [7, 3, 9, 7]
+
+
+# -- the variational bound ----------------------------------------------------------------------------
+def test_the_discretized_decoder_is_a_distribution_over_the_256_levels():
+    levels = torch.linspace(-1, 1, 256, dtype=torch.float64)
+    for mean in (-0.95, 0.1, 1.0):
+        for std in (0.004, 0.05, 0.5):
+            p = discretized_gaussian_log_prob(
+                levels, torch.tensor(mean, dtype=torch.float64), math.log(std)
+            ).exp()
+            assert float(p.sum()) == pytest.approx(1.0, abs=1e-9)
+
+
+def test_the_prior_term_is_the_closed_form_kl_against_monte_carlo():
+    model = tiny()
+    x = torch.rand(1, 1, 8, 8, generator=torch.Generator().manual_seed(5))
+    prior = float(model.vlb_terms(x, ts=torch.tensor([1]))["prior"][0])
+    ab, x0 = float(model.schedule.abar[-1]), (x * 2 - 1).double().flatten()
+    q = torch.distributions.Normal(math.sqrt(ab) * x0, math.sqrt(1 - ab))
+    z = q.sample((200_000,))
+    mc = (q.log_prob(z) - torch.distributions.Normal(0.0, 1.0).log_prob(z)).sum(1)
+    assert prior == pytest.approx(float(mc.mean()), abs=5 * float(mc.std()) / math.sqrt(len(mc)) + 1e-4)
+
+
+def test_vlb_terms_are_non_negative_and_sum_to_the_reported_bound():
+    model = tiny(vlb_timesteps=10**6)  # every term
+    x = torch.randint(0, 256, (3, 1, 8, 8), generator=torch.Generator().manual_seed(6)).float() / 255
+    terms = model.vlb_terms(x, generator=torch.Generator().manual_seed(7))
+    assert terms["kl"].shape == (3, 19)
+    assert all(bool((v >= 0).all()) for v in terms.values())
+    total = terms["prior"] + terms["kl"].sum(1) + terms["decoder"]
+    ll = model.log_likelihood(x, generator=torch.Generator().manual_seed(7))
+    assert torch.allclose(ll, -total, rtol=1e-6)
+    res = evaluate_likelihood(model, x)  # bits/dim = nats / (D ln 2): L_0 already counts the 256 levels
+    assert res["bits_per_dim"] == pytest.approx(res["nll_nats"] / (64 * math.log(2)), rel=1e-6)
+    assert "upper bound" in res["kind"]
+
+
+def test_an_exact_denoiser_makes_every_kl_term_zero():
+    model = tiny()
+    x = torch.rand(2, 1, 8, 8, generator=torch.Generator().manual_seed(8))
+    model.denoiser = lambda y=None, guidance=None: lambda xt, t: (x * 2 - 1, None)
+    terms = model.vlb_terms(x)
+    assert float(terms["kl"].abs().max()) < 1e-4 and bool((terms["decoder"] > 0).all())
+
+
+def test_stratified_timesteps_estimate_the_full_sum_without_bias():
+    """-log_likelihood with K = 4 of the 19 KL terms (scaled by 19/4) has the mean of the full sum."""
+    model = tiny(vlb_timesteps=4)
+    x = torch.rand(1, 1, 8, 8, generator=torch.Generator().manual_seed(9))
+    g = torch.Generator().manual_seed(10)
+
+    def total(t):
+        return t["prior"][0] + t["kl"][0].sum() + t["decoder"][0]
+
+    full = torch.stack([total(model.vlb_terms(x, generator=g)) for _ in range(40)])
+    est = torch.stack([-model.log_likelihood(x, generator=g)[0] for _ in range(400)])
+    se = math.sqrt(float(est.var().detach()) / len(est) + float(full.var().detach()) / len(full))
+    assert abs(float(est.mean()) - float(full.mean())) < 4 * se, (float(est.mean()), float(full.mean()), se)
+
+
+# -- inpainting -----------------------------------------------------------------------------------------
+def test_inpainting_keeps_the_known_pixels_and_fills_the_rest():
+    from genzoo.apps.inpaint import make_mask
+
+    model = tiny()
+    x = torch.rand(3, 1, 8, 8, generator=torch.Generator().manual_seed(11))
+    known = make_mask("center", (8, 8))
+    assert float(known.mean()) == 0.75
+    out = model.inpaint(x, known, steps=10, jump_length=3, resamples=2)
+    assert torch.allclose(out * known, x * known) and not torch.allclose(out, x)
+    assert sampling.repaint_path(7, 3, 2) == [0, 1, 2, 3, 2, 1, 0, 1, 2, 3, 4, 5, 6]
+    assert sampling.repaint_path(8, 3, 3) == [
+        0,
+        1,
+        2,
+        3,
+        2,
+        1,
+        0,
+        1,
+        2,
+        3,
+        2,
+        1,
+        0,
+        1,
+        2,
+        3,
+        4,
+        5,
+        6,
+        5,
+        4,
+        3,
+        4,
+        5,
+        6,
+        5,
+        4,
+        3,
+        4,
+        5,
+        6,
+        7,
+    ]
+    assert sampling.repaint_path(4, 10, 5) == [0, 1, 2, 3]
+    with pytest.raises(ConfigError, match=r"the mask is \(4, 4\) but the images are \(8, 8\)"):
+        model.inpaint(x, torch.ones(1, 4, 4))
+
+
+# -- the commands -------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("diffusion")
+    for name in ("ddpm", "cddpm"):
+        spec = tiny_spec(name, steps=4, image_every=0, ckpt_every=4)
+        spec = RunSpec(
+            spec.model_type, cfgio.replace(spec.model, sample_precision="fp32"), spec.data, spec.train
+        )
+        train(spec, root / name, progress=False)
+    return root
+
+
+def png_size(path) -> tuple[int, int]:
+    return Image.open(path).size
+
+
+def test_sample_trajectory_forward_and_inpaint_commands_write_pictures(runs, tmp_path, capsys):
+    run = str(runs / "ddpm")
+    assert (
+        main(
+            [
+                "sample",
+                run,
+                "-o",
+                str(tmp_path / "s.png"),
+                "--sampler",
+                "ddim",
+                "--steps",
+                "3",
+                "--eta",
+                "0.5",
+            ]
+        )
+        == 0
+    )
+    assert main(["sample", run, "-o", str(tmp_path / "t.png"), "--trajectory", "-n", "3"]) == 0
+    w, h = png_size(tmp_path / "t.png")
+    assert w > h  # a row per sample, frames left to right
+    assert main(["forward", run, "-o", str(tmp_path / "f.png"), "-n", "2", "--t", "0,5,19"]) == 0
+    assert "t = 1, 6, 20 of 20" in capsys.readouterr().out
+    Image.fromarray(np.where(np.arange(64).reshape(8, 8) < 32, 0, 255).astype(np.uint8)).save(
+        tmp_path / "m.png"
+    )
+    for mask in ("center", "left", "random", str(tmp_path / "m.png")):
+        assert (
+            main(["inpaint", run, "-o", str(tmp_path / "i.png"), "--mask", mask, "--steps", "6", "-n", "2"])
+            == 0
+        )
+        assert "MSE on the filled pixels" in capsys.readouterr().out
+    crun = str(runs / "cddpm")
+    assert (
+        main(
+            ["sample", crun, "-o", str(tmp_path / "p.png"), "--prompt", "seven", "--guidance", "2", "-n", "4"]
+        )
+        == 0
+    )
+    assert (
+        main(["sample", crun, "-o", str(tmp_path / "a.png"), "--class", "all", "-n", "2", "--steps", "2"])
+        == 0
+    )
+
+
+def test_eval_reports_the_bound_as_an_upper_bound(runs, capsys):
+    assert main(["eval", str(runs / "ddpm"), "--n", "200"]) == 0
+    out = capsys.readouterr().out
+    assert "bits/dim" in out and "an upper bound on -log p(x)" in out
+
+
+@pytest.mark.parametrize(
+    "model, args, message",
+    [
+        ("ddpm", ["--steps", "21"], "between 1 and the model's 20 timesteps, got 21"),
+        ("ddpm", ["--guidance", "3"], "needs a class-conditional model"),
+        ("ddpm", ["--prompt", "seven"], "ddpm is not class-conditional; --prompt needs"),
+        ("ddpm", ["--sampler", "ddpm", "--steps", "5"], "ddpm sampler runs all 20 steps"),
+        ("cddpm", ["--prompt", "dog"], "no class matches the prompt 'dog'; the classes are: 0, 1, 2"),
+        ("cddpm", ["--prompt", "seven", "--class", "3"], "give --class or --prompt, not both"),
+    ],
+)
+def test_bad_sample_options_are_one_clear_line(runs, tmp_path, capsys, model, args, message):
+    assert main(["sample", str(runs / model), "-o", str(tmp_path / "x.png"), *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and not (tmp_path / "x.png").exists()
+
+
+def test_bad_inpaint_and_forward_input_is_one_clear_line(runs, tmp_path, capsys):
+    run = str(runs / "ddpm")
+    Image.fromarray(np.zeros((5, 5), np.uint8)).save(tmp_path / "small.png")
+    cases = [
+        (["inpaint", run, "--mask", str(tmp_path / "small.png")], "is 5x5 but the images are 8x8"),
+        (["inpaint", run, "--mask", str(tmp_path / "none.png")], "does not exist"),
+        (["inpaint", run, "--mask", "top"], "unknown mask 'top'"),
+        (["forward", run, "--t", "0,20"], "forward steps must be in 0..19"),
+    ]
+    for args, message in cases:
+        assert main([*args, "-o", str(tmp_path / "x.png")]) == 2
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1, err
+
+
+def test_sampler_options_on_a_model_without_a_sampler_are_an_error(tmp_path, capsys):
+    run = train(tiny_spec("ae", steps=2, image_every=0), tmp_path / "ae", progress=False)
+    assert main(["sample", str(run), "-o", str(tmp_path / "x.png"), "--steps", "5"]) == 2
+    assert (
+        "--steps apply to models with an iterative sampler (ddpm, cddpm), not ae" in capsys.readouterr().err
+    )
+    assert main(["inpaint", str(run), "-o", str(tmp_path / "x.png")]) == 2
+    assert "ae cannot inpaint" in capsys.readouterr().err
+
+
+def test_a_conditional_model_keeps_its_classes_and_cddpm_config_round_trips():
+    model = CDDPM(
+        CDDPMConfig(num_classes=3, class_names=("a", "b", "c"), timesteps=10, sample_steps=5, channels=8), (1, 8, 8)
+    )
+    assert model.class_names == ("a", "b", "c")
+    with pytest.raises(ConfigError, match="label_dropout"):
+        CDDPM(CDDPMConfig(label_dropout=1.0), (1, 8, 8))
+    with pytest.raises(ConfigError, match="needs image data"):
+        DDPM(DDPMConfig(arch="unet"), (2,))
+    with pytest.raises(ConfigError, match="timesteps must be at least 2"):
+        DDPM(DDPMConfig(timesteps=1), (1, 8, 8))
