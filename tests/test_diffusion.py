@@ -509,7 +509,8 @@ def test_sampler_options_on_a_model_without_a_sampler_are_an_error(tmp_path, cap
 
 def test_a_conditional_model_keeps_its_classes_and_cddpm_config_round_trips():
     model = CDDPM(
-        CDDPMConfig(num_classes=3, class_names=("a", "b", "c"), timesteps=10, sample_steps=5, channels=8), (1, 8, 8)
+        CDDPMConfig(num_classes=3, class_names=("a", "b", "c"), timesteps=10, sample_steps=5, channels=8),
+        (1, 8, 8),
     )
     assert model.class_names == ("a", "b", "c")
     with pytest.raises(ConfigError, match="label_dropout"):
