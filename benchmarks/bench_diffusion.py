@@ -10,6 +10,9 @@ Rows (``--row``; run two at once with ``--threads 1`` each, one per core, so a p
   curve       genzoo ``ddpm`` trained ``--budget`` minutes (30), then FID and seconds per image for
               DDPM-1000, DDIM at 10, 20, 50, 100 steps and DPM-Solver++ at 10 and 20, all on ``--curve-n`` samples;
               and the variational bound in bits/dim on ``--vlb-n`` test images
+  speed       sampling images/s of both networks (untrained: the cost does not depend on the weights)
+              in one process on a quiet machine, diffusers DDIM-50 and genzoo DDIM-50 / DPM-Solver++
+              20 / 10 alternated, best of ``--rounds``, ``--speed-n`` images each
 
 FID: the dataset's shipped genzoo feature network, ``--n`` samples (10,000) against the 10,000 test
 images. Training images/s = images trained on / training seconds; sampling images/s = samples /
@@ -58,10 +61,10 @@ def timed_samples(model, n: int, sampler: str, steps: int) -> tuple[torch.Tensor
 
 
 def train_genzoo(args: argparse.Namespace, data: DataConfig, row: str) -> tuple[Any, dict[str, Any]]:
-    run = args.out / f"{data.name}-{row}"
-    tc = train_config_for("ddpm", steps=10**7, threads=args.threads, log_every=100, seed=args.seed,
+    run = args.out / f"{data.name}-{row}{'' if args.model == 'ddpm' else '-' + args.model}"
+    tc = train_config_for(args.model, steps=10**7, threads=args.threads, log_every=100, seed=args.seed,
                           ckpt_every=500, image_every=250)  # fmt: skip
-    spec = RunSpec("ddpm", get_model_class("ddpm").config_class(), data, tc)
+    spec = RunSpec(args.model, get_model_class(args.model).config_class(), data, tc)
     train(spec, run, progress=False, time_limit_s=args.budget * 60)
     state = io.read_json(io.resolve_model_dir(run) / "state.json")
     model = genzoo.load(run)
@@ -110,11 +113,45 @@ def run_diffusers(args: argparse.Namespace, data: DataConfig) -> dict[str, Any]:
     return stats | {"ddim-50": fid(x, data) | {"sample_images_per_s": s["images_per_s"]}}
 
 
+def run_speed(args: argparse.Namespace, data: DataConfig) -> dict[str, Any]:
+    """Sampling images/s of both networks in one quiet process, settings alternated over ``--rounds``
+    (the weights do not change the cost, so untrained networks are timed: nothing else is needed)."""
+    from baselines.diffusers_ddpm import build
+    from baselines.diffusers_ddpm import sample as d_sample
+
+    from genzoo.models.diffusion import DDPM, DDPMConfig
+
+    unet, sched = build(args.seed)
+    ours = DDPM(DDPMConfig(), (1, 28, 28)).eval()
+    settings = {"diffusers ddim-50": lambda n: d_sample(unet, sched, n, steps=50)[1]["seconds"]}
+    for sampler, steps in [("ddim", 50), ("dpm++", 20), ("dpm++", 10)]:
+        settings[f"genzoo {sampler}-{steps}"] = lambda n, s=sampler, k=steps: timed_samples(ours, n, s, k)[1]
+    for fn in settings.values():  # warm-up
+        fn(10)
+    seconds: dict[str, list[float]] = {k: [] for k in settings}
+    for _ in range(args.rounds):
+        for k, fn in settings.items():
+            seconds[k].append(fn(args.speed_n))
+    out = {k: {"images_per_s": args.speed_n / min(v), "seconds": v} for k, v in seconds.items()}
+    base = out["diffusers ddim-50"]["images_per_s"]
+    for v in out.values():
+        v["ratio"] = v["images_per_s"] / base
+    return out | {"n": args.speed_n, "rounds": args.rounds, "sample_precision": ours.config.sample_precision}
+
+
 def report(out: Path) -> str:
     rows = {p.stem: json.loads(p.read_text()) for p in sorted(out.glob("*.json"))}
     lines = ["| row | data | train steps | train images/s | sampler | FID | sampling images/s | n |",
              "|---|---|---:|---:|---|---:|---:|---:|"]  # fmt: skip
+    speed = []
     for name, r in rows.items():
+        if r["row"] == "speed":
+            speed += [
+                f"| {k} | {v['images_per_s']:.2f} | {v['ratio']:.2f}x |"
+                for k, v in r.items()
+                if isinstance(v, dict)
+            ]
+            continue
         for key in ("ddim-50", "dpm++-10", "dpm++-20"):
             if key in r:
                 s = r[key]
@@ -133,19 +170,33 @@ def report(out: Path) -> str:
             lines.append(
                 f"\n{name}: L_vlb {v['nll_nats']:.1f} nats = {v['bits_per_dim']:.4f} bits/dim (n={v['n']} test)"
             )
+    if speed:
+        lines += [
+            "",
+            "| sampler (quiet machine, 1 thread) | images/s | vs diffusers DDIM-50 |",
+            "|---|---:|---:|",
+            *speed,
+        ]
     return "\n".join(lines)
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--row", choices=("diffusers", "genzoo", "curve"))
+    p.add_argument("--row", choices=("diffusers", "genzoo", "curve", "speed"))
     p.add_argument("--data", default="mnist", choices=("mnist", "fashion-mnist"))
     p.add_argument("--data-root", default=None)
+    p.add_argument(
+        "--model",
+        default="ddpm",
+        choices=("ddpm", "cddpm"),
+        help="genzoo rows (cddpm: labels drawn uniformly)",
+    )
     p.add_argument("--budget", type=float, default=10.0, help="training minutes")
     p.add_argument("--n", type=int, default=10_000, help="samples for FID")
     p.add_argument("--speed-n", type=int, default=500, help="samples timed with DDIM-50 (genzoo row)")
     p.add_argument("--curve-n", type=int, default=500, help="samples per point of the curve")
     p.add_argument("--vlb-n", type=int, default=500, help="test images for the bits/dim (curve row)")
+    p.add_argument("--rounds", type=int, default=3, help="speed row: timing rounds (the best is kept)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=Path("runs/bench-diff"))
@@ -160,9 +211,11 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     data = DataConfig(name=args.data, root=args.data_root)
     t0 = time.time()
-    result = {"diffusers": run_diffusers, "genzoo": run_genzoo, "curve": run_curve}[args.row](args, data)
+    rows = {"diffusers": run_diffusers, "genzoo": run_genzoo, "curve": run_curve, "speed": run_speed}
+    result = rows[args.row](args, data)
     result |= {
         "row": args.row,
+        "model": args.model if args.row != "diffusers" else "UNet2DModel",
         "data": args.data,
         "budget_minutes": args.budget,
         "threads": args.threads,
@@ -171,7 +224,9 @@ def main() -> None:
         "torch": torch.__version__,
         "wall_seconds": round(time.time() - t0, 1),
     }
-    (args.out / f"{args.data}-{args.row}.json").write_text(json.dumps(result, indent=2) + "\n")
+    (args.out / f"{args.data}-{args.row}{'' if args.model == 'ddpm' else '-' + args.model}.json").write_text(
+        json.dumps(result, indent=2) + "\n"
+    )
     print(json.dumps(result, indent=2))
 
 

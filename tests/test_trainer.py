@@ -515,11 +515,12 @@ def test_bf16_autocast_is_used_for_the_forward_pass_only(tmp_path, monkeypatch):
 
 
 def test_auto_precision_follows_the_cpu(monkeypatch):
+    from genzoo import precision
     from genzoo.train import config as tcfg
 
-    monkeypatch.setattr(tcfg, "native_bf16", lambda: True)
+    monkeypatch.setattr(precision, "native_bf16", lambda: True)
     assert tcfg.resolve_precision("auto") == "bf16"
-    monkeypatch.setattr(tcfg, "native_bf16", lambda: False)
+    monkeypatch.setattr(precision, "native_bf16", lambda: False)
     assert tcfg.resolve_precision("auto") == "fp32" and tcfg.resolve_precision("bf16") == "bf16"
 
 

@@ -31,9 +31,9 @@ from genzoo.conditional import ClassConditional
 from genzoo.errors import ConfigError, GenzooError
 from genzoo.models.base import Batch, GenerativeModel, Output
 from genzoo.nn.unet import MLPDenoiser, UNet
+from genzoo.precision import resolve_precision
 from genzoo.registry import register
 from genzoo.sampling import Noise, Schedule
-from genzoo.train.config import resolve_precision
 
 SAMPLE_BATCH = 500  # samples per network call when drawing many
 
@@ -76,7 +76,15 @@ class DDPM(GenerativeModel):
 
     model_type = "ddpm"
     config_class = DDPMConfig
-    train_defaults = {"lr": 1e-3, "ema_decay": 0.999, "batch_size": 128, "grad_clip": 1.0}
+    # channels_last off: with GroupNorm in every block the NHWC layout made a U-Net step slower
+    # (measured, 1 thread, bf16, batch 128 on 28x28: 54 images/s NHWC vs 75 NCHW)
+    train_defaults = {
+        "lr": 1e-3,
+        "ema_decay": 0.999,
+        "batch_size": 128,
+        "grad_clip": 1.0,
+        "channels_last": False,
+    }
     samplers = sampling.SAMPLERS
     likelihood_bins = None  # L_0 is a probability of the 256-level data itself
     likelihood_kind = "variational bound L_vlb: an upper bound on -log p(x) (fixed variances)"
@@ -271,7 +279,8 @@ class DDPM(GenerativeModel):
         guidance: float | None = None,
     ) -> torch.Tensor:
         """Fill the pixels of x (B, *shape) where ``known`` (broadcastable, 1 = keep) is 0, by RePaint with
-        ``resamples`` resamplings every ``jump_length`` steps on a grid of ``steps`` (default: 10 x sample_steps)."""
+        ``resamples`` resamplings every ``jump_length`` steps on a grid of ``steps`` (default: 10 x sample_steps).
+        A class-conditional model without ``y`` fills from its unconditional prediction (guidance 0)."""
         if known.shape[-2:] != x.shape[-2:]:
             raise ConfigError(
                 f"the mask is {tuple(known.shape[-2:])} but the images are {tuple(x.shape[-2:])}"
@@ -279,6 +288,8 @@ class DDPM(GenerativeModel):
         steps = min(self.config.timesteps, steps or 10 * self.config.sample_steps)
         n = x.shape[0]
         seeds = list(seeds) if seeds is not None else list(range(n))
+        if y is None and getattr(self, "num_classes", None) and guidance is None:
+            guidance = 0.0  # no class given: fill from the unconditional model, not from a random class
         y = self._sample_labels(n, y, seeds)
         was = self.training
         self.eval()

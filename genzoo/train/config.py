@@ -5,6 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from genzoo.precision import native_bf16, resolve_precision
+
+__all__ = ["TrainConfig", "check_train_config", "native_bf16", "resolve_precision"]
+
 
 @dataclass(kw_only=True)
 class TrainConfig:
@@ -59,21 +63,3 @@ def check_train_config(tc: TrainConfig) -> None:
     bad = [msg for ok, msg in rules if not ok]
     if bad:
         raise ConfigError("invalid training settings: " + "; ".join(bad))
-
-
-def native_bf16() -> bool:
-    """True where bf16 matrix maths is native on this CPU (AVX-512-BF16 or AMX tiles)."""
-    import torch
-
-    cpu = torch.cpu
-    return bool(
-        getattr(cpu, "_is_avx512_bf16_supported", lambda: False)()
-        or getattr(cpu, "_is_amx_tile_supported", lambda: False)()
-    )
-
-
-def resolve_precision(precision: str) -> str:
-    """'fp32' or 'bf16' for a TrainConfig.precision ('auto' decided by the CPU)."""
-    if precision == "auto":
-        return "bf16" if native_bf16() else "fp32"
-    return precision
