@@ -396,6 +396,17 @@ def test_inpainting_keeps_the_known_pixels_and_fills_the_rest():
         model.inpaint(x, torch.ones(1, 4, 4))
 
 
+def test_baseline_fills_keep_known_pixels_and_find_a_training_image_itself():
+    from genzoo.apps.inpaint import baseline_fills, make_mask, masked_mse
+
+    train_x = torch.rand(20, 1, 8, 8, generator=torch.Generator().manual_seed(12))
+    x, known = train_x[[3, 7]], make_mask("left", (8, 8))
+    fills = baseline_fills(x, known, train_x)
+    assert masked_mse(fills["nearest neighbour"], x, known) == 0.0
+    assert torch.allclose(fills["mean image"], x * known + train_x.mean(0) * (1 - known))
+    assert masked_mse(fills["mean image"], x, known) > 0.01
+
+
 # -- the commands -------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
@@ -445,7 +456,10 @@ def test_sample_trajectory_forward_and_inpaint_commands_write_pictures(runs, tmp
             main(["inpaint", run, "-o", str(tmp_path / "i.png"), "--mask", mask, "--steps", "6", "-n", "2"])
             == 0
         )
-        assert "MSE on the filled pixels" in capsys.readouterr().out
+        out = capsys.readouterr().out
+        assert (
+            "MSE on the filled pixels" in out and "mean image fill" in out and "nearest neighbour fill" in out
+        )
     crun = str(runs / "cddpm")
     assert (
         main(

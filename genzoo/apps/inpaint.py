@@ -58,3 +58,16 @@ def masked_mse(filled: torch.Tensor, x: torch.Tensor, known: torch.Tensor) -> fl
     """Mean squared error over the filled (unknown) pixels only."""
     hole = (1 - known).expand_as(x)
     return float(((filled - x).pow(2) * hole).sum() / hole.sum().clamp(min=1))
+
+
+def baseline_fills(x: torch.Tensor, known: torch.Tensor, train_x: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Two model-free fills to compare with: the training split's mean image, and the training image
+    nearest to each x on its known pixels (L2), both with the known pixels kept."""
+    mean = train_x.mean(0, keepdim=True)  # (1, C, H, W)
+    k = known.expand_as(x[:1]).flatten()  # (C*H*W,)
+    d = torch.cdist((x.flatten(1) * k), (train_x.flatten(1) * k))  # (B, N)
+    nearest = train_x[d.argmin(1)]
+    return {
+        "mean image": x * known + mean * (1 - known),
+        "nearest neighbour": x * known + nearest * (1 - known),
+    }

@@ -10,7 +10,7 @@ import inspect
 import torch
 
 from genzoo import conditional, viz
-from genzoo.apps.inpaint import inpaint, make_mask, masked_mse
+from genzoo.apps.inpaint import baseline_fills, inpaint, make_mask, masked_mse
 from genzoo.cli.options import add_run_and_png, positive_int, run_split, whole_number
 from genzoo.errors import ConfigError, GenzooError
 
@@ -74,7 +74,8 @@ def add_parsers(sub) -> None:
         "inpaint",
         help="fill a masked region of test images: rows original, masked, filled",
         description="RePaint for diffusion models: the known pixels follow the forward process at every "
-        "step, the rest the model. Prints the MSE on the filled pixels.",
+        "step, the rest the model. Prints the MSE on the filled pixels, beside the training mean image's "
+        "and the nearest training image's (on the known pixels) fills.",
     )
     add_run_and_png(p)
     p.add_argument("--mask", default="center", help="center | left | random | FILE.png (dark = fill)")
@@ -151,4 +152,8 @@ def cmd_inpaint(args: argparse.Namespace) -> None:
         kw["y"] = conditional.class_indices(model, spec)[0]
     filled = inpaint(model, x, known, seeds=range(args.seed, args.seed + len(x)), **kw)
     viz.save_grid([x, x * known + 0.5 * (1 - known), filled], args.output)
-    print(f"wrote {args.output}; MSE on the filled pixels {masked_mse(filled, x, known):.5f} (n={len(x)})")
+    others = baseline_fills(x, known, run_split(args, "train", model.shape)[0].x)
+    vs = ", ".join(f"{name} fill {masked_mse(f, x, known):.5f}" for name, f in others.items())
+    print(
+        f"wrote {args.output}; MSE on the filled pixels {masked_mse(filled, x, known):.5f} ({vs}; n={len(x)})"
+    )
