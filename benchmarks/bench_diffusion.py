@@ -92,7 +92,7 @@ def run_genzoo(args: argparse.Namespace, data: DataConfig) -> dict[str, Any]:
 def run_curve(args: argparse.Namespace, data: DataConfig) -> dict[str, Any]:
     model, out = train_genzoo(args, data, "curve")
     out["curve"] = {}
-    for sampler, steps in CURVE:
+    for sampler, steps in [c for c in CURVE if f"{c[0]}-{c[1]}" not in args.skip]:
         x, sec = timed_samples(model, args.curve_n, sampler, steps)
         out["curve"][f"{sampler}-{steps}"] = fid(x, data) | {"seconds_per_image": sec / args.curve_n}
         viz.save_grid(list(x[:64].split(8)), args.out / f"{data.name}-curve-{sampler}{steps}.png")
@@ -195,6 +195,7 @@ def main() -> None:
     p.add_argument("--n", type=int, default=10_000, help="samples for FID")
     p.add_argument("--speed-n", type=int, default=500, help="samples timed with DDIM-50 (genzoo row)")
     p.add_argument("--curve-n", type=int, default=500, help="samples per point of the curve")
+    p.add_argument("--skip", default="", help="curve row: settings to leave out, e.g. ddpm-1000")
     p.add_argument("--vlb-n", type=int, default=500, help="test images for the bits/dim (curve row)")
     p.add_argument("--rounds", type=int, default=3, help="speed row: timing rounds (the best is kept)")
     p.add_argument("--threads", type=int, default=1)
