@@ -113,6 +113,8 @@ class ClassConditional:
         y = torch.as_tensor(y, dtype=torch.long)
         if n is not None and y.dim() == 0:
             y = y.expand(n)
+        if n is not None and y.shape != (n,):
+            raise GenzooError(f"{n} examples need {n} class labels, got labels of shape {tuple(y.shape)}")
         if y.numel() and (int(y.min()) < 0 or int(y.max()) >= self.num_classes):
             raise GenzooError(
                 f"class labels must be in 0..{self.num_classes - 1} ({', '.join(self.class_names)}); "

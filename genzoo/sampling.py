@@ -118,7 +118,9 @@ def predictions(
         return (xt - s * out) / a, out
     if kind == "x0":
         return out, (xt - a * out) / s
-    return a * xt - s * out, s * xt + a * out  # v
+    if kind == "v":
+        return a * xt - s * out, s * xt + a * out
+    raise ConfigError(f"unknown prediction {kind!r}; choose eps, x0 or v")
 
 
 def target(
@@ -129,6 +131,8 @@ def target(
         return noise
     if kind == "x0":
         return x0
+    if kind != "v":
+        raise ConfigError(f"unknown prediction {kind!r}; choose eps, x0 or v")
     ab = at(sched.abar, t, x0)
     return ab.sqrt() * noise - (1 - ab).sqrt() * x0  # v
 

@@ -55,6 +55,14 @@ def class_spec(model: object, args: argparse.Namespace) -> str | None:
     return getattr(args, "class_", None)
 
 
+def one_class(model: object, spec: str, what: str) -> int:
+    """The single class a --class/--prompt spec names ('all' is an error for ``what``)."""
+    classes = conditional.class_indices(model, spec)
+    if len(classes) != 1:
+        raise ConfigError(f"{what} takes one class, not {spec!r}")
+    return classes[0]
+
+
 def per_sample_seeds(model: object, seed: int, n: int) -> dict:
     """seeds=seed..seed+n-1 for models whose samples each come from their own seed."""
     return {"seeds": range(seed, seed + n)} if "seeds" in inspect.signature(model.sample).parameters else {}
@@ -149,7 +157,7 @@ def cmd_inpaint(args: argparse.Namespace) -> None:
         kw["guidance"] = args.guidance
     spec = class_spec(model, args)
     if spec is not None:
-        kw["y"] = conditional.class_indices(model, spec)[0]
+        kw["y"] = one_class(model, spec, "inpaint")
     filled = inpaint(model, x, known, seeds=range(args.seed, args.seed + len(x)), **kw)
     viz.save_grid([x, x * known + 0.5 * (1 - known), filled], args.output)
     others = baseline_fills(x, known, run_split(args, "train", model.shape)[0].x)

@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 
 from genzoo import conditional, viz
-from genzoo.cli.generate import add_sampler_options, class_spec, per_sample_seeds, sampler_kwargs
+from genzoo.cli.generate import add_sampler_options, class_spec, one_class, per_sample_seeds, sampler_kwargs
 from genzoo.cli.options import OutputFile, add_run_and_png, positive_int, run_split, whole_number
 from genzoo.errors import GenzooError
 
@@ -137,7 +137,7 @@ def _sample_rows(model, args: argparse.Namespace, g: torch.Generator) -> list[to
             )
         n = args.n or 8
         if spec is not None:
-            kw["y"] = conditional.class_indices(model, spec)[0]
+            kw["y"] = one_class(model, spec, "--trajectory")
         frames = model.trajectory(n, seeds=range(args.seed, args.seed + n), **kw)  # each (n, *shape)
         return [torch.stack([f[i] for f in frames]) for i in range(n)]
     if spec is not None:

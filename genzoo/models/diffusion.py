@@ -95,13 +95,17 @@ class DDPM(GenerativeModel):
         c = config
         rules = [
             (c.timesteps >= 2, f"timesteps must be at least 2, got {c.timesteps}"),
-            (c.channels >= 1 and all(m >= 1 for m in c.channel_mult) and c.channel_mult, "channels and channel_mult must be positive"),
+            (c.channels >= 1 and all(m >= 1 for m in c.channel_mult) and c.channel_mult, f"channels and channel_mult must be positive, got {c.channels} and {','.join(map(str, c.channel_mult))}"),
             (c.num_res_blocks >= 1, f"num_res_blocks must be at least 1, got {c.num_res_blocks}"),
             (0 <= c.dropout < 1, f"dropout must be in [0, 1), got {c.dropout}"),
             (c.hidden >= 1 and c.blocks >= 1, "hidden and blocks must be at least 1"),
             (1 <= c.sample_steps <= c.timesteps, f"sample_steps must be in 1..timesteps, got {c.sample_steps}"),
             (c.eta >= 0, f"eta must be >= 0, got {c.eta}"),
             (c.vlb_timesteps >= 1, f"vlb_timesteps must be at least 1, got {c.vlb_timesteps}"),
+            (c.prediction in ("eps", "x0", "v"), f"prediction must be eps, x0 or v, got {c.prediction!r}"),
+            (c.arch in ("auto", "unet", "mlp"), f"arch must be auto, unet or mlp, got {c.arch!r}"),
+            (c.sampler in sampling.SAMPLERS, f"sampler must be one of {', '.join(sampling.SAMPLERS)}, got {c.sampler!r}"),
+            (c.sample_precision in ("auto", "fp32", "bf16"), f"sample_precision must be auto, fp32 or bf16, got {c.sample_precision!r}"),
         ]  # fmt: skip
         if bad := [msg for ok, msg in rules if not ok]:
             raise ConfigError("; ".join(bad))
@@ -187,6 +191,8 @@ class DDPM(GenerativeModel):
             raise ConfigError(
                 f"--steps must be between 1 and the model's {c.timesteps} timesteps, got {steps}"
             )
+        if eta is not None and sampler != "ddim":
+            raise ConfigError(f"--eta applies to the ddim sampler; {sampler} has no eta")
         return sampler, steps, c.eta if eta is None else eta
 
     @torch.no_grad()
@@ -241,6 +247,10 @@ class DDPM(GenerativeModel):
     ) -> list[torch.Tensor]:
         """The reverse path x_T -> x_0 of n samples: ``frames`` rows of x_t at evenly spaced steps of the
         sampler, the last row the samples; each row (n, *shape) in the data's range."""
+        if not 1 <= n <= SAMPLE_BATCH or frames < 2:
+            raise ConfigError(
+                f"a trajectory shows 1..{SAMPLE_BATCH} samples in at least 2 frames, got {n} and {frames}"
+            )
         seen: list[tuple[int, torch.Tensor]] = []
         final = self.sample(
             n,
@@ -248,14 +258,14 @@ class DDPM(GenerativeModel):
             callback=lambda t, x, x0: seen.append((t, x.clone())),
             **kw,
         )
-        pick = torch.linspace(0, len(seen) - 1, max(1, frames - 1)).round().long().unique().tolist()
+        pick = torch.linspace(0, len(seen) - 1, frames - 1).round().long().unique().tolist()
         return [self._from_model(seen[i][1]) for i in pick] + [final]
 
     @torch.no_grad()
     def forward_process(self, x: torch.Tensor, ts: Sequence[int], seed: int = 0) -> list[torch.Tensor]:
         """Real x (B, *shape) noised by the Markov chain q(x_t | x_{t-1}), one row per t in ``ts`` (0-based)."""
         bad = [t for t in ts if not 0 <= t < self.config.timesteps]
-        if bad:
+        if bad or not ts:
             raise ConfigError(f"forward steps must be in 0..{self.config.timesteps - 1}, got {bad}")
         noise = Noise([seed + i for i in range(x.shape[0])], x.device)
         xt, rows, want = self._to_model(x), [x], sorted(set(ts))
@@ -285,12 +295,15 @@ class DDPM(GenerativeModel):
             raise ConfigError(
                 f"the mask is {tuple(known.shape[-2:])} but the images are {tuple(x.shape[-2:])}"
             )
-        steps = min(self.config.timesteps, steps or 10 * self.config.sample_steps)
+        steps = steps if steps is not None else min(self.config.timesteps, 10 * self.config.sample_steps)
         n = x.shape[0]
         seeds = list(seeds) if seeds is not None else list(range(n))
-        if y is None and getattr(self, "num_classes", None) and guidance is None:
-            guidance = 0.0  # no class given: fill from the unconditional model, not from a random class
+        if y is None and getattr(self, "num_classes", None):  # no class: the unconditional model fills
+            if guidance not in (None, 0.0):
+                raise ConfigError("--guidance needs a class (--class or --prompt) to guide the fill towards")
+            guidance = 0.0
         y = self._sample_labels(n, y, seeds)
+        y = None if y is None else y.to(x.device)
         was = self.training
         self.eval()
         noise = Noise(seeds, x.device)
@@ -326,13 +339,13 @@ class DDPM(GenerativeModel):
         prior = 0.5 * ((1 - ab_T) + ab_T * x0.pow(2) - 1 - math.log(1 - ab_T)).sum(dims)
         kls = []
         for t in ts.tolist():
-            tt = torch.full((b,), t, dtype=torch.long)
+            tt = torch.full((b,), t, dtype=torch.long, device=x0.device)
             xt = sampling.q_sample(sched, x0, tt, torch.randn(x0.shape, generator=generator).to(x0))
             mean_q, var = sampling.q_posterior(sched, x0, xt, tt)
             x0_hat, _ = self.denoiser(y, self._vlb_guidance())(xt, tt)
             mean_p, _ = sampling.q_posterior(sched, x0_hat, xt, tt)
             kls.append(((mean_q - mean_p).pow(2) / (2 * var)).sum(dims))  # KL of equal-variance Gaussians
-        t0 = torch.zeros(b, dtype=torch.long)
+        t0 = torch.zeros(b, dtype=torch.long, device=x0.device)
         x1 = sampling.q_sample(sched, x0, t0, torch.randn(x0.shape, generator=generator).to(x0))
         x0_hat, _ = self.denoiser(y, self._vlb_guidance())(x1, t0)
         mean_p, _ = sampling.q_posterior(sched, x0_hat, x1, t0)
@@ -370,13 +383,24 @@ class DDPM(GenerativeModel):
 
 def discretized_gaussian_log_prob(x: torch.Tensor, mean: torch.Tensor, log_std: float) -> torch.Tensor:
     """log P(x) per pixel of x in [-1, 1] on 256 levels (bin width 2/255) under N(mean, std^2) integrated
-    over each pixel's bin; the edge bins reach to -inf and +inf (Ho et al. 2020, Eq. 13)."""
+    over each pixel's bin; the edge bins reach to -inf and +inf (Ho et al. 2020, Eq. 13).
+    Computed in log space in float64 (log Phi by ``log_ndtr``), so a far-off mean costs its true
+    -log P rather than a clamped one (a fp32 difference of CDFs floors near 1e-7)."""
     std = math.exp(log_std)
     half = 1 / 255
-    normal = torch.distributions.Normal(0.0, 1.0)
-    cdf_hi = torch.where(x > 1 - 1e-3, torch.ones_like(x), normal.cdf((x + half - mean) / std))
-    cdf_lo = torch.where(x < -1 + 1e-3, torch.zeros_like(x), normal.cdf((x - half - mean) / std))
-    return torch.log((cdf_hi - cdf_lo).clamp(min=1e-12))
+    xd, md = x.double(), torch.as_tensor(mean).double()
+    z_hi, z_lo = (xd + half - md) / std, (xd - half - md) / std
+    # log(Phi(b) - Phi(a)) = log Phi(b) + log(1 - Phi(a)/Phi(b)); in the right tail use the mirror image
+    # log(Phi(-a) - Phi(-b)), where the subtraction is not of two numbers close to 1
+    right = z_lo > 0
+    a = torch.where(right, -z_hi, z_lo)
+    b = torch.where(right, -z_lo, z_hi)
+    la, lb = torch.special.log_ndtr(a), torch.special.log_ndtr(b)
+    inner = lb + torch.log1p(-torch.exp(la - lb))
+    lowest = torch.special.log_ndtr(z_hi)  # x = -1: the bin reaches to -inf
+    highest = torch.special.log_ndtr(-z_lo)  # x = 1: the bin reaches to +inf
+    out = torch.where(xd < -1 + 1e-3, lowest, torch.where(xd > 1 - 1e-3, highest, inner))
+    return out.to(x.dtype)
 
 
 @register
@@ -440,9 +464,9 @@ class CDDPM(ClassConditional, DDPM):
 
     def vlb_terms(self, x, y=None, generator=None, ts=None):
         y = (
-            self.num_classes * torch.ones(x.shape[0], dtype=torch.long)
+            self.num_classes * torch.ones(x.shape[0], dtype=torch.long, device=x.device)
             if y is None
-            else self.check_labels(y, x.shape[0])
+            else self.check_labels(y, x.shape[0]).to(x.device)
         )
         return super().vlb_terms(x, y, generator, ts)
 
@@ -450,7 +474,13 @@ class CDDPM(ClassConditional, DDPM):
         if y is None:  # a label per sample from its own seed
             return torch.tensor(
                 [
-                    int(torch.randint(self.num_classes, (1,), generator=torch.Generator().manual_seed(s + 1)))
+                    int(
+                        torch.randint(
+                            self.num_classes,
+                            (1,),
+                            generator=torch.Generator().manual_seed((s * 2654435761 + 97) % 2**63),
+                        )
+                    )
                     for s in seeds
                 ]
             )
