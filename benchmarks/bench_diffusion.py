@@ -26,7 +26,6 @@ seconds to draw them. ``--report`` prints the table of the rows found in ``--out
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import sys
 import time
@@ -34,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from machine import cpu_model
+from machine import stamp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import genzoo  # noqa: E402
@@ -219,12 +218,7 @@ def main() -> None:
         "model": args.model if args.row != "diffusers" else "UNet2DModel",
         "data": args.data,
         "budget_minutes": args.budget,
-        "threads": args.threads,
-        "machine": cpu_model(),
-        "date": datetime.date.today().isoformat(),
-        "torch": torch.__version__,
-        "wall_seconds": round(time.time() - t0, 1),
-    }
+    } | stamp(args.threads, t0)
     (args.out / f"{args.data}-{args.row}{'' if args.model == 'ddpm' else '-' + args.model}.json").write_text(
         json.dumps(result, indent=2) + "\n"
     )

@@ -27,7 +27,6 @@ trained on / training seconds. ``--report`` assembles the rows found in ``--out`
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import sys
 import time
@@ -36,7 +35,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from machine import cpu_model
+from machine import stamp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from baselines.tf_tutorial_dcgan import sample as tutorial_sample  # noqa: E402
@@ -189,12 +188,7 @@ def main() -> None:
         "row": args.row,
         "data": args.data,
         "budget_minutes": args.budget,
-        "threads": args.threads,
-        "machine": cpu_model(),
-        "date": datetime.date.today().isoformat(),
-        "torch": torch.__version__,
-        "wall_seconds": round(time.time() - t0, 1),
-    }
+    } | stamp(args.threads, t0)
     (args.out / f"{args.data}-{args.row}.json").write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
 

@@ -15,3 +15,19 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine() or "unknown"
+
+
+def stamp(threads: int, started: float) -> dict:
+    """Where and when a benchmark row ran: threads, CPU, date, torch version, wall seconds since ``started``."""
+    import datetime
+    import time
+
+    import torch
+
+    return {
+        "threads": threads,
+        "machine": cpu_model(),
+        "date": datetime.date.today().isoformat(),
+        "torch": torch.__version__,
+        "wall_seconds": round(time.time() - started, 1),
+    }

@@ -203,6 +203,15 @@ def ddpm_sample(denoise: Denoiser, sched: Schedule, x: torch.Tensor, noise: Nois
     return x
 
 
+def ddim_step(
+    x0: torch.Tensor, eps: torch.Tensor, a_t: float, a_s: float, eta: float, noise: Noise
+) -> torch.Tensor:
+    """One DDIM update from abar_t = a_t to abar_s = a_s (see ``ddim_sample``)."""
+    sigma = eta * math.sqrt((1 - a_s) / (1 - a_t) * (1 - a_t / a_s))
+    x = math.sqrt(a_s) * x0 + math.sqrt(max(1 - a_s - sigma**2, 0.0)) * eps
+    return x + sigma * noise.randn(*x.shape[1:]) if sigma > 0 else x
+
+
 @torch.no_grad()
 def ddim_sample(
     denoise: Denoiser,
@@ -225,11 +234,7 @@ def ddim_sample(
             callback(t, x, x0)
         if i == len(grid) - 1:
             return x0
-        a_t, a_s = float(abar[t]), float(abar[grid[i + 1]])
-        sigma = eta * math.sqrt((1 - a_s) / (1 - a_t) * (1 - a_t / a_s))
-        x = math.sqrt(a_s) * x0 + math.sqrt(max(1 - a_s - sigma**2, 0.0)) * eps
-        if sigma > 0:
-            x = x + sigma * noise.randn(*x.shape[1:])
+        x = ddim_step(x0, eps, float(abar[t]), float(abar[grid[i + 1]]), eta, noise)
     return x
 
 
@@ -344,12 +349,8 @@ def repaint_sample(
         x0, eps = denoise(x, _full(t, x))
         if callback:
             callback(t, x, x0)
-        a_t, a_s = abar[t], abar[s]
-        sigma = math.sqrt((1 - a_s) / (1 - a_t) * (1 - a_t / a_s))
-        unknown = (
-            math.sqrt(a_s) * x0 + math.sqrt(max(1 - a_s - sigma**2, 0.0)) * eps + sigma * noise.randn(*shape)
-        )
-        known_s = math.sqrt(a_s) * x0_known + math.sqrt(1 - a_s) * noise.randn(*shape)
+        unknown = ddim_step(x0, eps, abar[t], abar[s], 1.0, noise)  # ancestral: eta = 1
+        known_s = math.sqrt(abar[s]) * x0_known + math.sqrt(1 - abar[s]) * noise.randn(*shape)
         x = known * known_s + (1 - known) * unknown
     x0, _ = denoise(x, _full(grid[-1], x))
     return known * x0_known + (1 - known) * x0
