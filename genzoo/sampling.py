@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import torch
 
@@ -45,7 +46,7 @@ def cosine_betas(T: int, s: float = 0.008, max_beta: float = 0.999) -> torch.Ten
 
 @dataclass(frozen=True)
 class Schedule:
-    """A noise schedule and the coefficients derived from it, all (T,) float64."""
+    """A noise schedule and the coefficients derived from it, all (T,) float64 (each computed once)."""
 
     betas: torch.Tensor
 
@@ -61,19 +62,19 @@ class Schedule:
     def T(self) -> int:
         return len(self.betas)
 
-    @property
+    @cached_property
     def alphas(self) -> torch.Tensor:
         return 1 - self.betas
 
-    @property
+    @cached_property
     def abar(self) -> torch.Tensor:
         return torch.cumprod(self.alphas, 0)
 
-    @property
+    @cached_property
     def abar_prev(self) -> torch.Tensor:
         return torch.cat([torch.ones(1, dtype=torch.float64), self.abar[:-1]])
 
-    @property
+    @cached_property
     def posterior_var(self) -> torch.Tensor:
         """btilde_t = beta_t (1 - abar_{t-1}) / (1 - abar_t); 0 at t = 0."""
         return self.betas * (1 - self.abar_prev) / (1 - self.abar)
@@ -148,9 +149,6 @@ class Noise:
     def randn(self, *shape: int) -> torch.Tensor:
         """(B, *shape) standard normal, row i from generator i."""
         return torch.stack([torch.randn(shape, generator=g) for g in self.gens]).to(self.device)
-
-    def rand(self, *shape: int) -> torch.Tensor:
-        return torch.stack([torch.rand(shape, generator=g) for g in self.gens]).to(self.device)
 
 
 def seeds_from(generator: torch.Generator | None, n: int) -> list[int]:

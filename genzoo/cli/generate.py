@@ -9,9 +9,16 @@ import inspect
 
 import torch
 
-from genzoo import conditional, viz
+from genzoo import conditional, sampling, viz
 from genzoo.apps.inpaint import baseline_fills, inpaint, make_mask, masked_mse
-from genzoo.cli.options import add_run_and_png, positive_int, run_split, whole_number
+from genzoo.cli.options import (
+    add_run_and_png,
+    add_split_data_options,
+    positive_int,
+    run_split,
+    step_list,
+    whole_number,
+)
 from genzoo.errors import ConfigError, GenzooError
 
 SAMPLER_OPTIONS = ("sampler", "steps", "eta", "guidance")
@@ -20,7 +27,7 @@ SAMPLER_OPTIONS = ("sampler", "steps", "eta", "guidance")
 def add_sampler_options(p: argparse.ArgumentParser) -> None:
     """--sampler/--steps/--eta/--guidance/--prompt of any model with an iterative sampler."""
     g = p.add_argument_group("iterative samplers (diffusion models)")
-    g.add_argument("--sampler", choices=("ddpm", "ddim", "dpm++"), default=None, help="default: the model's")
+    g.add_argument("--sampler", choices=sampling.SAMPLERS, default=None, help="default: the model's")
     g.add_argument("--steps", type=positive_int, default=None, help="network evaluations (ddpm: all T)")
     g.add_argument("--eta", type=float, default=None, help="DDIM's noise: 0 deterministic, 1 ancestral")
     g.add_argument(
@@ -75,8 +82,8 @@ def add_parsers(sub) -> None:
     )
     add_run_and_png(f)
     f.add_argument("-n", type=positive_int, default=6, help="images (rows)")
-    f.add_argument("--t", type=_steps, default=None, help="0-based steps to show (default: 8 up to T-1)")
-    _data_options(f)
+    f.add_argument("--t", type=step_list, default=None, help="0-based steps to show (default: 8 up to T-1)")
+    add_split_data_options(f)
     f.set_defaults(handler=cmd_forward)
     p = sub.add_parser(
         "inpaint",
@@ -99,26 +106,8 @@ def add_parsers(sub) -> None:
     p.add_argument("--prompt", default=None, help="conditional models: a class by its name")
     p.add_argument("--guidance", type=float, default=None, help="classifier-free guidance w")
     p.add_argument("--seed", type=whole_number, default=0)
-    _data_options(p)
+    add_split_data_options(p)
     p.set_defaults(handler=cmd_inpaint)
-
-
-def _data_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", default=None, help="dataset (default: the one the model was trained on)")
-    p.add_argument("--data-root", default=None)
-    p.add_argument("--split", choices=("train", "test"), default="test")
-
-
-def _steps(s: str) -> list[int]:
-    try:
-        ts = sorted({int(v) for v in s.split(",") if v.strip()})
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated steps, e.g. 0,100,500,999; got {s!r}"
-        ) from None
-    if not ts or ts[0] < 0:
-        raise argparse.ArgumentTypeError(f"expected comma-separated steps >= 0, got {s!r}")
-    return ts
 
 
 def _load(args: argparse.Namespace, need: str):
@@ -137,7 +126,7 @@ def _load(args: argparse.Namespace, need: str):
 def cmd_forward(args: argparse.Namespace) -> None:
     model = _load(args, "forward_process")
     T = model.config.timesteps
-    ts = args.t or sorted({round(v) for v in torch.linspace(0, T - 1, 8).tolist()})
+    ts = sorted(set(args.t)) if args.t else sorted({round(v) for v in torch.linspace(0, T - 1, 8).tolist()})
     x = run_split(args, args.split, model.shape)[0].x[: args.n]
     frames = model.forward_process(x, ts, seed=0)  # [x_0, x_t1, x_t2, ...], each (n, *shape)
     viz.save_grid([torch.stack([f[i] for f in frames]) for i in range(len(x))], args.output)

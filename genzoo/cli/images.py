@@ -11,7 +11,15 @@ import torch
 
 from genzoo import conditional, viz
 from genzoo.cli.generate import add_sampler_options, class_spec, one_class, per_sample_seeds, sampler_kwargs
-from genzoo.cli.options import OutputFile, add_run_and_png, positive_int, run_split, whole_number
+from genzoo.cli.options import (
+    OutputFile,
+    add_run_and_png,
+    add_split_data_options,
+    positive_int,
+    run_split,
+    step_list,
+    whole_number,
+)
 from genzoo.errors import GenzooError
 
 
@@ -63,26 +71,11 @@ def add_parsers(sub) -> None:
     ):
         c = _run_command(sub, name, help_)
         c.add_argument("-n", type=positive_int, default=8, help="images per row")
-        c.add_argument("--data", default=None, help="dataset (default: the one the model was trained on)")
-        c.add_argument("--data-root", default=None)
-        c.add_argument("--split", choices=("train", "test"), default="test")
+        add_split_data_options(c)
         if name == "denoise":
             c.add_argument(
                 "--noise", default=None, help="corruption (default: the model's own), e.g. mask:0.5"
             )
-
-
-def step_list(s: str) -> list[int]:
-    """argparse type: comma-separated training steps (whole numbers >= 0)."""
-    try:
-        steps = [int(v) for v in s.split(",") if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated steps, e.g. 7000,9000,10000; got {s!r}"
-        ) from None
-    if not steps or min(steps) < 0:
-        raise argparse.ArgumentTypeError(f"expected comma-separated steps >= 0, got {s!r}")
-    return steps
 
 
 def cmd_progress(args: argparse.Namespace) -> None:

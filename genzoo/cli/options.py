@@ -264,3 +264,23 @@ def run_split(args: argparse.Namespace, split: str, shape: tuple[int, ...]) -> t
             f"{data.name} has shape {tuple(part.x.shape[1:])}; the model expects {tuple(shape)}"
         )
     return part, data
+
+
+def add_split_data_options(p: argparse.ArgumentParser) -> None:
+    """``--data``/``--data-root``/``--split`` of the commands that draw pictures of test images."""
+    p.add_argument("--data", default=None, help="dataset (default: the one the model was trained on)")
+    p.add_argument("--data-root", default=None)
+    p.add_argument("--split", choices=("train", "test"), default="test")
+
+
+def step_list(s: str) -> list[int]:
+    """argparse type: comma-separated training steps (whole numbers >= 0)."""
+    try:
+        steps = [int(v) for v in s.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated steps, e.g. 7000,9000,10000; got {s!r}"
+        ) from None
+    if not steps or min(steps) < 0:
+        raise argparse.ArgumentTypeError(f"expected comma-separated steps >= 0, got {s!r}")
+    return steps

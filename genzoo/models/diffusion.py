@@ -19,7 +19,8 @@ With fixed variances it is an upper bound on -log p(x): the reported likelihood 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Literal
 
@@ -136,11 +137,27 @@ class DDPM(GenerativeModel):
             return self.net(xt, t, y)
         return self.net(xt.flatten(1), t, y).view_as(xt)
 
-    def _net_at_precision(self, xt: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
-        """The network's output in fp32, run under bf16 autocast when sample_precision resolves to bf16."""
-        bf16 = resolve_precision(self.config.sample_precision) == "bf16" and xt.device.type == "cpu"
-        with torch.autocast("cpu", torch.bfloat16, enabled=bf16):
-            return self._net(xt, t, y).float()
+    def _sampling_net(self) -> sampling.Denoiser:
+        """(x_t, t, y) -> the network's output in fp32, under bf16 autocast when sample_precision resolves
+        to bf16 on a CPU model (decided once per call, not per step)."""
+        bf16 = resolve_precision(self.config.sample_precision) == "bf16"
+        bf16 = bf16 and next(self.parameters()).device.type == "cpu"
+
+        def net(xt: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+            with torch.autocast("cpu", torch.bfloat16, enabled=bf16):
+                return self._net(xt, t, y).float()
+
+        return net
+
+    @contextmanager
+    def _evaluating(self) -> Iterator[None]:
+        """Eval mode for a sampling or scoring pass, the previous mode restored afterwards (also on error)."""
+        was = self.training
+        self.eval()
+        try:
+            yield
+        finally:
+            self.train(was)
 
     # -- training ----------------------------------------------------------------------------------
     def _train_labels(self, batch: Batch) -> torch.Tensor | None:
@@ -165,9 +182,10 @@ class DDPM(GenerativeModel):
                 f"--guidance needs a class-conditional model (cddpm); {self.model_type} has no classes"
             )
         kind, clip = self.config.prediction, self.images and self.config.clip_denoised
+        net = self._sampling_net()
 
         def denoise(xt: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            x0, eps = sampling.predictions(self.schedule, kind, self._net_at_precision(xt, t, y), xt, t)
+            x0, eps = sampling.predictions(self.schedule, kind, net(xt, t, y), xt, t)
             return self._clip(x0, eps, xt, t) if clip else (x0, eps)
 
         return denoise
@@ -217,19 +235,18 @@ class DDPM(GenerativeModel):
         if len(seeds) != n:
             raise ConfigError(f"{n} samples need {n} seeds, got {len(seeds)}")
         y = self._sample_labels(n, y, seeds)
-        was, dev = self.training, next(self.parameters()).device
-        self.eval()
+        dev = next(self.parameters()).device
         out = []
-        for lo in range(0, n, SAMPLE_BATCH):
-            hi = min(n, lo + SAMPLE_BATCH)
-            noise = Noise(seeds[lo:hi], dev)
-            yc = None if y is None else y[lo:hi].to(dev)
-            denoise = self.denoiser(yc, guidance)
-            x = sampling.sample(
-                denoise, self.schedule, noise.randn(*self.shape), noise, sampler, steps, eta, callback
-            )
-            out.append(self._from_model(x))
-        self.train(was)
+        with self._evaluating():
+            for lo in range(0, n, SAMPLE_BATCH):
+                hi = min(n, lo + SAMPLE_BATCH)
+                noise = Noise(seeds[lo:hi], dev)
+                yc = None if y is None else y[lo:hi].to(dev)
+                denoise = self.denoiser(yc, guidance)
+                x = sampling.sample(
+                    denoise, self.schedule, noise.randn(*self.shape), noise, sampler, steps, eta, callback
+                )
+                out.append(self._from_model(x))
         return torch.cat(out) if out else torch.empty(0, *self.shape)
 
     def _sample_labels(self, n: int, y, seeds: Sequence[int]) -> torch.Tensor | None:
@@ -304,20 +321,17 @@ class DDPM(GenerativeModel):
             guidance = 0.0
         y = self._sample_labels(n, y, seeds)
         y = None if y is None else y.to(x.device)
-        was = self.training
-        self.eval()
-        noise = Noise(seeds, x.device)
-        x0 = sampling.repaint_sample(
-            self.denoiser(y, guidance),
-            self.schedule,
-            self._to_model(x),
-            known.to(x.dtype),
-            noise,
-            steps,
-            jump_length,
-            resamples,
-        )
-        self.train(was)
+        with self._evaluating():
+            x0 = sampling.repaint_sample(
+                self.denoiser(y, guidance),
+                self.schedule,
+                self._to_model(x),
+                known.to(x.dtype),
+                Noise(seeds, x.device),
+                steps,
+                jump_length,
+                resamples,
+            )
         return self._from_model(x0)
 
     # -- the variational bound --------------------------------------------------------------------------
@@ -335,6 +349,7 @@ class DDPM(GenerativeModel):
         x0 = self._to_model(x)
         sched, b, dims = self.schedule, x0.shape[0], tuple(range(1, x0.dim()))
         ts = torch.arange(1, sched.T) if ts is None else ts
+        denoise = self.denoiser(y, self._vlb_guidance())
         ab_T = float(sched.abar[-1])  # L_T: KL(N(sqrt(abar_T) x_0, (1 - abar_T) I) || N(0, I))
         prior = 0.5 * ((1 - ab_T) + ab_T * x0.pow(2) - 1 - math.log(1 - ab_T)).sum(dims)
         kls = []
@@ -342,12 +357,12 @@ class DDPM(GenerativeModel):
             tt = torch.full((b,), t, dtype=torch.long, device=x0.device)
             xt = sampling.q_sample(sched, x0, tt, torch.randn(x0.shape, generator=generator).to(x0))
             mean_q, var = sampling.q_posterior(sched, x0, xt, tt)
-            x0_hat, _ = self.denoiser(y, self._vlb_guidance())(xt, tt)
+            x0_hat, _ = denoise(xt, tt)
             mean_p, _ = sampling.q_posterior(sched, x0_hat, xt, tt)
             kls.append(((mean_q - mean_p).pow(2) / (2 * var)).sum(dims))  # KL of equal-variance Gaussians
         t0 = torch.zeros(b, dtype=torch.long, device=x0.device)
         x1 = sampling.q_sample(sched, x0, t0, torch.randn(x0.shape, generator=generator).to(x0))
-        x0_hat, _ = self.denoiser(y, self._vlb_guidance())(x1, t0)
+        x0_hat, _ = denoise(x1, t0)
         mean_p, _ = sampling.q_posterior(sched, x0_hat, x1, t0)
         decoder = -discretized_gaussian_log_prob(
             x0, mean_p, 0.5 * math.log(float(sched.posterior_var[1]))
@@ -366,8 +381,6 @@ class DDPM(GenerativeModel):
         unbiased; K = T evaluates every term)."""
         if not self.images:
             raise ConfigError("the variational bound is defined for 256-level image data")
-        was = self.training
-        self.eval()
         T, k = self.config.timesteps, min(self.config.vlb_timesteps, self.config.timesteps - 1)
         if k >= T - 1:
             ts = torch.arange(1, T)
@@ -375,9 +388,9 @@ class DDPM(GenerativeModel):
             edges = torch.linspace(1, T, k + 1)
             ts = (edges[:-1] + torch.rand(k, generator=generator) * (edges[1:] - edges[:-1])).floor().long()
             ts = ts.clamp(1, T - 1)
-        terms = self.vlb_terms(x, y, generator, ts)
+        with self._evaluating():
+            terms = self.vlb_terms(x, y, generator, ts)
         kl = terms["kl"].sum(1) * ((T - 1) / len(ts))
-        self.train(was)
         return -(terms["prior"] + kl + terms["decoder"])
 
 
@@ -437,12 +450,10 @@ class CDDPM(ClassConditional, DDPM):
             raise ConfigError("cddpm needs class labels y to sample")
         null = torch.full_like(y, self.num_classes)
         clip = self.images and self.config.clip_denoised
+        net = self._sampling_net()
 
         def eps_of(xt: torch.Tensor, t: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-            _, eps = sampling.predictions(
-                self.schedule, self.config.prediction, self._net_at_precision(xt, t, labels), xt, t
-            )
-            return eps
+            return sampling.predictions(self.schedule, self.config.prediction, net(xt, t, labels), xt, t)[1]
 
         def denoise(xt: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
             if w == 1:
@@ -453,8 +464,7 @@ class CDDPM(ClassConditional, DDPM):
                 both = eps_of(torch.cat([xt, xt]), torch.cat([t, t]), torch.cat([y, null]))
                 cond, uncond = both.chunk(2)
                 eps = uncond + w * (cond - uncond)
-            ab = sampling.at(self.schedule.abar, t, xt)
-            x0 = (xt - (1 - ab).sqrt() * eps) / ab.sqrt()
+            x0, eps = sampling.predictions(self.schedule, "eps", eps, xt, t)  # x0_hat from the guided eps
             return self._clip(x0, eps, xt, t) if clip else (x0, eps)
 
         return denoise
