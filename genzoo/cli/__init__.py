@@ -1,6 +1,7 @@
 """Command-line interface: a dispatcher over one module per group of commands.
 
-Each command module (``info``, ``train``, ``images``, ``latent``, ``evaluate``) has ``add_parsers(sub)``,
+Each command module (``info``, ``train``, ``images``, ``latent``, ``evaluate``, and the applications'
+``detect``, ``retrieve``, ``attributes``, ``fewlabels``) has ``add_parsers(sub)``,
 which adds its subcommands and sets ``handler`` on each; ``run`` calls the handler of the
 command given. A new command is added in its module (or a new module listed in ``COMMANDS``).
 Training options are generated from the config dataclasses (see ``options``): model and
@@ -14,10 +15,32 @@ import argparse
 import sys
 
 from genzoo import __version__
-from genzoo.cli import evaluate, generate, images, info, latent, train
+from genzoo.cli import (
+    attributes,
+    detect,
+    evaluate,
+    fewlabels,
+    generate,
+    images,
+    info,
+    latent,
+    retrieve,
+    train,
+)
 from genzoo.errors import GenzooError, TrainingStopped
 
-COMMANDS = (info, train, images, generate, latent, evaluate)  # modules with add_parsers(sub), in help order
+COMMANDS = (
+    info,
+    train,
+    images,
+    generate,
+    latent,
+    evaluate,
+    detect,
+    retrieve,
+    attributes,
+    fewlabels,
+)  # modules with add_parsers(sub), in help order
 
 
 def build_parser() -> argparse.ArgumentParser:

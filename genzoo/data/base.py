@@ -33,6 +33,9 @@ class DataConfig:
     image_size: int | None = None  # image sets: resize to image_size x image_size (None: as stored)
     channels: int | None = None  # image sets: 1 or 3 (None: as stored; folder: 1 if all are gray)
     limit: int | None = None  # use only the first `limit` examples of the split
+    # keep only the examples of these class indices (e.g. one "normal" class for anomaly detection);
+    # applied before `limit`; None keeps every class
+    classes: tuple[int, ...] | None = None
     n_points: int = 20000  # toy 2-D sets: number of points per split
     # [0, 1] images as binary pixels x ~ Bernoulli(gray value): "static" = one fixed draw per split;
     # "dynamic" = a new draw for every training batch (the likelihood literature's binarized MNIST);
@@ -122,6 +125,8 @@ def load_dataset(
         data = make_toy(name, split, cfg.n_points)
     else:  # unreachable after check_data_config
         raise AssertionError(name)
+    if cfg.classes is not None:
+        data = select_classes(data, cfg.classes)
     if cfg.limit is not None and cfg.limit < len(data):
         y = None if data.y is None else data.y[: cfg.limit]
         data = TensorData(x=data.x[: cfg.limit], y=y, info=data.info, split=split)
@@ -133,6 +138,24 @@ def load_dataset(
         x = torch.bernoulli(data.x, generator=torch.Generator().manual_seed(BINARIZE_SEEDS[split]))
         data = TensorData(x=x, y=data.y, info=data.info, split=split)
     return data
+
+
+def select_classes(data: TensorData, classes: tuple[int, ...]) -> TensorData:
+    """The examples of ``data`` whose label is one of ``classes`` (in split order)."""
+    names = data.info.class_names
+    if data.y is None:
+        raise DataError(
+            f"classes (--data-classes) needs labels; the {data.info.name} {data.split} split has none"
+        )
+    k = len(names) if names else int(data.y.max()) + 1
+    bad = [c for c in classes if c >= k]
+    if bad:
+        raise ConfigError(
+            f"classes (--data-classes) {','.join(map(str, bad))} out of range: {data.info.name} has "
+            f"{k} classes (0..{k - 1})"
+        )
+    keep = torch.isin(data.y, torch.tensor(classes, dtype=data.y.dtype))
+    return TensorData(x=data.x[keep], y=data.y[keep], info=data.info, split=data.split)
 
 
 BINARIZE_SEEDS = {"train": 0, "test": 1}  # the fixed draws x_b ~ Bernoulli(x) of --data-binarize
@@ -153,6 +176,8 @@ def check_data_config(cfg: DataConfig) -> None:
         raise ConfigError(f"unknown dataset {name!r}; known datasets: {', '.join(DATASET_NAMES)}")
     if cfg.limit is not None and cfg.limit < 1:
         raise ConfigError(f"limit (--data-limit) must be a positive number of examples, got {cfg.limit}")
+    if cfg.classes is not None and (not cfg.classes or min(cfg.classes) < 0):
+        raise ConfigError(f"classes (--data-classes) must be class indices >= 0, got {cfg.classes}")
     if cfg.n_points < 1:
         raise ConfigError(f"n_points (--data-n-points) must be positive, got {cfg.n_points}")
     if cfg.image_size is not None and cfg.image_size < 1:

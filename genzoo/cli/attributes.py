@@ -1,0 +1,7 @@
+"""``genzoo attributes, arithmetic, edit``: attribute vectors and latent arithmetic (the logic lives in ``genzoo.apps``)."""
+
+from __future__ import annotations
+
+
+def add_parsers(sub) -> None:
+    """Not yet: the commands of this group are being built."""

@@ -1,0 +1,7 @@
+"""``genzoo anomaly, classify``: anomaly detection and the generative classifier (the logic lives in ``genzoo.apps``)."""
+
+from __future__ import annotations
+
+
+def add_parsers(sub) -> None:
+    """Not yet: the commands of this group are being built."""
