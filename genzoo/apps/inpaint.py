@@ -1,4 +1,12 @@
-"""Inpainting: fill the unknown pixels of images with a model that can (``model.inpaint``).
+"""Inpainting: fill the unknown pixels of images, one entry point for every family that can.
+
+- A model with its own sampler-based ``inpaint`` (the diffusion models' RePaint) uses it.
+- A model that can encode and decode (the autoencoders, the VAEs) iterates its reconstruction with
+  the known pixels clamped: x_{t+1} = m * x + (1 - m) * reconstruct(x_t), with the hole of x_0 set
+  to the mean of each image's known pixels. A model with a per-pixel likelihood (``pixel_nll``,
+  the VAEs) then optimises the code against the known pixels, the MAP estimate
+  z* = argmin_z sum_{i known} -log p(x_i | z) + ||z||^2 / 2 (the N(0, I) prior), from encode(x_T)
+  by Adam, and fills the hole with decode(z*).
 
 Masks are (1, H, W) tensors with 1 where a pixel is known and 0 where it is to be filled:
 ``center`` (the middle half of each side), ``left`` (the left half), ``random`` (each pixel unknown
@@ -8,12 +16,15 @@ with probability 1/2, seeded) or a PNG file of the images' size (dark = unknown,
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from PIL import Image
 
+from genzoo.conditional import is_conditional
 from genzoo.errors import ConfigError, DataError, GenzooError
+from genzoo.latent import can_encode
 
 MASKS = ("center", "left", "random")
 
@@ -46,12 +57,74 @@ def make_mask(spec: str, hw: tuple[int, int], seed: int = 0) -> torch.Tensor:
     return known
 
 
-def inpaint(model: object, x: torch.Tensor, known: torch.Tensor, **kw) -> torch.Tensor:
-    """x (B, C, H, W) in [0, 1] with the pixels where ``known`` is 0 filled by the model."""
-    if not callable(getattr(model, "inpaint", None)):
+def inpaint(
+    model: Any,
+    x: torch.Tensor,
+    known: torch.Tensor,
+    *,
+    iters: int = 20,
+    code_steps: int = 100,
+    lr: float = 0.05,
+    **kw: Any,
+) -> torch.Tensor:
+    """x (B, C, H, W) in [0, 1] with the pixels where ``known`` (1, H, W) is 0 filled by the model:
+    its own ``inpaint`` (``kw`` passed on: steps, seeds, class ...) or, for a model that can
+    encode and decode, ``iters`` clamped reconstructions and (VAEs) ``code_steps`` Adam steps on
+    the code (see the module docstring)."""
+    if callable(getattr(model, "inpaint", None)):
+        return model.inpaint(x, known, **kw)
+    if not can_encode(model):
         kind = getattr(model, "model_type", type(model).__name__)
-        raise GenzooError(f"{kind} cannot inpaint; the diffusion models (ddpm, cddpm) can")
-    return model.inpaint(x, known, **kw)
+        raise GenzooError(
+            f"{kind} cannot inpaint: it needs an encoder and decoder (ae, dae, deep-ae, vae, beta-vae, "
+            "cvae) or a sampler that can (ddpm, cddpm)"
+        )
+    if kw:
+        raise GenzooError(
+            f"{', '.join(sorted(kw))} apply to sampler-based inpainting; "
+            f"{getattr(model, 'model_type', 'this model')} inpaints by reconstruction"
+        )
+    return inpaint_by_reconstruction(model, x, known, iters=iters, code_steps=code_steps, lr=lr)
+
+
+def inpaint_by_reconstruction(
+    model: Any,
+    x: torch.Tensor,
+    known: torch.Tensor,
+    *,
+    iters: int = 20,
+    code_steps: int = 100,
+    lr: float = 0.05,
+) -> torch.Tensor:
+    """Fill by clamped reconstruction, then (models with ``pixel_nll``) the MAP code; (B, C, H, W)."""
+    if iters < 0 or code_steps < 0:
+        raise ConfigError("iters and code_steps must be >= 0")
+    dev = next(model.parameters()).device
+    m = known.to(dev).expand_as(x[:1])  # (1, C, H, W), 1 = known
+    x = x.to(dev)
+    cond = is_conditional(model)
+    with torch.no_grad():
+        fill = (x * m).flatten(1).sum(1) / m.flatten(1).sum(1).clamp(min=1)  # (B,) known-pixel mean
+        xt = x * m + fill.view(-1, 1, 1, 1) * (1 - m)
+        for _ in range(iters):
+            xt = x * m + model.reconstruct(xt).float() * (1 - m)
+    if code_steps == 0 or not callable(getattr(model, "pixel_nll", None)):
+        return xt.cpu()
+    y = model.infer_labels(xt) if cond else None
+    with torch.no_grad():
+        z = (model.encode(xt, y) if cond else model.encode(xt)).float()
+    z = z.clone().requires_grad_(True)
+    opt = torch.optim.Adam([z], lr=lr)
+    for _ in range(code_steps):  # MAP: min_z sum_known -log p(x_i|z) + ||z||^2 / 2
+        logits = model.decode_logits(z, y) if cond else model.decode_logits(z)
+        loss = ((model.pixel_nll(logits, x) * m).flatten(1).sum(1) + 0.5 * z.pow(2).sum(1)).sum()
+        (grad,) = torch.autograd.grad(loss, z)  # the model's own gradients are left untouched
+        opt.zero_grad(set_to_none=True)
+        z.grad = grad
+        opt.step()
+    with torch.no_grad():
+        dec = model.decode(z, y) if cond else model.decode(z)
+    return (x * m + dec.float() * (1 - m)).detach().cpu()
 
 
 def masked_mse(filled: torch.Tensor, x: torch.Tensor, known: torch.Tensor) -> float:

@@ -1,7 +1,206 @@
-"""``genzoo anomaly, classify``: anomaly detection and the generative classifier (the logic lives in ``genzoo.apps``)."""
+"""``genzoo anomaly | classify``: anomaly detection and the generative classifier.
+
+The logic lives in ``genzoo.apps.anomaly`` and ``genzoo.apps.classify``; this module reads options
+and data and prints the tables.
+"""
 
 from __future__ import annotations
 
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from genzoo import viz
+from genzoo.apps import anomaly, classify
+from genzoo.cli.latent import ints
+from genzoo.cli.options import OutputFile, add_which, positive_int, run_split, whole_number
+from genzoo.data import DataConfig, load_dataset
+from genzoo.errors import ConfigError, GenzooError
+
 
 def add_parsers(sub) -> None:
-    """Not yet: the commands of this group are being built."""
+    a = sub.add_parser(
+        "anomaly",
+        help="score test images as anomalies: AUROC/AUPRC per class, or against another dataset",
+        description="Scores each test image (reconstruction error, -ELBO, or -log p(x)); larger = more "
+        "anomalous. One-class setting: the run was trained on --data-classes (or give --normal) and "
+        "the other classes are the anomalies. --ood DATASET: that dataset's test images are the "
+        "anomalies. Prints AUROC and AUPRC; -o draws the most and the least anomalous test images.",
+    )
+    a.add_argument("run", type=Path, help="run directory or saved model")
+    add_which(a)
+    a.add_argument("-o", "--output", type=OutputFile(".png"), default=None, help="picture of the extremes")
+    a.add_argument(
+        "--normal", type=ints, default=None, help="normal class indices (default: the run's classes)"
+    )
+    a.add_argument(
+        "--ood", default=None, metavar="DATASET", help="score this dataset's test split as anomalies"
+    )
+    a.add_argument(
+        "--score", choices=anomaly.SCORES, default="auto", help="auto: -log p(x) if the model has it"
+    )
+    a.add_argument("--k", type=positive_int, default=10, help="importance samples of the IWAE bound (VAEs)")
+    a.add_argument("-n", type=positive_int, default=None, help="score only the first n test images")
+    a.add_argument("--show", type=positive_int, default=10, help="images per row of the picture (default 10)")
+    a.add_argument("--seed", type=whole_number, default=0)
+    a.add_argument("--json", type=OutputFile(".json"), default=None, help="write the report here")
+    a.add_argument("--data", default=None, help="dataset (default: the one the model was trained on)")
+    a.add_argument("--data-root", default=None)
+    a.set_defaults(handler=cmd_anomaly)
+    c = sub.add_parser(
+        "classify",
+        help="the generative classifier p(y|x) by Bayes' rule, beside a discriminative one",
+        description="With a class-conditional model (cvae): p(y|x) = p(x|y) p(y) / p(x), log p(x|y) "
+        "from the IWAE bound (or the ELBO) of each class, p(y) the training class frequencies. A "
+        "small CNN trained on the run's own training images and labels is scored beside it, on "
+        "clean and corrupted test images.",
+    )
+    c.add_argument("run", type=Path, help="run directory or saved model of a class-conditional model")
+    add_which(c)
+    c.add_argument("--bound", choices=("iwae", "elbo"), default="iwae", help="log p(x|y) estimate")
+    c.add_argument("--k", type=positive_int, default=10, help="importance samples of the IWAE bound")
+    c.add_argument("-n", type=positive_int, default=None, help="score only the first n test images")
+    c.add_argument(
+        "--corruptions",
+        type=_spec_list,
+        default=list(classify.CORRUPTIONS),
+        help="comma-separated: clean, gaussian:S, saltpepper:P, mask:P, occlude:center|left "
+        f"(default {','.join(classify.CORRUPTIONS)})",
+    )
+    c.add_argument(
+        "--steps", type=positive_int, default=2000, help="training steps of the discriminative CNN"
+    )
+    c.add_argument("--seed", type=whole_number, default=0)
+    c.add_argument("--json", type=OutputFile(".json"), default=None, help="write the report here")
+    c.add_argument("--data", default=None, help="dataset (default: the one the model was trained on)")
+    c.add_argument("--data-root", default=None)
+    c.set_defaults(handler=cmd_classify)
+
+
+def _spec_list(s: str) -> list[str]:
+    """argparse type: comma-separated corruption names, at least one."""
+    kinds = [v.strip() for v in s.split(",") if v.strip()]
+    if not kinds:
+        raise argparse.ArgumentTypeError(f"expected comma-separated corruptions, got {s!r}")
+    return kinds
+
+
+def _write_json(path: Path | None, report: dict[str, Any]) -> None:
+    if path is not None:
+        path.write_text(json.dumps(report, indent=2) + "\n")
+        print(f"wrote {path}")
+
+
+def _run_classes(run: Path) -> tuple[int, ...] | None:
+    from genzoo import io
+
+    try:
+        return tuple(io.read_config(io.resolve_model_dir(run)).get("data", {}).get("classes") or ()) or None
+    except GenzooError:
+        return None
+
+
+def cmd_anomaly(args: argparse.Namespace) -> None:
+    import genzoo
+
+    model = genzoo.load(args.run, which=args.which)
+    score = anomaly.resolve_score(model, args.score)
+    normal = args.normal if args.normal is not None else _run_classes(args.run)
+    if args.ood is None and normal is None:
+        raise ConfigError(
+            "give --normal CLASSES (this run was trained on every class) or --ood DATASET to score "
+            "another dataset's images as the anomalies"
+        )
+    test, data = run_split(args, "test", model.shape, whole=True)
+    names = test.info.class_names
+    if normal is not None and args.ood is None:
+        k = len(names) if names else None
+        bad = [c for c in normal if c < 0 or (k is not None and c >= k)]
+        if bad:
+            raise ConfigError(
+                f"--normal {','.join(map(str, bad))}: {data.name} has classes 0..{(k or 1) - 1}"
+            )
+        if test.y is None:
+            raise GenzooError(f"--normal needs labels; the {data.name} test split has none")
+    x = test.x[: args.n] if args.n else test.x
+    if args.ood is not None:
+        shape = model.shape
+        image = len(shape) == 3
+        ood_cfg = DataConfig(
+            name=args.ood,
+            root=args.data_root,
+            image_size=shape[1] if image and shape[1] == shape[2] else None,
+            channels=shape[0] if image else None,
+        )
+        other = load_dataset(ood_cfg, "test")
+        if tuple(other.x.shape[1:]) != tuple(shape):
+            raise GenzooError(
+                f"--ood {args.ood} has shape {tuple(other.x.shape[1:])}, the model {tuple(shape)}"
+            )
+        xo = other.x[: args.n] if args.n else other.x
+        s_in = anomaly.anomaly_scores(model, x, score, k=args.k, seed=args.seed)
+        s_out = anomaly.anomaly_scores(model, xo, score, k=args.k, seed=args.seed)
+        report = {"score": score, "in": data.name, "ood": args.ood} | anomaly.ood_report(s_in, s_out)
+        print(
+            f"{model.model_type} trained on {data.name}; anomalies: {args.ood} test images; score {score}\n"
+            f"AUROC {report['auroc']:.4f}  AUPRC {report['auprc']:.4f}  (n {len(x)} + {len(xo)})\n"
+            f"mean score: {data.name} {report['mean_in']:.4g}, {args.ood} {report['mean_out']:.4g}; "
+            f"{100 * report['out_below_median_in']:.1f}% of {args.ood} scored less anomalous than the "
+            f"median {data.name} image"
+        )
+        if report["auroc"] < 0.5:
+            print(f"note: AUROC < 0.5 -- the model rates {args.ood} as more typical than its own data")
+        pool, scores = torch.cat([x, xo]), torch.cat([s_in, s_out])
+    else:
+        y = test.y[: len(x)]
+        scores = anomaly.anomaly_scores(model, x, score, k=args.k, seed=args.seed)
+        report = {"score": score, "data": data.name} | anomaly.one_class_report(scores, y, normal, names)
+        print(
+            f"{model.model_type} on {data.name}; normal: {', '.join(report['normal'])}; score {score}\n"
+            f"AUROC {report['auroc']:.4f}  AUPRC {report['auprc']:.4f}  "
+            f"(n {report['n_normal']} normal + {report['n_anomalous']} anomalous)"
+        )
+        for name, r in report["per_class"].items():
+            print(f"  class {name:>12}: AUROC {r['auroc']:.4f}  AUPRC {r['auprc']:.4f}  (n {r['n']})")
+        pool = x
+    _write_json(args.json, report)
+    if args.output is not None:
+        if len(model.shape) != 3:
+            raise GenzooError(f"-o draws images; this model's data have shape {model.shape}")
+        most, least = anomaly.extremes(scores, args.show)
+        viz.save_grid([pool[most], pool[least]], args.output)
+        print(f"wrote {args.output} (top row: most anomalous first; bottom row: least anomalous)")
+
+
+def cmd_classify(args: argparse.Namespace) -> None:
+    import genzoo
+
+    classify.check_corruptions(args.corruptions)
+    model = genzoo.load(args.run, which=args.which)
+    classify.check_classifiable(model)
+    train, data = run_split(args, "train", model.shape)  # the images and labels the model saw
+    test, _ = run_split(args, "test", model.shape, whole=True)
+    if train.y is None or test.y is None:
+        raise GenzooError(f"classify needs labels; {data.name} has none")
+    x, y = (test.x[: args.n], test.y[: args.n]) if args.n else (test.x, test.y)
+    print(
+        f"{model.model_type} on {data.name}: {len(train)} training images, {len(x)} test images; "
+        f"log p(x|y) by the {args.bound} bound" + (f" (k = {args.k})" if args.bound == "iwae" else "")
+    )
+    report = classify.compare_classifiers(
+        model,
+        train.x,
+        train.y,
+        x,
+        y,
+        corruptions=args.corruptions,
+        bound=args.bound,
+        k=args.k,
+        steps=args.steps,
+        seed=args.seed,
+        log=print,
+    )
+    _write_json(args.json, {"data": data.name, "model_type": model.model_type} | report)

@@ -88,17 +88,38 @@ def add_parsers(sub) -> None:
     p = sub.add_parser(
         "inpaint",
         help="fill a masked region of test images: rows original, masked, filled",
-        description="RePaint for diffusion models: the known pixels follow the forward process at every "
-        "step, the rest the model. Prints the MSE on the filled pixels, beside the training mean image's "
-        "and the nearest training image's (on the known pixels) fills.",
+        description="One command for every family that can fill pixels. Diffusion models: RePaint (the "
+        "known pixels follow the forward process at every step, the rest the model). Autoencoders and "
+        "VAEs: the reconstruction iterated with the known pixels clamped, then (VAEs) the code "
+        "optimised against the known pixels. Prints the MSE on the filled pixels, beside the training "
+        "mean image's and the nearest training image's (on the known pixels) fills.",
     )
     add_run_and_png(p)
     p.add_argument("--mask", default="center", help="center | left | random | FILE.png (dark = fill)")
     p.add_argument("-n", type=positive_int, default=8, help="images")
-    p.add_argument("--steps", type=positive_int, default=None, help="grid steps (default 10 x the model's)")
-    p.add_argument("--jump-length", type=positive_int, default=10, help="RePaint: steps per jump back")
     p.add_argument(
-        "--resamples", type=positive_int, default=5, help="RePaint: passes over each jump (1: none)"
+        "--iters",
+        type=positive_int,
+        default=20,
+        help="autoencoders/VAEs: clamped reconstructions (default 20)",
+    )
+    p.add_argument(
+        "--code-steps",
+        type=whole_number,
+        default=None,
+        help="VAEs: Adam steps on the code against the known pixels (default 100; 0: none)",
+    )
+    p.add_argument(
+        "--steps", type=positive_int, default=None, help="diffusion: grid steps (default 10 x the model's)"
+    )
+    p.add_argument(
+        "--jump-length", type=positive_int, default=None, help="diffusion (RePaint): steps per jump back (10)"
+    )
+    p.add_argument(
+        "--resamples",
+        type=positive_int,
+        default=None,
+        help="diffusion (RePaint): passes over each jump (5; 1: none)",
     )
     p.add_argument(
         "--class", dest="class_", default=None, metavar="CLASS", help="conditional models: the class"
@@ -141,13 +162,33 @@ def cmd_inpaint(args: argparse.Namespace) -> None:
         raise GenzooError(f"inpaint fills images; this model's data have shape {model.shape}")
     known = make_mask(args.mask, tuple(model.shape[1:]), seed=args.seed)
     x = run_split(args, args.split, model.shape)[0].x[: args.n]
-    kw = {"steps": args.steps, "jump_length": args.jump_length, "resamples": args.resamples}
-    if args.guidance is not None:
-        kw["guidance"] = args.guidance
+    if args.code_steps is not None and args.code_steps < 0:
+        raise ConfigError(f"--code-steps must be >= 0, got {args.code_steps}")
+    recon = {"iters": args.iters, "code_steps": args.code_steps}
+    given = {
+        "steps": args.steps,
+        "jump_length": args.jump_length,
+        "resamples": args.resamples,
+        "guidance": args.guidance,
+    }
+    kw = {k: v for k, v in given.items() if v is not None}
     spec = class_spec(model, args)
     if spec is not None:
         kw["y"] = one_class(model, spec, "inpaint")
-    filled = inpaint(model, x, known, seeds=range(args.seed, args.seed + len(x)), **kw)
+    if callable(getattr(model, "inpaint", None)):
+        kw["seeds"] = range(args.seed, args.seed + len(x))
+        if any(v is not None for v in recon.values()):
+            raise ConfigError(
+                f"--iters and --code-steps apply to inpainting by reconstruction; {model.model_type} "
+                "inpaints with its sampler (--steps, --jump-length, --resamples)"
+            )
+    elif kw:
+        options = ", ".join("--" + k.replace("_", "-") for k in kw if k != "y")
+        raise ConfigError(
+            f"{options or '--class/--prompt'} apply to the diffusion models' inpainting; "
+            f"{model.model_type} fills by reconstruction (--iters, --code-steps)"
+        )
+    filled = inpaint(model, x, known, **{k: v for k, v in recon.items() if v is not None}, **kw)
     viz.save_grid([x, x * known + 0.5 * (1 - known), filled], args.output)
     others = baseline_fills(x, known, run_split(args, "train", model.shape)[0].x)
     vs = ", ".join(f"{name} fill {masked_mse(f, x, known):.5f}" for name, f in others.items())

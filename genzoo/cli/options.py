@@ -248,9 +248,13 @@ def add_run_and_png(p: argparse.ArgumentParser, run_help: str = "run directory o
     )
 
 
-def run_split(args: argparse.Namespace, split: str, shape: tuple[int, ...]) -> tuple[TensorData, DataConfig]:
+def run_split(
+    args: argparse.Namespace, split: str, shape: tuple[int, ...], whole: bool = False
+) -> tuple[TensorData, DataConfig]:
     """A split of the data ``args.run`` was trained on (or ``--data``/``--data-root``), checked
-    against the model's per-example ``shape``: for the commands that draw a model's pictures."""
+    against the model's per-example ``shape``: for the commands that draw a model's pictures.
+    ``whole``: every class and example of the split, even if training kept only some
+    (``--data-classes``, ``--data-limit``): the test set of anomaly detection and classification."""
     from genzoo import io
     from genzoo.data import load_dataset
     from genzoo.errors import ConfigError
@@ -258,6 +262,8 @@ def run_split(args: argparse.Namespace, split: str, shape: tuple[int, ...]) -> t
 
     mdir = io.resolve_model_dir(args.run, args.which)
     data = run_data_config(io.read_config(mdir), args.data, args.data_root)
+    if whole:
+        data = cfgio.replace(data, classes=None, limit=None)
     part = load_dataset(data, split)
     if tuple(part.x.shape[1:]) != tuple(shape):
         raise ConfigError(

@@ -49,6 +49,43 @@ def active_units(mu: torch.Tensor, threshold: float = ACTIVE_UNIT_THRESHOLD) -> 
     return int((mu.double().var(0) > threshold).sum())
 
 
+def _chunks(x: torch.Tensor, y: torch.Tensor | None, batch: int) -> list[tuple]:
+    xs = x.split(batch)
+    return list(zip(xs, [None] * len(xs) if y is None else y.split(batch), strict=True))
+
+
+@torch.no_grad()
+def per_example_nll(
+    model: Any,
+    x: torch.Tensor,
+    batch: int = 500,
+    *,
+    k: int | None = None,
+    y: torch.Tensor | None = None,
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, int | None]:
+    """-log p(x) of each example of x (N, *shape) in nats, (N,), by the model's ``log_likelihood``
+    (an exact value, or a bound: see its ``likelihood_kind``), and the importance samples k used
+    (None for a model that takes none); ``y`` labels make it -log p(x|y)."""
+    if k is not None and k < 1:
+        raise ConfigError(f"the number of importance samples (--iwae-k) must be at least 1, got {k}")
+    extra: dict[str, Any] = {}
+    if takes_samples(model):  # an importance-sampled bound: its k (the model's default if None)
+        k = k if k is not None else inspect.signature(model.log_likelihood).parameters["k"].default
+        extra = {"generator": generator, "k": k}
+    else:
+        k = None
+        if "generator" in inspect.signature(model.log_likelihood).parameters:  # a stochastic estimate
+            extra = {"generator": generator}
+    nll = torch.cat(
+        [
+            -model.log_likelihood(c, **extra, **({} if yc is None else {"y": yc}))
+            for c, yc in _chunks(x, y, batch)
+        ]
+    )
+    return nll, k
+
+
 @torch.no_grad()
 def evaluate_likelihood(
     model: Any,
@@ -64,36 +101,25 @@ def evaluate_likelihood(
     seed; ``k`` importance samples for models that take them (their default if None); ``y``
     labels for class-conditional models (then it is -log p(x|y)). Adds -ELBO, its reconstruction
     and KL terms and the active units for models with ``elbo_terms``; ``seconds`` times it all."""
-    if k is not None and k < 1:
-        raise ConfigError(f"the number of importance samples (--iwae-k) must be at least 1, got {k}")
     n_bins = getattr(model, "likelihood_bins", n_bins)
     dims = math.prod(x.shape[1:])
     g = torch.Generator().manual_seed(seed)
-    extra: dict[str, Any] = {}
-    if takes_samples(model):  # an importance-sampled bound: its k (the model's default if None)
-        k = k if k is not None else inspect.signature(model.log_likelihood).parameters["k"].default
-        extra = {"generator": g, "k": k}
-    elif "generator" in inspect.signature(model.log_likelihood).parameters:  # a stochastic estimate
-        extra = {"generator": g}
-    xs = x.split(batch)
-    chunks = list(zip(xs, [None] * len(xs) if y is None else y.split(batch), strict=True))
     t0 = time.perf_counter()
-    nll = torch.cat(
-        [-model.log_likelihood(c, **extra, **({} if yc is None else {"y": yc})) for c, yc in chunks]
-    )  # (N,)
+    nll, k = per_example_nll(model, x, batch, k=k, y=y, generator=g)
     out: dict[str, Any] = {
         "nll_nats": float(nll.mean()),
         "bits_per_dim": float(bits_per_dim(nll, dims, n_bins).mean()),
         "n": len(x),
         "seconds": round(time.perf_counter() - t0, 2),
     }
-    if "k" in extra:
+    if k is not None:
         out["k"] = k
     if kind := getattr(model, "likelihood_kind", None):  # e.g. a bound, and which side of log p(x)
         out["kind"] = kind
     if y is not None:
         out["given_labels"] = True
     if callable(getattr(model, "elbo_terms", None)):
+        chunks = _chunks(x, y, batch)
         parts = [model.elbo_terms(c, yc, generator=g) for c, yc in chunks]
         recon, kl = torch.cat([p["recon"] for p in parts]), torch.cat([p["kl"] for p in parts])
         out |= {

@@ -175,6 +175,11 @@ class VAE(GenerativeModel):
     def recon_nll(self, logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """-log p(x|z) summed over the example, (B,), in nats (in fp32 under bf16 autocast: a
         difference of two sigmoids, or a sum over 784 pixels, is lost in bf16's 8-bit mantissa)."""
+        return self.pixel_nll(logits, x).flatten(1).sum(1)
+
+    def pixel_nll(self, logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """-log p(x_i|z) of each element, (B, *shape), nats: p(x|z) factorises over the pixels, so a
+        subset of them (inpainting's known pixels) has the sum of their terms as its NLL."""
         logits = logits.float()
         if self.config.likelihood == "bernoulli":  # -sum [x log p + (1 - x) log(1 - p)]
             nll = F.binary_cross_entropy_with_logits(logits, x, reduction="none")
@@ -188,7 +193,7 @@ class VAE(GenerativeModel):
             else:
                 log_sigma = self.log_sigma.clamp(min=math.log(SIGMA_MIN)).expand_as(x)
             nll = 0.5 * ((x - self._mean(logits)) * torch.exp(-log_sigma)).pow(2) + log_sigma + 0.5 * LOG_2PI
-        return nll.flatten(1).sum(1)
+        return nll
 
     def kl_objective(self, kl_units: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """The KL part of the loss from the per-unit KL (B, d); vae: the batch mean of sum_j KL_j."""
