@@ -303,6 +303,12 @@ BAD = {
     "--range": ["abc", "0", "-7", "inf"],  # traverse: a finite number > 0
     "--prompt": ["seven"],  # the walk's RUN is not conditional; unknown prompts are tested in test_diffusion
     "--mask": ["nope"],
+    "--ood": ["nope"],
+    "--from": ["nope", "{missing}.csv"],  # attributes --from (interpolate --from takes them too)
+    "--expr": ["7 +", "2*"],
+    "--attr": ["nope"],
+    "--amount": ["abc", "2..x", "1..1"],
+    "--corruptions": ["blur:3", ","],
 }
 # Valid arguments per command (by prefix), so that an error comes from the option under test;
 # positionals are {dest} placeholders. Commands not listed get their positionals and required
@@ -319,7 +325,9 @@ BASE = {
 KNOWN: dict[tuple[str, str, str], pytest.MarkDecorator] = {}
 BASE_FOR = {("eval", "--samples"): ["--data", "digits", "--n", "8"]}  # --samples replaces RUN
 VALID = {"run": "{run}", "what": "mnist"}
-DIFFUSION_ONLY = ("forward", "inpaint")  # commands whose RUN in the walk is a diffusion model
+# commands whose RUN in the walk is another model than the dae: those only a diffusion model or
+# only a class-conditional model can run
+RUN_OF = {"forward": "diffusion", "classify": "conditional"}
 
 
 def _commands(parser: argparse.ArgumentParser, prefix: tuple[str, ...] = ()):
@@ -402,6 +410,8 @@ def walk_paths(tmp_path_factory) -> dict[str, str]:
     train(spec, root / "run", progress=False)
     dspec = tiny_spec("ddpm", steps=2, ckpt_every=2, image_every=0, warmup_steps=0, log_every=1, threads=1)
     train(dspec, root / "diffusion", progress=False)  # the RUN of the commands only diffusion models have
+    cspec = tiny_spec("cvae", steps=2, ckpt_every=2, image_every=0, warmup_steps=0, log_every=1, threads=1)
+    train(cspec, root / "conditional", progress=False)
     (root / "file").write_text("")
     (root / "garbage").write_bytes(b"\x00\x01not json, not a weights file, not an npz\xff")
     (root / "bad_section.json").write_text('{"model": 5}')
@@ -412,6 +422,7 @@ def walk_paths(tmp_path_factory) -> dict[str, str]:
     return {
         "run": str(root / "run"),
         "diffusion": str(root / "diffusion"),
+        "conditional": str(root / "conditional"),
         "file": str(root / "file"),
         "garbage": str(root / "garbage"),
         "bad_section": str(root / "bad_section.json"),
@@ -429,8 +440,8 @@ def test_every_option_refuses_an_invalid_value_in_one_line(
     monkeypatch.setenv("GENZOO_INCEPTION_WEIGHTS", walk_paths["missing"])
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     paths = walk_paths | {"tmp": str(tmp_path)} | {"what": "mnist"}
-    if prefix[0] in DIFFUSION_ONLY:
-        paths["run"] = paths["diffusion"]
+    if prefix[0] in RUN_OF:
+        paths["run"] = paths[RUN_OF[prefix[0]]]
     base = BASE_FOR.get((prefix[0], name), base)
     bad = value.format(**paths)
     if name.startswith("-"):

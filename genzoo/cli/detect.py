@@ -108,13 +108,13 @@ def cmd_anomaly(args: argparse.Namespace) -> None:
 
     model = genzoo.load(args.run, which=args.which)
     score = anomaly.resolve_score(model, args.score)
+    test, data = run_split(args, "test", model.shape, whole=True)
     normal = args.normal if args.normal is not None else _run_classes(args.run)
     if args.ood is None and normal is None:
         raise ConfigError(
             "give --normal CLASSES (this run was trained on every class) or --ood DATASET to score "
             "another dataset's images as the anomalies"
         )
-    test, data = run_split(args, "test", model.shape, whole=True)
     names = test.info.class_names
     if normal is not None and args.ood is None:
         k = len(names) if names else None

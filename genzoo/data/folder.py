@@ -58,6 +58,17 @@ def split_indices(n: int, split: str) -> np.ndarray:
     return perm[n_test:] if split == "train" else perm[:n_test]
 
 
+def image_names(path: str, split: str | None = None) -> list[str]:
+    """Relative paths (posix) of the images under ``path``: of ``split`` in the order ``load_folder``
+    returns them, or all of them (sorted) for None. Used to match images to a table by file name."""
+    root = Path(path).expanduser()
+    if not root.is_dir():
+        raise DataError(f"folder dataset: {root} does not exist or is not a directory")
+    files = _image_files(root)
+    idx = range(len(files)) if split is None else split_indices(len(files), split)
+    return [files[i].relative_to(root).as_posix() for i in idx]
+
+
 def load_folder(
     path: str | None,
     split: str,

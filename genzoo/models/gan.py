@@ -289,6 +289,15 @@ class GAN(GenerativeModel):
         self.gen.train(was)
         return x.clamp(0, 1) if self.out_fn != "identity" else x
 
+    def sample_latent(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """n latents z ~ N(0, I), (n, latent_dim): the codes that ``generate`` maps to images."""
+        return self._noise(n, generator)
+
+    def generate(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """G(z) (G(z, y) for a conditional model, y (B,) long) in the data's range for latents z
+        (B, latent_dim): (B, *shape). With ``sample_latent``, what latent arithmetic needs of a GAN."""
+        return self._generate(z.to(next(self.parameters()).device), y)
+
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """n samples G(z), z ~ N(0, I), in the data's range, (n, *shape)."""
         z = self._noise(n, generator)

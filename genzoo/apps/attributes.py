@@ -1,0 +1,541 @@
+"""Attribute vectors: mean codes of images with and without an attribute (the lecture's sliders).
+
+For an attribute a with a "high" and a "low" group of images, the attribute vector is
+
+    v_a = mean(z | a high) - mean(z | a low),        z = encode(x), (N, d) -> v_a (d,)
+
+(White 2016, "Sampling generative networks"; Larsen et al. 2016 for the CelebA face attributes).
+An ``Attributes`` object keeps the *centroids* (the group means) with names, so that an expression
+"7 + thick - thin" is a sum of named centroids (``genzoo.apps.arithmetic``) and ``edit --attr thick``
+adds amount * (thick - thin) to a code. Three sources of groups:
+
+- ``pixels``: statistics computed from the images themselves (``pixel_statistics``); high = top
+  quartile of the statistic, low = bottom quartile (ties at the quartile included in both groups'
+  boundary as ``>= q75`` and ``<= q25``);
+- ``labels``: one centroid per class, named by the class name ("7");
+- a CelebA ``list_attr``-style table (``read_attribute_table``): high = value 1, low = -1 (or 0),
+  matched to a folder dataset by file name.
+
+A model that can encode (ae, vae, ...; ``genzoo.latent.can_encode``) gives the codes of real
+images; a GAN cannot encode, so its groups are formed over sampled latents z ~ N(0, I) and the
+images G(z) (``sample_latent``/``generate``, asked by capability); their class is the model's own
+label (cgan) or the class the shipped classifier gives G(z).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from genzoo import conditional, io, latent
+from genzoo.errors import CheckpointError, ConfigError, DataError, GenzooError
+
+FILE_NAME = "attributes.safetensors"  # the default file inside RUN
+FORMAT = "genzoo-attributes/1"
+# pixel statistic -> (name of its high centroid, name of its low centroid)
+PIXEL_ATTRIBUTES: dict[str, tuple[str, str]] = {
+    "thickness": ("thick", "thin"),
+    "slant": ("right-slanted", "left-slanted"),
+    "width": ("wide", "narrow"),
+    "height": ("tall", "short"),
+    "brightness": ("bright", "dark"),
+}
+SOURCES = ("pixels", "labels")  # or a table file
+QUARTILE = 0.25  # high = top quartile, low = bottom quartile of a pixel statistic
+
+
+# ------------------------------------------------------------------------------ pixel statistics
+def pixel_statistics(x: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Five statistics of images x (N, C, H, W) in [0, 1], each (N,), on the gray image
+    g = mean over channels (N, H, W), ink bright on dark (MNIST's convention), i = row (down), j = column:
+
+    - brightness = mean_ij g
+    - width  = sum_j max_i g_ij   (columns holding ink; a column counts as much as its brightest pixel)
+    - height = sum_i max_j g_ij   (rows holding ink)
+    - thickness = 2 * area / perimeter, area = sum g, perimeter = TV(g) = sum |g_i,j+1 - g_ij| +
+      |g_i+1,j - g_ij| with zero padding (for a binary image: the number of ink-pixel edges facing
+      background). A w x L bar gives w L / (w + L), about w for long strokes; blur keeps both sums.
+    - slant = mu11 / mu02, the shear of the ink's second moments with y = -i pointing up:
+      mu11 = sum g (j - cj)(ci - i), mu02 = sum g (ci - i)^2 about the ink's centroid (ci, cj);
+      > 0 leans right (top to the right), 0 upright (the shear that deskewing removes).
+
+    Empty images get 0 for every statistic."""
+    if x.dim() != 4:
+        raise GenzooError(f"pixel statistics need images (N, C, H, W), got shape {tuple(x.shape)}")
+    g = x.detach().float().cpu().mean(1).clamp(0, 1)  # (N, H, W)
+    n, h, w = g.shape
+    area = g.sum((1, 2))  # (N,)
+    padded = torch.nn.functional.pad(g, (1, 1, 1, 1))  # (N, H+2, W+2)
+    tv = padded.diff(dim=2).abs().sum((1, 2)) + padded.diff(dim=1).abs().sum((1, 2))  # (N,)
+    rows = torch.arange(h, dtype=g.dtype)[None, :, None]  # i
+    cols = torch.arange(w, dtype=g.dtype)[None, None, :]  # j
+    m = area.clamp(min=1e-12)[:, None, None]
+    ci = (g * rows).sum((1, 2), keepdim=True) / m
+    cj = (g * cols).sum((1, 2), keepdim=True) / m
+    up = ci - rows  # y = -(i - ci), pointing up
+    mu11 = (g * (cols - cj) * up).sum((1, 2))
+    mu02 = (g * up * up).sum((1, 2))
+    return {
+        "thickness": torch.where(tv > 0, 2 * area / tv.clamp(min=1e-12), torch.zeros_like(area)),
+        "slant": torch.where(mu02 > 1e-12, mu11 / mu02.clamp(min=1e-12), torch.zeros_like(area)),
+        "width": g.amax(1).sum(1),
+        "height": g.amax(2).sum(1),
+        "brightness": g.mean((1, 2)),
+    }
+
+
+def quartile_groups(s: torch.Tensor, q: float = QUARTILE) -> tuple[torch.Tensor, torch.Tensor]:
+    """(high, low) boolean masks (N,) of a statistic s (N,): s >= its (1 - q) quantile, s <= its q quantile."""
+    lo, hi = torch.quantile(s.double(), torch.tensor([q, 1 - q], dtype=torch.float64)).tolist()
+    return s >= hi, s <= lo
+
+
+# ---------------------------------------------------------------------------- the attribute file
+@dataclass
+class Attributes:
+    """Named centroids (mean codes) of groups of images, and the attributes they form.
+
+    centroids (K, d) float32, counts (K,) long: group sizes; names[k] names centroid k; pairs maps
+    an attribute to its (high, low) centroid names; classes lists the centroids that are classes
+    (their counts partition the images, so the mean of the other classes is known too)."""
+
+    names: tuple[str, ...]
+    centroids: torch.Tensor
+    counts: torch.Tensor
+    pairs: dict[str, tuple[str, str]] = field(default_factory=dict)
+    classes: tuple[str, ...] = ()
+    meta: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def latent_dim(self) -> int:
+        return int(self.centroids.shape[1])
+
+    def _find(self, name: str, pool: Sequence[str]) -> str | None:
+        if name in pool:
+            return name
+        lowered = [p for p in pool if p.lower() == name.lower()]
+        return lowered[0] if len(lowered) == 1 else None
+
+    def known(self) -> str:
+        """The names an expression or --attr may use, as one short list."""
+        names = list(self.pairs) + [n for n in self.names if n not in self.pairs]
+        return ", ".join(names[:40]) + (", ..." if len(names) > 40 else "")
+
+    def centroid(self, name: str) -> torch.Tensor:
+        """The mean code (d,) of the group ``name``; a GenzooError listing the names if unknown."""
+        found = self._find(name, self.names)
+        if found is None:
+            raise GenzooError(f"unknown centroid {name!r}; the attributes file has: {self.known()}")
+        return self.centroids[self.names.index(found)]
+
+    def vector(self, name: str) -> torch.Tensor:
+        """The attribute vector (d,) of ``name``: an attribute or its high name -> high - low; its low
+        name -> low - high; a class c -> mean(z | c) - mean(z | not c) (from the class counts)."""
+        attr = self._find(name, list(self.pairs))
+        if attr is not None:
+            hi, lo = self.pairs[attr]
+            return self.centroid(hi) - self.centroid(lo)
+        for hi, lo in self.pairs.values():
+            if self._find(name, [hi]) is not None:
+                return self.centroid(hi) - self.centroid(lo)
+            if self._find(name, [lo]) is not None:
+                return self.centroid(lo) - self.centroid(hi)
+        cls = self._find(name, self.classes)
+        if cls is not None:
+            idx = [self.names.index(c) for c in self.classes]
+            n = self.counts[idx].double()  # (C,)
+            mu = self.centroids[idx].double()  # (C, d)
+            k = self.classes.index(cls)
+            rest = n.sum() - n[k]
+            if rest <= 0:
+                raise GenzooError(f"class {cls!r} holds every image: it has no 'not {cls}' group")
+            other = ((n[:, None] * mu).sum(0) - n[k] * mu[k]) / rest
+            return (mu[k] - other).float()
+        raise GenzooError(f"unknown attribute {name!r}; the attributes file has: {self.known()}")
+
+    def attribute_of(self, name: str) -> tuple[str, float] | None:
+        """(attribute, +1 or -1) for an attribute, its high or its low name; None for anything else."""
+        attr = self._find(name, list(self.pairs))
+        if attr is not None:
+            return attr, 1.0
+        for a, (hi, lo) in self.pairs.items():
+            if self._find(name, [hi]) is not None:
+                return a, 1.0
+            if self._find(name, [lo]) is not None:
+                return a, -1.0
+        return None
+
+
+def group_means(
+    z: torch.Tensor, groups: dict[str, torch.Tensor]
+) -> tuple[list[str], torch.Tensor, torch.Tensor]:
+    """Means of codes z (N, d) over boolean masks (N,) by name: (names, centroids (K, d), counts (K,))."""
+    names, means, counts = [], [], []
+    for name, mask in groups.items():
+        k = int(mask.sum())
+        if k == 0:
+            raise GenzooError(f"no image falls in the group {name!r}: its mean code is undefined")
+        names.append(name)
+        means.append(z[mask].double().mean(0).float())
+        counts.append(k)
+    return names, torch.stack(means), torch.tensor(counts, dtype=torch.long)
+
+
+def attributes_from_codes(
+    z: torch.Tensor,
+    *,
+    statistics: dict[str, torch.Tensor] | None = None,
+    table: dict[str, torch.Tensor] | None = None,
+    labels: torch.Tensor | None = None,
+    class_names: Sequence[str] | None = None,
+    meta: dict[str, Any] | None = None,
+) -> Attributes:
+    """Centroids of codes z (N, d) for every group given:
+
+    - statistics: pixel statistic name -> values (N,); high/low = top/bottom quartile
+      (centroid names from PIXEL_ATTRIBUTES, e.g. thick/thin);
+    - table: attribute -> high mask (N,) bool, every other image low ("Smiling"/"not-Smiling");
+    - labels (N,) long with class_names: one centroid per class that has images."""
+    groups: dict[str, torch.Tensor] = {}
+    pairs: dict[str, tuple[str, str]] = {}
+    classes: list[str] = []
+    for stat, s in (statistics or {}).items():
+        hi_name, lo_name = PIXEL_ATTRIBUTES.get(stat, (f"high-{stat}", f"low-{stat}"))
+        if float(s.max() - s.min()) <= 0:
+            raise GenzooError(f"the pixel statistic {stat} is the same for every image: no attribute")
+        groups[hi_name], groups[lo_name] = quartile_groups(s)
+        pairs[stat] = (hi_name, lo_name)
+    for attr, high in (table or {}).items():
+        high = high.bool()
+        if bool(high.all()) or not bool(high.any()):
+            which = "every" if bool(high.all()) else "no"
+            raise DataError(f"attribute {attr!r} is 1 for {which} image used: it has no high and low group")
+        groups[attr], groups[f"not-{attr}"] = high, ~high
+        pairs[attr] = (attr, f"not-{attr}")
+    if labels is not None:
+        labels = labels.long()
+        k = int(labels.max()) + 1 if len(labels) else 0
+        names = list(class_names) if class_names and len(class_names) >= k else [str(i) for i in range(k)]
+        for c in range(len(names)):
+            mask = labels == c
+            if bool(mask.any()):
+                if names[c] in groups:
+                    raise GenzooError(f"class name {names[c]!r} is also an attribute name")
+                groups[names[c]] = mask
+                classes.append(names[c])
+    if not groups:
+        raise GenzooError("no attribute groups: give pixel statistics, a table or class labels")
+    names, cents, counts = group_means(z, groups)
+    md = {k: str(v) for k, v in (meta or {}).items()}
+    return Attributes(tuple(names), cents, counts, pairs, tuple(classes), md)
+
+
+def weights_fingerprint(model: Any) -> str:
+    """sha256 (16 hex digits) of a model's state dict: which weights an attributes file belongs to."""
+    h = hashlib.sha256()
+    for name, t in sorted(model.state_dict().items()):
+        h.update(name.encode())
+        h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def save_attributes(attrs: Attributes, path: str | Path) -> Path:
+    """Write the centroids (safetensors: ``centroids`` (K, d), ``counts`` (K,)) with names, pairs,
+    classes and ``meta`` (source, model_type, latent_dim, weights) in the header."""
+    meta = dict(attrs.meta) | {
+        "format": FORMAT,
+        "names": json.dumps(list(attrs.names)),
+        "pairs": json.dumps({k: list(v) for k, v in attrs.pairs.items()}),
+        "classes": json.dumps(list(attrs.classes)),
+        "latent_dim": str(attrs.latent_dim),
+    }
+    io.save_tensors(path, {"centroids": attrs.centroids.float(), "counts": attrs.counts.long()}, meta)
+    return Path(path)
+
+
+def _read_meta(path: Path) -> dict[str, str]:
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return dict(f.metadata() or {})
+    except Exception as e:  # noqa: BLE001 - any unreadable header
+        raise CheckpointError(f"{path} is not a readable safetensors file ({e})") from None
+
+
+def load_attributes(path: str | Path, model: Any = None) -> Attributes:
+    """Read an attributes file; with ``model``, check that it was computed for this model (type,
+    latent size and weights) -- a CheckpointError in one line otherwise."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"attributes file {path} not found")
+    tensors = io.load_tensors(path)
+    meta = _read_meta(path)
+    if meta.get("format") != FORMAT or "centroids" not in tensors:
+        raise CheckpointError(f"{path} is not a genzoo attributes file (no {FORMAT!r} header)")
+    try:
+        names = tuple(json.loads(meta["names"]))
+        pairs = {k: (v[0], v[1]) for k, v in json.loads(meta["pairs"]).items()}
+        classes = tuple(json.loads(meta["classes"]))
+    except (KeyError, ValueError, TypeError, IndexError) as e:
+        raise CheckpointError(f"{path} has a damaged header ({e})") from None
+    cents, counts = tensors["centroids"], tensors.get("counts", torch.ones(len(names), dtype=torch.long))
+    if cents.dim() != 2 or len(names) != cents.shape[0] or len(counts) != len(names):
+        raise CheckpointError(f"{path}: {len(names)} names for centroids of shape {tuple(cents.shape)}")
+    extra = {k: v for k, v in meta.items() if k not in ("format", "names", "pairs", "classes")}
+    attrs = Attributes(names, cents.float(), counts.long(), pairs, classes, extra)
+    if model is not None:
+        check_model(attrs, model, path)
+    return attrs
+
+
+def check_model(attrs: Attributes, model: Any, path: str | Path = "the attributes file") -> None:
+    """A CheckpointError unless ``attrs`` were computed with this model (type, latent size, weights)."""
+    kind = getattr(model, "model_type", type(model).__name__)
+    d = latent_dim(model)
+    theirs = attrs.meta.get("model_type", "?")
+    if theirs != kind or attrs.latent_dim != d:
+        raise CheckpointError(
+            f"{path} was computed for a {theirs} with latent size {attrs.latent_dim}, not this {kind} "
+            f"with latent size {d}; run `genzoo attributes` on this model"
+        )
+    if attrs.meta.get("weights") not in (None, weights_fingerprint(model)):
+        raise CheckpointError(
+            f"{path} was computed with other weights of this {kind} (another checkpoint or run); "
+            "run `genzoo attributes` again"
+        )
+
+
+# ------------------------------------------------------------------------------- codes of models
+def can_sample_latent(model: object) -> bool:
+    """True for a model that draws latents and generates from them (``sample_latent``/``generate``)."""
+    return callable(getattr(model, "sample_latent", None)) and callable(getattr(model, "generate", None))
+
+
+def check_latent(model: object, what: str = "attribute vectors") -> None:
+    """A GenzooError unless the model has codes to move: it encodes and decodes, or it samples latents."""
+    if not (latent.can_encode(model) or can_sample_latent(model)):
+        kind = getattr(model, "model_type", type(model).__name__)
+        raise GenzooError(
+            f"{kind} has no latent code, so {what} do not apply; use a model that can encode and decode "
+            "(ae, dae, deep-ae, vae, beta-vae, cvae) or a GAN (gan, dcgan, cgan, acgan)"
+        )
+
+
+def latent_dim(model: Any) -> int:
+    """The size d of a model's codes."""
+    d = getattr(getattr(model, "config", None), "latent_dim", None)
+    if d is None:
+        raise GenzooError(f"{getattr(model, 'model_type', type(model).__name__)} declares no latent_dim")
+    return int(d)
+
+
+@torch.no_grad()
+def decode_codes(model: Any, z: torch.Tensor, y: Any = None, batch: int = 500) -> torch.Tensor:
+    """Images of codes z (N, d): decode(z) of a model that can encode, G(z) of a GAN; (N, *shape).
+    A class-conditional model needs labels y (an int or (N,))."""
+    if latent.can_encode(model):
+        return latent.decode(model, z, y, batch)
+    check_latent(model, "decoding latents")
+    if y is not None:
+        y = torch.as_tensor(y, dtype=torch.long)
+        y = y.expand(z.shape[0]) if y.dim() == 0 else y
+    elif conditional.is_conditional(model):
+        raise GenzooError(f"{model.model_type} is class-conditional: give the labels y to generate with")
+    out = [
+        model.generate(z[i : i + batch], None if y is None else y[i : i + batch])
+        for i in range(0, z.shape[0], batch)
+    ]
+    return torch.cat(out).cpu()
+
+
+@torch.no_grad()
+def sampled_codes(
+    model: Any,
+    n: int,
+    seed: int = 0,
+    classify: Callable[[torch.Tensor], torch.Tensor] | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """For a GAN: n latents z ~ N(0, I) (seeded), the images G(z) and their labels: the drawn
+    labels of a conditional model, else ``classify(images)`` (class indices (n,)) if given, else None."""
+    check_latent(model, "sampled latents")
+    g = torch.Generator().manual_seed(seed)
+    z = model.sample_latent(n, g).cpu()
+    y = torch.randint(model.num_classes, (n,), generator=g) if conditional.is_conditional(model) else None
+    x = decode_codes(model, z, y)
+    if y is None and classify is not None:
+        y = classify(x)
+    return z, x, y
+
+
+# --------------------------------------------------------------------------- CelebA-style tables
+@dataclass
+class AttributeTable:
+    """A list_attr table: files (N,), attribute names (A,), high (N, A) bool (value 1)."""
+
+    files: list[str]
+    names: list[str]
+    high: torch.Tensor
+
+
+def read_attribute_table(path: str | Path) -> AttributeTable:
+    """Read a table in the layout of CelebA's ``list_attr_celeba.txt``: line 1 the number of images,
+    line 2 the attribute names, then one line per image ``file v1 v2 ...`` with values -1/1 (or 0/1),
+    separated by spaces or commas. Any deviation is a DataError naming the line."""
+    path = Path(path)
+    try:
+        lines = [ln for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
+    except FileNotFoundError:
+        raise DataError(f"attribute table {path} not found") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise DataError(f"cannot read the attribute table {path}: {e}") from None
+
+    def split(line: str) -> list[str]:
+        return [t for t in re.split(r"[\s,]+", line.strip()) if t]
+
+    if len(lines) < 3:
+        raise DataError(f"{path}: expected a count line, a line of attribute names and image lines")
+    first = split(lines[0])
+    if len(first) != 1 or not first[0].isdigit():
+        raise DataError(
+            f"{path} line 1: expected the number of images (CelebA list_attr layout), got {lines[0]!r}"
+        )
+    names = split(lines[1])
+    if names and names[0].lower() in ("image_id", "filename", "file"):
+        names = names[1:]  # a header that names the file column
+    if len(set(names)) != len(names):
+        raise DataError(f"{path} line 2: attribute names repeat")
+    files, rows = [], []
+    for no, line in enumerate(lines[2:], start=3):
+        parts = split(line)
+        if len(parts) != len(names) + 1:
+            raise DataError(f"{path} line {no}: {len(parts) - 1} values for {len(names)} attributes")
+        try:
+            values = [int(v) for v in parts[1:]]
+        except ValueError:
+            values = [2]
+        if any(v not in (-1, 0, 1) for v in values):
+            bad = next(v for v in parts[1:] if v not in ("-1", "0", "1", "+1"))
+            raise DataError(f"{path} line {no}: value {bad!r}; expected -1/1 (or 0/1)")
+        files.append(parts[0])
+        rows.append(values)
+    if int(first[0]) != len(files):
+        raise DataError(f"{path}: line 1 says {first[0]} images but {len(files)} lines follow")
+    if len(set(files)) != len(files):
+        dup = next(f for f in files if files.count(f) > 1)
+        raise DataError(f"{path}: image {dup!r} is listed twice")
+    v = torch.tensor(rows, dtype=torch.int8)  # (N, A)
+    if bool((v == 0).any()) and bool((v == -1).any()):
+        raise DataError(f"{path}: values mix -1 and 0; use -1/1 or 0/1")
+    return AttributeTable(files, names, v == 1)
+
+
+def match_table(
+    table: AttributeTable, image_names: Sequence[str], all_names: Sequence[str], ignore_missing: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rows of ``table`` for images named ``image_names`` (relative paths in a folder dataset whose
+    images are ``all_names``): a file in the table matches a relative path or a unique base name.
+    Returns (index (M,) into image_names of the images with a row, high (M, A)). A table file that
+    names no image of the folder is a DataError unless ``ignore_missing``."""
+    by_path = set(all_names)
+    base: dict[str, list[str]] = {}
+    for p in all_names:
+        base.setdefault(p.rsplit("/", 1)[-1], []).append(p)
+
+    def resolve(f: str) -> str | None:
+        if f in by_path:
+            return f
+        hits = base.get(f, [])
+        return hits[0] if len(hits) == 1 else None
+
+    resolved = [resolve(f) for f in table.files]
+    unknown = [f for f, r in zip(table.files, resolved, strict=True) if r is None]
+    if unknown and not ignore_missing:
+        shown = ", ".join(unknown[:3]) + (", ..." if len(unknown) > 3 else "")
+        raise DataError(
+            f"the attribute table names {len(unknown)} image(s) not in the folder ({shown}); "
+            "check the folder, or skip them with --ignore-missing"
+        )
+    row_of = {r: i for i, r in enumerate(resolved) if r is not None}
+    idx = [k for k, name in enumerate(image_names) if name in row_of]
+    if not idx:
+        raise DataError("no image of the split has a row in the attribute table")
+    rows = torch.tensor([row_of[image_names[k]] for k in idx], dtype=torch.long)
+    return torch.tensor(idx, dtype=torch.long), table.high[rows]
+
+
+# ------------------------------------------------------------------------------ the whole recipe
+def compute_attributes(
+    model: Any,
+    x: torch.Tensor | None = None,
+    y: torch.Tensor | None = None,
+    *,
+    source: str = "pixels",
+    table: dict[str, torch.Tensor] | None = None,
+    class_names: Sequence[str] | None = None,
+    n: int = 10000,
+    seed: int = 0,
+    classify: Callable[[torch.Tensor], torch.Tensor] | None = None,
+) -> Attributes:
+    """Attribute centroids of a model's codes.
+
+    A model that can encode: the codes of images x (N, *shape) (labels y (N,) or None), at most n of
+    them (a seeded subset). A GAN: n sampled latents and G(z) (``sampled_codes``; labels from a
+    conditional model or ``classify``). source: ``pixels`` (pixel statistics, plus class centroids when
+    there are labels), ``labels`` (class centroids only) or ``table`` (``table``: attribute -> high
+    mask (N,) over x, plus class centroids when there are labels)."""
+    check_latent(model)
+    if source not in ("pixels", "labels", "table"):
+        raise ConfigError(f"unknown attribute source {source!r}; use pixels, labels or a table")
+    if latent.can_encode(model):
+        if x is None:
+            raise GenzooError(f"{model.model_type} encodes images: give the images x")
+        if len(x) > n:
+            keep = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))[:n].sort().values
+            x, y = x[keep], None if y is None else y[keep]
+            table = None if table is None else {k: v[keep] for k, v in table.items()}
+        yz = y if conditional.is_conditional(model) else None
+        if conditional.is_conditional(model) and y is None:
+            raise GenzooError(f"{model.model_type} encodes with class labels; these images have none")
+        z = latent.latent_codes(model, x, yz)
+        how = "codes of images"
+    else:
+        if source == "table":
+            raise GenzooError(
+                f"{model.model_type} cannot encode images, so a table of image attributes does not apply"
+            )
+        z, x, y = sampled_codes(model, n, seed, classify)
+        how = "sampled latents"
+    if conditional.is_conditional(model):  # its codes carry no class (y is given to the decoder)
+        if source == "labels":
+            raise GenzooError(
+                f"{model.model_type} is class-conditional: its codes carry no class, so class centroids do not apply"
+            )
+        y = None
+    if source == "labels" and y is None:
+        raise GenzooError("--from labels needs class labels, and these images have none")
+    if len(z) < 4:
+        raise GenzooError(f"attribute vectors need at least 4 images, got {len(z)}")
+    meta = {
+        "source": source,
+        "model_type": getattr(model, "model_type", type(model).__name__),
+        "weights": weights_fingerprint(model),
+        "codes": how,
+        "images": len(z),
+        "rule": "pixels: top vs bottom quartile; table: 1 vs -1/0; labels: class means",
+    }
+    return attributes_from_codes(
+        z,
+        statistics=pixel_statistics(x) if source == "pixels" else None,
+        table=table if source == "table" else None,
+        labels=y,
+        class_names=class_names,
+        meta=meta,
+    )
