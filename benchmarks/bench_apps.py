@@ -105,7 +105,14 @@ def row_ood(a) -> dict:
             s_in = anomaly.anomaly_scores(model, x_in[:n], "likelihood")
             s_out = anomaly.anomaly_scores(model, x_out[:n], "likelihood")
             out[f"{data} -> {other}: ddpm bound"] = anomaly.ood_report(s_in, s_out)
-            print(data, "->", other, "ddpm", round(out[f"{data} -> {other}: ddpm bound"]["auroc"], 4), flush=True)
+            print(
+                data,
+                "->",
+                other,
+                "ddpm",
+                round(out[f"{data} -> {other}: ddpm bound"]["auroc"], 4),
+                flush=True,
+            )
     return out
 
 
