@@ -7,6 +7,13 @@ by minimising the reconstruction loss L(x, g(f(x))): binary cross-entropy on pix
 L(x, g(f(c(x)))) for a corruption c (Gaussian, masking, salt-and-pepper) so that it learns to
 restore x. An autoencoder has no prior, so ``sample`` decodes z ~ N(mu, Sigma) with mu and Sigma
 fitted to the training codes (``prepare_for_sampling``).
+
+Near-binary codes for semantic hashing (Salakhutdinov & Hinton 2009), ``AEConfig.code``: the
+encoder's output h (B, d) becomes z = sigmoid(h + s eps), eps ~ N(0, I), s = ``code_noise``, while
+training ("sigmoid-noise": the noise pushes h away from 0, so z saturates near 0 or 1), or
+z = sigmoid(h) + stopgrad(1[h > 0] - sigmoid(h)) ("straight-through": the decoder sees bits, the
+gradient is the sigmoid's). In eval mode both give z = sigmoid(h) in (0, 1); the binary code is
+z > 0.5 (``code_threshold``).
 """
 
 from __future__ import annotations
@@ -34,6 +41,12 @@ class AEConfig:
     hidden: tuple[int, ...] = (512, 256)  # mlp: hidden sizes of the encoder (decoder mirrors)
     loss: Literal["bce", "mse"] = "bce"
     output: Literal["sigmoid", "identity"] = "sigmoid"  # identity for unbounded data (toy 2-D)
+    # the code z: "real" (unbounded; the default, and what configs saved without the key load as),
+    # or near-binary for semantic hashing: "sigmoid-noise" (sigmoid(h + code_noise * eps) while
+    # training) or "straight-through" (bits forward, sigmoid gradient); eval-mode codes are
+    # sigmoid(h) in (0, 1) and the bits are z > 0.5 (see the module docstring)
+    code: Literal["real", "sigmoid-noise", "straight-through"] = "real"
+    code_noise: float = 1.0  # sigmoid-noise: std s of the Gaussian added to h before the sigmoid
 
 
 @dataclass(kw_only=True)
@@ -130,13 +143,28 @@ class Autoencoder(_AutoencoderBase):
 
     def __init__(self, config: AEConfig, shape: tuple[int, ...]) -> None:
         super().__init__(config, shape)
+        if not (math.isfinite(config.code_noise) and config.code_noise >= 0):
+            raise ConfigError(f"code_noise must be a finite number >= 0, got {config.code_noise}")
         d = config.latent_dim
         self.encoder, self.decoder = encoder_decoder(
             config.arch, self.shape, config.channels, config.hidden, d, d
         )
 
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
-        return self.encoder(x if self.config.arch == "conv" else x.flatten(1))
+    @property
+    def code_threshold(self) -> float | None:
+        """0.5 for a near-binary code (bits = encode(x) > 0.5), None for a real one."""
+        return None if self.config.code == "real" else 0.5
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:  # (B, *shape) -> (B, d)
+        h = self.encoder(x if self.config.arch == "conv" else x.flatten(1))
+        if self.config.code == "real":
+            return h
+        z = torch.sigmoid(h)
+        if not self.training:
+            return z  # in (0, 1); the bits are z > 0.5
+        if self.config.code == "sigmoid-noise":  # z = sigmoid(h + s eps)
+            return torch.sigmoid(h + self.config.code_noise * torch.randn_like(h))
+        return z + ((h > 0).to(z.dtype) - z).detach()  # straight-through: bits forward, sigmoid backward
 
     def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
         return self.decoder(z).view(z.shape[0], *self.shape)
