@@ -14,7 +14,8 @@ paths between codes stay on the data manifold. ``interpolate`` and ``traverse`` 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from io import BytesIO
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -38,15 +39,30 @@ def can_encode(model: object) -> bool:
     return hasattr(model, "encode") and hasattr(model, "decode")
 
 
-def _kind(model: object) -> str:
+def model_kind(model: object) -> str:
+    """A model's name for messages: its ``model_type`` (e.g. "vae"), else its class name."""
     return getattr(model, "model_type", type(model).__name__)
+
+
+@contextmanager
+def evaluating(model: Any) -> Iterator[Any]:
+    """The model in eval mode inside the block (dropout off, a near-binary code without its
+    training noise), its previous mode restored after, also on error."""
+    was_training = getattr(model, "training", False)
+    if hasattr(model, "eval"):
+        model.eval()
+    try:
+        yield model
+    finally:
+        if was_training:
+            model.train()
 
 
 def check_can_encode(model: object, what: str = "this") -> None:
     """A GenzooError unless the model can encode and decode."""
     if not can_encode(model):
         raise GenzooError(
-            f"{_kind(model)} has no encoder and decoder, so {what} does not apply; it needs a model "
+            f"{model_kind(model)} has no encoder and decoder, so {what} does not apply; it needs a model "
             "that can encode and decode (ae, dae, deep-ae, vae, beta-vae, cvae)"
         )
 
@@ -56,12 +72,13 @@ def check_images(model: object, what: str) -> None:
     shape = tuple(getattr(model, "shape", ()))
     if len(shape) != 3:
         raise GenzooError(
-            f"{what} draws decoded images; this {_kind(model)} models data of shape {shape}, "
+            f"{what} draws decoded images; this {model_kind(model)} models data of shape {shape}, "
             "not images (latent-map still works for its codes)"
         )
 
 
-def _device(model: object) -> torch.device:
+def model_device(model: object) -> torch.device:
+    """The device of the model's weights (the CPU for a model without any)."""
     try:
         return next(model.parameters()).device  # type: ignore[attr-defined]
     except (AttributeError, StopIteration):
@@ -74,7 +91,7 @@ def _labels(model: object, x: torch.Tensor, y: Any) -> torch.Tensor | None:
         return None
     if y is None:
         if not hasattr(model, "infer_labels"):
-            raise GenzooError(f"{_kind(model)} is class-conditional: give the labels y of the images")
+            raise GenzooError(f"{model_kind(model)} is class-conditional: give the labels y of the images")
         return model.infer_labels(x)
     y = torch.as_tensor(y, dtype=torch.long)
     return y.expand(x.shape[0]) if y.dim() == 0 else y
@@ -85,15 +102,16 @@ def _labels(model: object, x: torch.Tensor, y: Any) -> torch.Tensor | None:
 def latent_codes(model: Any, x: torch.Tensor, y: Any = None, batch: int = 500) -> torch.Tensor:
     """The codes z = encode(x) (or encode(x, y) for a conditional model) of x (N, *shape): (N, d)."""
     check_can_encode(model, "encoding")
-    dev = _device(model)
-    y = _labels(model, x, y)
+    dev = model_device(model)
     out = []
-    for i in range(0, x.shape[0], batch):
-        xb = x[i : i + batch].to(dev)
-        if y is None:
-            out.append(model.encode(xb))
-        else:
-            out.append(model.encode(xb, y[i : i + batch].to(dev)))
+    with evaluating(model):
+        y = _labels(model, x, y)
+        for i in range(0, x.shape[0], batch):
+            xb = x[i : i + batch].to(dev)
+            if y is None:
+                out.append(model.encode(xb))
+            else:
+                out.append(model.encode(xb, y[i : i + batch].to(dev)))
     return torch.cat(out).cpu()
 
 
@@ -101,16 +119,17 @@ def latent_codes(model: Any, x: torch.Tensor, y: Any = None, batch: int = 500) -
 def decode(model: Any, z: torch.Tensor, y: Any = None, batch: int = 500) -> torch.Tensor:
     """decode(z) (or decode(z, y)) of codes z (N, d) in chunks: (N, *shape) on the CPU."""
     check_can_encode(model, "decoding")
-    dev = _device(model)
+    dev = model_device(model)
     if conditional.is_conditional(model):
         if y is None:
-            raise GenzooError(f"{_kind(model)} is class-conditional: give the labels y to decode with")
+            raise GenzooError(f"{model_kind(model)} is class-conditional: give the labels y to decode with")
         y = torch.as_tensor(y, dtype=torch.long)
         y = y.expand(z.shape[0]) if y.dim() == 0 else y
     out = []
-    for i in range(0, z.shape[0], batch):
-        zb = z[i : i + batch].to(dev)
-        out.append(model.decode(zb) if y is None else model.decode(zb, y[i : i + batch].to(dev)))
+    with evaluating(model):
+        for i in range(0, z.shape[0], batch):
+            zb = z[i : i + batch].to(dev)
+            out.append(model.decode(zb) if y is None else model.decode(zb, y[i : i + batch].to(dev)))
     return torch.cat(out).cpu()
 
 
@@ -370,7 +389,7 @@ def latent_map(
     how = "t-SNE" if method == "tsne" else "PCA" if d > 2 else "codes"
     what = "pixels" if images else "data"
     for ax, pts, name in (
-        (axes[0], map_2d(codes, method, seed), f"{_kind(model)} codes, latent {d} ({how})"),
+        (axes[0], map_2d(codes, method, seed), f"{model_kind(model)} codes, latent {d} ({how})"),
         (axes[1], pca_2d(x.reshape(len(x), -1), seed), f"PCA of the raw {what}, 2 components"),
     ):
         c = colors if isinstance(colors, str) else colors[order]

@@ -107,6 +107,31 @@ def test_score_kinds_a_model_lacks_are_one_clear_error(zeros_ae):
         anomaly.resolve_score(model, "likelihood")
     with pytest.raises(GenzooError, match="shape"):
         anomaly.anomaly_scores(model, torch.rand(2, 1, 4, 4))
+    from genzoo.models.gan import GAN, GANConfig
+
+    gan = GAN(GANConfig(latent_dim=2, hidden=(8,)), (1, 8, 8))
+    for score in ("auto", "recon"):  # a GAN has neither: one line, not an AttributeError
+        with pytest.raises(GenzooError, match="gan cannot score data"):
+            anomaly.resolve_score(gan, score)
+
+
+def test_apps_use_the_model_in_eval_mode_and_restore_its_mode(vae_run, digits_test):
+    model = genzoo.load(vae_run).train()
+    x = digits_test.x[:8]
+    seen = []
+    original = model.reconstruct
+
+    def spy(xb, *a, **kw):
+        seen.append(model.training)
+        return original(xb, *a, **kw)
+
+    model.reconstruct = spy
+    anomaly.anomaly_scores(model, x, "recon")
+    inpaint(model, x, make_mask("left", (8, 8)), iters=2, code_steps=1)
+    assert seen and not any(seen) and model.training  # eval inside, train mode given back
+    state = torch.random.get_rng_state()
+    anomaly.anomaly_scores(model, x, "likelihood", k=2)
+    assert torch.equal(state, torch.random.get_rng_state())  # seeded draws, the global RNG untouched
 
 
 def test_anomaly_command_reports_auroc_per_class_and_draws_the_extremes(zeros_ae, tmp_path, capsys):
@@ -116,6 +141,24 @@ def test_anomaly_command_reports_auroc_per_class_and_draws_the_extremes(zeros_ae
     assert "normal: 0" in text and "class            9: AUROC" in text and out.is_file()
     report = json.loads(js.read_text())
     assert report["normal"] == ["0"] and len(report["per_class"]) == 9 and report["auroc"] > 0.7
+
+
+def test_ood_data_follow_the_runs_data_settings(tmp_path, capsys):
+    # a run on statically binarized digits: the foreign images must be binarized the same way, or
+    # the test would measure the binarization instead of the model
+    run = train(
+        tiny_spec("ae", data={"binarize": "static"}, steps=2, **QUICK), tmp_path / "b", progress=False
+    )
+    js = tmp_path / "o.json"
+    assert main(["anomaly", str(run), "--ood", "moons", "--json", str(js)]) == 2  # points, not images
+    assert "--ood moons: image_size (--data-image-size) applies to images" in capsys.readouterr().err
+    assert main(["anomaly", str(run), "--ood", "digits", "--normal", "1"]) == 2
+    assert "--normal names the normal classes" in capsys.readouterr().err
+    assert main(["anomaly", str(run), "--ood", "digits", "--json", str(js)]) == 0
+    r = json.loads(js.read_text())
+    assert r["auroc"] == pytest.approx(0.5) and r["mean_in"] == r["mean_out"]  # the same binarized images
+    assert main(["anomaly", str(run), "--ood", "digits", "--k", "3"]) == 2
+    assert "--k sets the IWAE samples of --score likelihood" in capsys.readouterr().err
 
 
 def test_anomaly_command_needs_normal_classes_or_an_ood_set(vae_run, capsys):
@@ -146,6 +189,11 @@ def test_inpaint_by_reconstruction_refuses_sampler_options_and_models_without_a_
     model = genzoo.load(zeros_ae)
     with pytest.raises(GenzooError, match="jump_length apply to sampler-based inpainting"):
         inpaint(model, torch.rand(2, 1, 8, 8), make_mask("left", (8, 8)), jump_length=3)
+    with pytest.raises(GenzooError, match="ae has none"):  # an ae has no likelihood to fit a code to
+        inpaint(model, torch.rand(2, 1, 8, 8), make_mask("left", (8, 8)), code_steps=5)
+    with torch.no_grad():  # the code optimisation needs gradients: it must work inside no_grad too
+        filled = inpaint(genzoo.load(zeros_ae), torch.rand(2, 1, 8, 8), make_mask("left", (8, 8)), iters=2)
+    assert filled.shape == (2, 1, 8, 8)
     with pytest.raises(GenzooError, match="cannot inpaint: it needs an encoder and decoder"):
         inpaint(object(), torch.rand(2, 1, 8, 8), make_mask("left", (8, 8)))
 
@@ -156,6 +204,19 @@ def test_inpaint_command_fills_with_an_autoencoder(zeros_ae, tmp_path, capsys):
     assert "MSE on the filled pixels" in capsys.readouterr().out and out.is_file()
     assert main(["inpaint", str(zeros_ae), "--resamples", "2", "-o", str(out)]) == 2
     assert "--resamples apply to the diffusion models" in capsys.readouterr().err
+    assert main(["inpaint", str(zeros_ae), "--code-steps", "5", "-o", str(out)]) == 2
+    assert "ae has none" in capsys.readouterr().err
+
+
+def test_inpaint_command_still_uses_a_diffusion_models_sampler(tmp_path, capsys):
+    run = train(tiny_spec("ddpm", steps=2, **QUICK), tmp_path / "ddpm", progress=False)
+    out = tmp_path / "d.png"
+    assert main(["inpaint", str(run), "--steps", "4", "-n", "2", "-o", str(out)]) == 0 and out.is_file()
+    capsys.readouterr()
+    assert main(["inpaint", str(run), "--iters", "3", "-o", str(out)]) == 2
+    assert "--iters and --code-steps apply to inpainting by reconstruction" in capsys.readouterr().err
+    assert main(["anomaly", str(run), "--normal", "0", "-n", "20", "--score", "likelihood"]) == 0
+    assert "score likelihood" in capsys.readouterr().out  # the diffusion bound as the score
 
 
 # ------------------------------------------------------------------------- generative classifier

@@ -380,3 +380,23 @@ def test_models_without_codes_are_refused():
 
     with pytest.raises(GenzooError, match="ddpm has no latent code"):
         attr.check_latent(NoLatent())
+
+
+def test_saving_attributes_never_overwrites_another_file(tmp_path):
+    from genzoo.apps.attributes import Attributes, save_attributes
+
+    attrs = Attributes(
+        centroids=torch.zeros(2, 3),
+        counts=torch.ones(2, dtype=torch.long),
+        names=("thick", "thin"),
+        pairs={"thickness": ("thick", "thin")},
+        classes=(),
+        meta={"source": "pixels"},
+    )
+    weights = tmp_path / "model.safetensors"
+    weights.write_bytes(b"not ours")
+    with pytest.raises(GenzooError, match="is not a genzoo attributes file"):
+        save_attributes(attrs, weights)
+    assert weights.read_bytes() == b"not ours"
+    out = save_attributes(attrs, tmp_path / "a.safetensors")
+    save_attributes(attrs, out)  # its own file may be rewritten

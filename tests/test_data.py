@@ -415,3 +415,18 @@ def test_folder_errors(tmp_path):
     (tmp_path / "cut.png").write_bytes(blob[: len(blob) // 2])
     with pytest.raises(DataError, match="cut.png"):
         load_dataset(_folder(tmp_path, image_size=8))
+
+
+def test_data_classes_keeps_those_classes_with_the_same_binarized_pixels():
+    from genzoo.data import DataConfig, load_dataset
+
+    whole = load_dataset(DataConfig(name="digits", binarize="static"), "test")
+    three = load_dataset(DataConfig(name="digits", binarize="static", classes=(3,)), "test")
+    assert set(three.y.tolist()) == {3} and len(three) == int((whole.y == 3).sum())
+    assert torch.equal(three.x, whole.x[whole.y == 3])  # one draw per image, whatever is kept
+    some = load_dataset(DataConfig(name="digits", classes=(3, 5), limit=7), "train")
+    assert len(some) == 7 and set(some.y.tolist()) <= {3, 5}  # the limit counts the kept examples
+    with pytest.raises(ConfigError, match=r"classes \(--data-classes\) 10 out of range: digits has 10"):
+        load_dataset(DataConfig(name="digits", classes=(10,)), "train")
+    with pytest.raises(ConfigError, match="class indices >= 0"):
+        load_dataset(DataConfig(name="digits", classes=(-1,)), "train")

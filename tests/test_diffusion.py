@@ -571,8 +571,10 @@ def test_sampler_options_on_a_model_without_a_sampler_are_an_error(tmp_path, cap
     assert (
         "--steps apply to models with an iterative sampler (ddpm, cddpm), not ae" in capsys.readouterr().err
     )
-    assert main(["inpaint", str(run), "-o", str(tmp_path / "x.png")]) == 2
-    assert "ae cannot inpaint" in capsys.readouterr().err
+    assert main(["inpaint", str(run), "-o", str(tmp_path / "x.png"), "--jump-length", "3"]) == 2
+    assert "--jump-length apply to the diffusion models' inpainting; ae fills by reconstruction" in (
+        capsys.readouterr().err
+    )
 
 
 def test_a_conditional_model_keeps_its_classes_and_cddpm_config_round_trips():

@@ -27,44 +27,32 @@ import torch
 from genzoo import conditional
 from genzoo.errors import ConfigError, GenzooError
 from genzoo.eval.likelihood import has_likelihood, per_example_nll
+from genzoo.latent import evaluating, model_device, model_kind
 
 Score = Literal["auto", "recon", "elbo", "likelihood"]
 SCORES: tuple[str, ...] = ("auto", "recon", "elbo", "likelihood")
-
-
-def _kind(model: object) -> str:
-    return getattr(model, "model_type", type(model).__name__)
 
 
 def resolve_score(model: object, score: str) -> str:
     """The score ``auto`` stands for with this model, or a GenzooError if the model lacks it."""
     if score not in SCORES:
         raise ConfigError(f"unknown score {score!r}; choose {', '.join(SCORES)}")
-    if score == "auto":
-        return "likelihood" if has_likelihood(model) else "recon"
     can = {
         "recon": callable(getattr(model, "reconstruct", None)),
         "elbo": callable(getattr(model, "elbo_terms", None)),
         "likelihood": has_likelihood(model),
     }
-    if not can[score]:
-        able = [s for s, ok in can.items() if ok]
+    able = [s for s, ok in can.items() if ok]
+    if not able:
         raise GenzooError(
-            f"{_kind(model)} has no {score} score; "
-            + (
-                f"it has: {', '.join(able)}"
-                if able
-                else "it cannot score data (no reconstruction or likelihood)"
-            )
+            f"{model_kind(model)} cannot score data: it has no reconstruction and no likelihood (anomaly "
+            "detection needs an autoencoder, a VAE, a diffusion model or a flow)"
         )
+    if score == "auto":
+        return "likelihood" if can["likelihood"] else "recon"
+    if not can[score]:
+        raise GenzooError(f"{model_kind(model)} has no {score} score; it has: {', '.join(able)}")
     return score
-
-
-def _device(model: Any) -> torch.device:
-    try:
-        return next(model.parameters()).device
-    except (AttributeError, StopIteration):
-        return torch.device("cpu")
 
 
 @torch.no_grad()
@@ -80,10 +68,8 @@ def anomaly_scores(
             f"the data have shape {tuple(x.shape[1:])} but the model's are {tuple(model.shape)}"
         )
     g = torch.Generator().manual_seed(seed)
-    dev = _device(model)
-    was_training = getattr(model, "training", False)
-    model.eval()
-    try:
+    dev = model_device(model)
+    with evaluating(model):
         if score == "likelihood":
             nll, _ = per_example_nll(model, x.to(dev), batch, k=k, generator=g)
             out = nll
@@ -98,12 +84,10 @@ def anomaly_scores(
                     t = model.elbo_terms(xb, y, generator=g)
                     parts.append(t["recon"] + t["kl"])
             out = torch.cat(parts)
-    finally:
-        model.train(was_training)
     out = out.detach().double().cpu()
     if not torch.isfinite(out).all():
         raise GenzooError(
-            f"{_kind(model)} gave non-finite {score} scores (NaN or inf): is the checkpoint sound?"
+            f"{model_kind(model)} gave non-finite {score} scores (NaN or inf): is the checkpoint sound?"
         )
     return out
 

@@ -256,8 +256,16 @@ def save_attributes(attrs: Attributes, path: str | Path) -> Path:
         "classes": json.dumps(list(attrs.classes)),
         "latent_dim": str(attrs.latent_dim),
     }
+    path = Path(path)
+    if path.exists():  # never overwrite weights or anything else that is not an attributes file
+        try:
+            ours = _read_meta(path).get("format") == FORMAT
+        except CheckpointError:
+            ours = False
+        if not ours:
+            raise GenzooError(f"{path} exists and is not a genzoo attributes file; choose another -o")
     io.save_tensors(path, {"centroids": attrs.centroids.float(), "counts": attrs.counts.long()}, meta)
-    return Path(path)
+    return path
 
 
 def _read_meta(path: Path) -> dict[str, str]:

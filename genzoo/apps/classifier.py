@@ -110,6 +110,6 @@ def train_classifier(
 ) -> SmallClassifier:
     """A SmallClassifier for x's shape, initialised with ``seed`` and fitted to (x, y)."""
     with torch.random.fork_rng(devices=[]):  # seeded initialisation, the global RNG left as it was
-        torch.manual_seed(seed)
+        torch.random.default_generator.manual_seed(seed)  # the CPU RNG only (forked)
         net = SmallClassifier(tuple(x.shape[1:]), num_classes)
     return fit(net, x, y, steps=steps, seed=seed, **kw)  # type: ignore[return-value]

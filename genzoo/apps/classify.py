@@ -14,7 +14,7 @@ hidden pixels set to 0).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 import torch
@@ -24,6 +24,7 @@ from genzoo.apps.classifier import accuracy, train_classifier
 from genzoo.apps.inpaint import make_mask
 from genzoo.data.corrupt import apply_noise
 from genzoo.errors import ConfigError, GenzooError
+from genzoo.latent import evaluating, model_device, model_kind
 
 Bound = Literal["iwae", "elbo"]
 CORRUPTIONS = ("clean", "gaussian:0.3", "saltpepper:0.2", "occlude:left", "occlude:center")
@@ -31,7 +32,7 @@ CORRUPTIONS = ("clean", "gaussian:0.3", "saltpepper:0.2", "occlude:left", "occlu
 
 def check_classifiable(model: object) -> None:
     """A GenzooError unless the model is class-conditional with a likelihood bound given y."""
-    kind = getattr(model, "model_type", type(model).__name__)
+    kind = model_kind(model)
     if not conditional.is_conditional(model):
         raise GenzooError(
             f"{kind} is not class-conditional, so it has no p(x|y); the generative classifier needs a "
@@ -51,8 +52,7 @@ def class_log_likelihoods(
         raise ConfigError(f"unknown bound {bound!r}; choose iwae or elbo")
     if k < 1:
         raise ConfigError(f"k must be at least 1, got {k}")
-    dev = next(model.parameters()).device
-    model.eval()
+    dev = model_device(model)
     cols = []
     for c in range(model.num_classes):
         g = torch.Generator().manual_seed(seed)  # the same draws for every class: a paired comparison
@@ -60,11 +60,12 @@ def class_log_likelihoods(
         for xb in x.split(batch):
             xb = xb.to(dev)
             y = torch.full((xb.shape[0],), c, dtype=torch.long, device=dev)
-            if bound == "elbo":
-                t = model.elbo_terms(xb, y, generator=g)
-                rows.append(-(t["recon"] + t["kl"]))
-            else:
-                rows.append(model.log_likelihood(xb, k=k, y=y, generator=g))
+            with evaluating(model):
+                if bound == "elbo":
+                    t = model.elbo_terms(xb, y, generator=g)
+                    rows.append(-(t["recon"] + t["kl"]))
+                else:
+                    rows.append(model.log_likelihood(xb, k=k, y=y, generator=g))
         cols.append(torch.cat(rows).double().cpu())
     return torch.stack(cols, 1)
 
@@ -120,7 +121,7 @@ def compare_classifiers(
     k: int = 10,
     steps: int = 2000,
     seed: int = 0,
-    log=None,
+    log: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Test accuracy of the generative (Bayes) classifier and of a SmallClassifier trained for
     ``steps`` on (train_x, train_y), on clean and corrupted test images: {corruption: {"generative":

@@ -24,7 +24,7 @@ from PIL import Image
 
 from genzoo.conditional import is_conditional
 from genzoo.errors import ConfigError, DataError, GenzooError
-from genzoo.latent import can_encode
+from genzoo.latent import can_encode, evaluating, model_device, model_kind
 
 MASKS = ("center", "left", "random")
 
@@ -62,29 +62,44 @@ def inpaint(
     x: torch.Tensor,
     known: torch.Tensor,
     *,
-    iters: int = 20,
-    code_steps: int = 100,
+    iters: int | None = None,
+    code_steps: int | None = None,
     lr: float = 0.05,
     **kw: Any,
 ) -> torch.Tensor:
     """x (B, C, H, W) in [0, 1] with the pixels where ``known`` (1, H, W) is 0 filled by the model:
     its own ``inpaint`` (``kw`` passed on: steps, seeds, class ...) or, for a model that can
-    encode and decode, ``iters`` clamped reconstructions and (VAEs) ``code_steps`` Adam steps on
-    the code (see the module docstring)."""
+    encode and decode, ``iters`` clamped reconstructions (default 20) and, for a model with a
+    per-pixel likelihood (the VAEs), ``code_steps`` Adam steps on the code (default 100); see the
+    module docstring. An option that does not apply to the model is an error, never ignored."""
+    kind = model_kind(model)
     if callable(getattr(model, "inpaint", None)):
+        if iters is not None or code_steps is not None:
+            raise GenzooError(
+                f"iters and code_steps apply to inpainting by reconstruction; {kind} inpaints with its sampler"
+            )
         return model.inpaint(x, known, **kw)
     if not can_encode(model):
-        kind = getattr(model, "model_type", type(model).__name__)
         raise GenzooError(
             f"{kind} cannot inpaint: it needs an encoder and decoder (ae, dae, deep-ae, vae, beta-vae, "
             "cvae) or a sampler that can (ddpm, cddpm)"
         )
     if kw:
         raise GenzooError(
-            f"{', '.join(sorted(kw))} apply to sampler-based inpainting; "
-            f"{getattr(model, 'model_type', 'this model')} inpaints by reconstruction"
+            f"{', '.join(sorted(kw))} apply to sampler-based inpainting; {kind} inpaints by reconstruction"
         )
-    return inpaint_by_reconstruction(model, x, known, iters=iters, code_steps=code_steps, lr=lr)
+    if code_steps and not callable(getattr(model, "pixel_nll", None)):
+        raise GenzooError(
+            f"code_steps optimise a code against the known pixels' likelihood; {kind} has none (the VAEs have)"
+        )
+    return inpaint_by_reconstruction(
+        model,
+        x,
+        known,
+        iters=20 if iters is None else iters,
+        code_steps=100 if code_steps is None else code_steps,
+        lr=lr,
+    )
 
 
 def inpaint_by_reconstruction(
@@ -96,34 +111,37 @@ def inpaint_by_reconstruction(
     code_steps: int = 100,
     lr: float = 0.05,
 ) -> torch.Tensor:
-    """Fill by clamped reconstruction, then (models with ``pixel_nll``) the MAP code; (B, C, H, W)."""
+    """Fill by clamped reconstruction, then (models with ``pixel_nll``) the MAP code; (B, C, H, W)
+    on the CPU. The model is used in eval mode and its weights get no gradient."""
     if iters < 0 or code_steps < 0:
         raise ConfigError("iters and code_steps must be >= 0")
-    dev = next(model.parameters()).device
+    dev = model_device(model)
     m = known.to(dev).expand_as(x[:1])  # (1, C, H, W), 1 = known
     x = x.to(dev)
     cond = is_conditional(model)
-    with torch.no_grad():
-        fill = (x * m).flatten(1).sum(1) / m.flatten(1).sum(1).clamp(min=1)  # (B,) known-pixel mean
-        xt = x * m + fill.view(-1, 1, 1, 1) * (1 - m)
-        for _ in range(iters):
-            xt = x * m + model.reconstruct(xt).float() * (1 - m)
-    if code_steps == 0 or not callable(getattr(model, "pixel_nll", None)):
-        return xt.cpu()
-    y = model.infer_labels(xt) if cond else None
-    with torch.no_grad():
-        z = (model.encode(xt, y) if cond else model.encode(xt)).float()
-    z = z.clone().requires_grad_(True)
-    opt = torch.optim.Adam([z], lr=lr)
-    for _ in range(code_steps):  # MAP: min_z sum_known -log p(x_i|z) + ||z||^2 / 2
-        logits = model.decode_logits(z, y) if cond else model.decode_logits(z)
-        loss = ((model.pixel_nll(logits, x) * m).flatten(1).sum(1) + 0.5 * z.pow(2).sum(1)).sum()
-        (grad,) = torch.autograd.grad(loss, z)  # the model's own gradients are left untouched
-        opt.zero_grad(set_to_none=True)
-        z.grad = grad
-        opt.step()
-    with torch.no_grad():
-        dec = model.decode(z, y) if cond else model.decode(z)
+    with evaluating(model):
+        with torch.no_grad():
+            fill = (x * m).flatten(1).sum(1) / m.flatten(1).sum(1).clamp(min=1)  # (B,) known-pixel mean
+            xt = x * m + fill.view(-1, 1, 1, 1) * (1 - m)
+            for _ in range(iters):
+                xt = x * m + model.reconstruct(xt).float() * (1 - m)
+        if code_steps == 0 or not callable(getattr(model, "pixel_nll", None)):
+            return xt.cpu()
+        with torch.no_grad():
+            y = model.infer_labels(xt) if cond else None
+            z = (model.encode(xt, y) if cond else model.encode(xt)).float()
+        z = z.clone().requires_grad_(True)
+        opt = torch.optim.Adam([z], lr=lr)
+        with torch.enable_grad():  # also when called under torch.no_grad()
+            for _ in range(code_steps):  # MAP: min_z sum_known -log p(x_i|z) + ||z||^2 / 2
+                logits = model.decode_logits(z, y) if cond else model.decode_logits(z)
+                loss = ((model.pixel_nll(logits, x) * m).flatten(1).sum(1) + 0.5 * z.pow(2).sum(1)).sum()
+                (grad,) = torch.autograd.grad(loss, z)  # the model's own gradients are left untouched
+                opt.zero_grad(set_to_none=True)
+                z.grad = grad
+                opt.step()
+        with torch.no_grad():
+            dec = model.decode(z, y) if cond else model.decode(z)
     return (x * m + dec.float() * (1 - m)).detach().cpu()
 
 

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from genzoo import conditional
+from genzoo import conditional, latent
 from genzoo.apps.classifier import accuracy, few_labels, fit
 from genzoo.errors import ConfigError, DataError, GenzooError
 
@@ -146,7 +146,7 @@ def reinitialise(model: nn.Module, params: Sequence[nn.Parameter], seed: int) ->
     wanted = {id(p) for p in params}
     done: set[int] = set()
     with torch.random.fork_rng(devices=[]), torch.no_grad():
-        torch.manual_seed(seed)
+        torch.random.default_generator.manual_seed(seed)  # the CPU RNG only (forked)
         for module in model.modules():
             own = [p for p in module.parameters(recurse=False) if id(p) in wanted]
             if own and callable(getattr(module, "reset_parameters", None)):
@@ -173,7 +173,7 @@ def encoder_classifier(
         reinitialise(net, enc, seed)
     z = codes(net, x)  # (n, d)
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+        torch.random.default_generator.manual_seed(seed)  # the CPU RNG only (forked)
         clf = EncoderClassifier(net, z, num_classes)
     return clf, [*enc, *clf.head.parameters()]
 
@@ -181,12 +181,7 @@ def encoder_classifier(
 @torch.no_grad()
 def codes(model: nn.Module, x: torch.Tensor, batch: int = 1000) -> torch.Tensor:
     """z = encode(x) (N, d) in eval mode (a VAE: the posterior mean); the model's mode is restored."""
-    was = model.training
-    model.eval()
-    try:
-        return torch.cat([model.encode(x[i : i + batch]) for i in range(0, len(x), batch)]).float()
-    finally:
-        model.train(was)
+    return latent.latent_codes(model, x, batch=batch).float()
 
 
 def logistic_accuracy(

@@ -60,14 +60,7 @@ def check_can_retrieve(model: object) -> None:
 def codes(model: Any, x: torch.Tensor, batch: int = 500) -> torch.Tensor:
     """z = encode(x) of images x (N, *shape) with the model in eval mode: (N, d) float, on the CPU."""
     check_can_retrieve(model)
-    was_training = getattr(model, "training", False)
-    if hasattr(model, "eval"):
-        model.eval()  # a near-binary code adds noise only while training
-    try:
-        return latent.latent_codes(model, x, batch=batch).float()
-    finally:
-        if was_training:
-            model.train()
+    return latent.latent_codes(model, x, batch=batch).float()  # eval mode: no training noise
 
 
 def code_thresholds(model: object, db_codes: torch.Tensor) -> torch.Tensor:

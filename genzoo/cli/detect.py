@@ -7,17 +7,17 @@ and data and prints the tables.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from genzoo import viz
+from genzoo import config as cfgio
+from genzoo import io, viz
 from genzoo.apps import anomaly, classify
 from genzoo.cli.latent import ints
 from genzoo.cli.options import OutputFile, add_which, positive_int, run_split, whole_number
-from genzoo.data import DataConfig, load_dataset
+from genzoo.data import load_dataset
 from genzoo.errors import ConfigError, GenzooError
 
 
@@ -42,7 +42,9 @@ def add_parsers(sub) -> None:
     a.add_argument(
         "--score", choices=anomaly.SCORES, default="auto", help="auto: -log p(x) if the model has it"
     )
-    a.add_argument("--k", type=positive_int, default=10, help="importance samples of the IWAE bound (VAEs)")
+    a.add_argument(
+        "--k", type=positive_int, default=None, help="--score likelihood of a VAE: IWAE samples (default 10)"
+    )
     a.add_argument("-n", type=positive_int, default=None, help="score only the first n test images")
     a.add_argument("--show", type=positive_int, default=10, help="images per row of the picture (default 10)")
     a.add_argument("--seed", type=whole_number, default=0)
@@ -61,7 +63,9 @@ def add_parsers(sub) -> None:
     c.add_argument("run", type=Path, help="run directory or saved model of a class-conditional model")
     add_which(c)
     c.add_argument("--bound", choices=("iwae", "elbo"), default="iwae", help="log p(x|y) estimate")
-    c.add_argument("--k", type=positive_int, default=10, help="importance samples of the IWAE bound")
+    c.add_argument(
+        "--k", type=positive_int, default=None, help="--bound iwae: importance samples (default 10)"
+    )
     c.add_argument("-n", type=positive_int, default=None, help="score only the first n test images")
     c.add_argument(
         "--corruptions",
@@ -90,13 +94,11 @@ def _spec_list(s: str) -> list[str]:
 
 def _write_json(path: Path | None, report: dict[str, Any]) -> None:
     if path is not None:
-        path.write_text(json.dumps(report, indent=2) + "\n")
+        io.atomic_write_json(path, report)
         print(f"wrote {path}")
 
 
 def _run_classes(run: Path) -> tuple[int, ...] | None:
-    from genzoo import io
-
     try:
         return tuple(io.read_config(io.resolve_model_dir(run)).get("data", {}).get("classes") or ()) or None
     except GenzooError:
@@ -109,6 +111,13 @@ def cmd_anomaly(args: argparse.Namespace) -> None:
     model = genzoo.load(args.run, which=args.which)
     score = anomaly.resolve_score(model, args.score)
     test, data = run_split(args, "test", model.shape, whole=True)
+    if args.k is not None and score != "likelihood":
+        raise ConfigError(f"--k sets the IWAE samples of --score likelihood; the score here is {score}")
+    if args.normal is not None and args.ood is not None:
+        raise ConfigError(
+            "--normal names the normal classes of a one-class test; with --ood the other dataset is the anomaly"
+        )
+    k = 10 if args.k is None else args.k
     normal = args.normal if args.normal is not None else _run_classes(args.run)
     if args.ood is None and normal is None:
         raise ConfigError(
@@ -129,20 +138,27 @@ def cmd_anomaly(args: argparse.Namespace) -> None:
     if args.ood is not None:
         shape = model.shape
         image = len(shape) == 3
-        ood_cfg = DataConfig(
+        # the run's own data settings (binarized or not, ...) on the other dataset, at the model's size
+        ood_cfg = cfgio.replace(
+            data,
             name=args.ood,
-            root=args.data_root,
+            path=None,
+            classes=None,
+            limit=None,
             image_size=shape[1] if image and shape[1] == shape[2] else None,
             channels=shape[0] if image else None,
         )
-        other = load_dataset(ood_cfg, "test")
+        try:
+            other = load_dataset(ood_cfg, "test")
+        except GenzooError as e:
+            raise type(e)(f"--ood {args.ood}: {e}") from None
         if tuple(other.x.shape[1:]) != tuple(shape):
             raise GenzooError(
                 f"--ood {args.ood} has shape {tuple(other.x.shape[1:])}, the model {tuple(shape)}"
             )
         xo = other.x[: args.n] if args.n else other.x
-        s_in = anomaly.anomaly_scores(model, x, score, k=args.k, seed=args.seed)
-        s_out = anomaly.anomaly_scores(model, xo, score, k=args.k, seed=args.seed)
+        s_in = anomaly.anomaly_scores(model, x, score, k=k, seed=args.seed)
+        s_out = anomaly.anomaly_scores(model, xo, score, k=k, seed=args.seed)
         report = {"score": score, "in": data.name, "ood": args.ood} | anomaly.ood_report(s_in, s_out)
         print(
             f"{model.model_type} trained on {data.name}; anomalies: {args.ood} test images; score {score}\n"
@@ -156,7 +172,7 @@ def cmd_anomaly(args: argparse.Namespace) -> None:
         pool, scores = torch.cat([x, xo]), torch.cat([s_in, s_out])
     else:
         y = test.y[: len(x)]
-        scores = anomaly.anomaly_scores(model, x, score, k=args.k, seed=args.seed)
+        scores = anomaly.anomaly_scores(model, x, score, k=k, seed=args.seed)
         report = {"score": score, "data": data.name} | anomaly.one_class_report(scores, y, normal, names)
         print(
             f"{model.model_type} on {data.name}; normal: {', '.join(report['normal'])}; score {score}\n"
@@ -179,6 +195,9 @@ def cmd_classify(args: argparse.Namespace) -> None:
     import genzoo
 
     classify.check_corruptions(args.corruptions)
+    if args.k is not None and args.bound != "iwae":
+        raise ConfigError(f"--k sets the importance samples of --bound iwae, not --bound {args.bound}")
+    k = 10 if args.k is None else args.k
     model = genzoo.load(args.run, which=args.which)
     classify.check_classifiable(model)
     train, data = run_split(args, "train", model.shape)  # the images and labels the model saw
@@ -188,7 +207,7 @@ def cmd_classify(args: argparse.Namespace) -> None:
     x, y = (test.x[: args.n], test.y[: args.n]) if args.n else (test.x, test.y)
     print(
         f"{model.model_type} on {data.name}: {len(train)} training images, {len(x)} test images; "
-        f"log p(x|y) by the {args.bound} bound" + (f" (k = {args.k})" if args.bound == "iwae" else "")
+        f"log p(x|y) by the {args.bound} bound" + (f" (k = {k})" if args.bound == "iwae" else "")
     )
     report = classify.compare_classifiers(
         model,
@@ -198,7 +217,7 @@ def cmd_classify(args: argparse.Namespace) -> None:
         y,
         corruptions=args.corruptions,
         bound=args.bound,
-        k=args.k,
+        k=k,
         steps=args.steps,
         seed=args.seed,
         log=print,

@@ -100,7 +100,7 @@ def add_parsers(sub) -> None:
     p.add_argument(
         "--iters",
         type=positive_int,
-        default=20,
+        default=None,
         help="autoencoders/VAEs: clamped reconstructions (default 20)",
     )
     p.add_argument(

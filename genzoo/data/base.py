@@ -125,11 +125,10 @@ def load_dataset(
         data = make_toy(name, split, cfg.n_points)
     else:  # unreachable after check_data_config
         raise AssertionError(name)
-    if cfg.classes is not None:
-        data = select_classes(data, cfg.classes)
-    if cfg.limit is not None and cfg.limit < len(data):
-        y = None if data.y is None else data.y[: cfg.limit]
-        data = TensorData(x=data.x[: cfg.limit], y=y, info=data.info, split=split)
+    if cfg.classes is not None:  # checked first: a bad index is an error before any work
+        select_classes(data, cfg.classes)
+    elif cfg.limit is not None:  # (with classes, the limit applies after the selection, below)
+        data = _first(data, cfg.limit)
     if name != "folder" and (cfg.image_size is not None or cfg.channels is not None):
         x = convert_images(data.x, cfg.image_size, cfg.channels)
         info = dataclasses.replace(data.info, shape=tuple(x.shape[1:]))
@@ -137,7 +136,19 @@ def load_dataset(
     if cfg.binarize == "static" or (cfg.binarize == "dynamic" and split == "test"):
         x = torch.bernoulli(data.x, generator=torch.Generator().manual_seed(BINARIZE_SEEDS[split]))
         data = TensorData(x=x, y=data.y, info=data.info, split=split)
+    if cfg.classes is not None:  # after binarizing: an image gets the same draw with or without it
+        data = select_classes(data, cfg.classes)
+        if cfg.limit is not None:
+            data = _first(data, cfg.limit)
     return data
+
+
+def _first(data: TensorData, n: int) -> TensorData:
+    """The first n examples of a split (all of them if it has fewer)."""
+    if n >= len(data):
+        return data
+    y = None if data.y is None else data.y[:n]
+    return TensorData(x=data.x[:n], y=y, info=data.info, split=data.split)
 
 
 def select_classes(data: TensorData, classes: tuple[int, ...]) -> TensorData:

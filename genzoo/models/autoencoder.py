@@ -160,11 +160,12 @@ class Autoencoder(_AutoencoderBase):
         if self.config.code == "real":
             return h
         z = torch.sigmoid(h)
-        if not self.training:
-            return z  # in (0, 1); the bits are z > 0.5
-        if self.config.code == "sigmoid-noise":  # z = sigmoid(h + s eps)
-            return torch.sigmoid(h + self.config.code_noise * torch.randn_like(h))
-        return z + ((h > 0).to(z.dtype) - z).detach()  # straight-through: bits forward, sigmoid backward
+        if self.config.code == "sigmoid-noise":
+            if not self.training:
+                return z  # in (0, 1), near 0 or 1 after training; the bits are z > 0.5
+            return torch.sigmoid(h + self.config.code_noise * torch.randn_like(h))  # z = sigmoid(h + s eps)
+        bits = (h > 0).to(z.dtype)  # straight-through: the decoder always sees the bits
+        return z + (bits - z).detach() if self.training else bits  # (sigmoid's gradient in training)
 
     def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
         return self.decoder(z).view(z.shape[0], *self.shape)
