@@ -37,6 +37,14 @@ MODELS: dict[str, tuple[str, dict, dict, dict]] = {
         {"name": "mnist"},
         {"steps": 2000},
     ),
+    # inpainting: a denoising autoencoder trained to restore randomly masked pixels
+    "mnist-dae": ("dae", {"latent_dim": 32, "noise": "mask:0.5"}, {"name": "mnist"}, {"steps": 2000}),
+    "fashion-dae": (
+        "dae",
+        {"latent_dim": 32, "noise": "mask:0.5"},
+        {"name": "fashion-mnist"},
+        {"steps": 2000},
+    ),
     "fashion-ae": ("ae", {"latent_dim": 32}, {"name": "fashion-mnist"}, {"steps": 2000}),
     "fashion-vae": ("vae", {"latent_dim": 16}, {"name": "fashion-mnist"}, {"steps": 2000}),
     # the generative classifier with 100 labels per class: a cvae on the first 1,000 training images

@@ -15,8 +15,9 @@ and the generative classifier. Models come from ``apps_models.py`` (trained on f
   (10,000 each); the foreign images are the positives. ``--diffusion RUN`` adds a ddpm's bound on
   ``--diffusion-n`` images of each.
 - ``inpaint``: MSE on the filled pixels of ``--n`` test images for the masks left, center and
-  random: ae (20 clamped reconstructions), vae (20 + 100 Adam steps on the code), the training
-  mean image and the nearest training image (on the known pixels).
+  random: ae and dae (trained with mask:0.5 noise) with 20 clamped reconstructions, vae (20 + 100
+  Adam steps on the code), the training mean image and the nearest training image (on the known
+  pixels).
 - ``classify``: the generative classifier (cvae, IWAE k = 10) beside a small CNN trained on the
   same images (2,000 steps), on ``--n`` test images, clean and corrupted; with all 60,000 training
   images and with the first 1,000 (about 100 per class).
@@ -122,7 +123,7 @@ def row_inpaint(a) -> dict:
     for data in ("mnist", "fashion-mnist"):
         test, train_x = split(data, "test", a.data_root), split(data, "train", a.data_root).x
         x = test.x[: a.n]
-        models = {k: genzoo.load(ensure(f"{SHORT[data]}-{k}", a.data_root)) for k in ("ae", "vae")}
+        models = {k: genzoo.load(ensure(f"{SHORT[data]}-{k}", a.data_root)) for k in ("ae", "dae", "vae")}
         for mask in ("left", "center", "random"):
             known = make_mask(mask, (28, 28), seed=0)
             fills = baseline_fills(x, known, train_x)

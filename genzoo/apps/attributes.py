@@ -306,7 +306,7 @@ def load_attributes(path: str | Path, model: Any = None) -> Attributes:
 
 def check_model(attrs: Attributes, model: Any, path: str | Path = "the attributes file") -> None:
     """A CheckpointError unless ``attrs`` were computed with this model (type, latent size, weights)."""
-    kind = getattr(model, "model_type", type(model).__name__)
+    kind = latent.model_kind(model)
     d = latent_dim(model)
     theirs = attrs.meta.get("model_type", "?")
     if theirs != kind or attrs.latent_dim != d:
@@ -330,7 +330,7 @@ def can_sample_latent(model: object) -> bool:
 def check_latent(model: object, what: str = "attribute vectors") -> None:
     """A GenzooError unless the model has codes to move: it encodes and decodes, or it samples latents."""
     if not (latent.can_encode(model) or can_sample_latent(model)):
-        kind = getattr(model, "model_type", type(model).__name__)
+        kind = latent.model_kind(model)
         raise GenzooError(
             f"{kind} has no latent code, so {what} do not apply; use a model that can encode and decode "
             "(ae, dae, deep-ae, vae, beta-vae, cvae) or a GAN (gan, dcgan, cgan, acgan)"
@@ -533,7 +533,7 @@ def compute_attributes(
         raise GenzooError(f"attribute vectors need at least 4 images, got {len(z)}")
     meta = {
         "source": source,
-        "model_type": getattr(model, "model_type", type(model).__name__),
+        "model_type": latent.model_kind(model),
         "weights": weights_fingerprint(model),
         "codes": how,
         "images": len(z),

@@ -22,8 +22,9 @@ import torch
 
 from genzoo import conditional
 from genzoo.apps.classifier import accuracy, train_classifier
-from genzoo.apps.pretrain import check_counts, label_subset, model_kind, num_classes_of, split_xy, summarise
+from genzoo.apps.pretrain import check_counts, label_subset, num_classes_of, split_xy, summarise
 from genzoo.errors import ConfigError, GenzooError
+from genzoo.latent import model_kind
 
 ROWS = {
     "real": "the few real labels alone",

@@ -34,6 +34,7 @@ from torch import nn
 from genzoo import conditional, latent
 from genzoo.apps.classifier import accuracy, few_labels, fit
 from genzoo.errors import ConfigError, DataError, GenzooError
+from genzoo.latent import model_kind
 
 ROWS = {
     "fine-tune": "pre-trained encoder + linear head, fine-tuned",
@@ -93,11 +94,6 @@ def format_table(result: dict[str, Any], descriptions: dict[str, str] | None = N
 
 
 # ------------------------------------------------------------------------- the encoder network
-def model_kind(model: object) -> str:
-    """The model's ``model_type`` (its class name if it has none), for messages."""
-    return getattr(model, "model_type", type(model).__name__)
-
-
 def check_pretrainable(model: object) -> None:
     """A GenzooError unless the model has an encoder that needs no labels."""
     if not callable(getattr(model, "encode", None)):
@@ -251,7 +247,6 @@ def pretrain_eval(
 
 
 __all__ = [
-    "model_kind",
     "ROWS",
     "EncoderClassifier",
     "check_counts",

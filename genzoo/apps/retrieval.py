@@ -49,7 +49,7 @@ def check_can_retrieve(model: object) -> None:
     """A GenzooError unless the model can encode (duck-typed) and is not class-conditional."""
     latent.check_can_encode(model, "retrieval")
     if conditional.is_conditional(model):
-        kind = getattr(model, "model_type", type(model).__name__)
+        kind = latent.model_kind(model)
         raise GenzooError(
             f"{kind} is class-conditional: its code leaves out the class (given as a label), so "
             "retrieval by code does not apply; use an unconditional model (ae, dae, deep-ae, vae, beta-vae)"
