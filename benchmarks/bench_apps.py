@@ -15,7 +15,7 @@ and the generative classifier. Models come from ``apps_models.py`` (trained on f
   (10,000 each); the foreign images are the positives. ``--diffusion RUN`` adds a ddpm's bound on
   ``--diffusion-n`` images of each.
 - ``inpaint``: MSE on the filled pixels of ``--n`` test images for the masks left, center and
-  random: ae and dae (trained with mask:0.5 noise) with 20 clamped reconstructions, vae (20 + 100
+  random: ae and dae (trained with mask:0.5 noise) with 3 clamped reconstructions, vae (3 + 100
   Adam steps on the code), the training mean image and the nearest training image (on the known
   pixels).
 - ``classify``: the generative classifier (cvae, IWAE k = 10) beside a small CNN trained on the
@@ -123,14 +123,15 @@ def row_inpaint(a) -> dict:
     for data in ("mnist", "fashion-mnist"):
         test, train_x = split(data, "test", a.data_root), split(data, "train", a.data_root).x
         x = test.x[: a.n]
-        models = {k: genzoo.load(ensure(f"{SHORT[data]}-{k}", a.data_root)) for k in ("ae", "dae", "vae")}
+        models = {k: genzoo.load(ensure(f"{SHORT[data]}-{k}", a.data_root)) for k in a.models.split(",")}
         for mask in ("left", "center", "random"):
             known = make_mask(mask, (28, 28), seed=0)
             fills = baseline_fills(x, known, train_x)
             r = {name: masked_mse(f, x, known) for name, f in fills.items()}
             for kind, model in models.items():
                 t0 = time.time()
-                r[kind] = masked_mse(inpaint(model, x, known), x, known)
+                kw = {} if a.iters is None else {"iters": a.iters}
+                r[kind] = masked_mse(inpaint(model, x, known, **kw), x, known)
                 r[f"{kind} seconds"] = round(time.time() - t0, 1)
             out[f"{data} {mask}"] = r
             print(data, mask, {k: round(v, 4) for k, v in r.items()}, flush=True)
@@ -160,9 +161,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--k", type=int, default=20, help="IWAE samples of the VAE scores")
     p.add_argument("--n", type=int, default=1000, help="test images (inpaint, classify)")
+    p.add_argument("--models", default="ae,dae,vae", help="inpaint: the models (of ae, dae, vae)")
+    p.add_argument("--iters", type=int, default=None, help="inpaint: clamped reconstructions (default 3)")
     p.add_argument("--diffusion", default=None, help="ood: also a ddpm run trained on MNIST")
     p.add_argument("--diffusion-n", type=int, default=500)
     p.add_argument("--out", type=Path, default=Path("runs/bench-apps"))
+    p.add_argument("--tag", default="", help="suffix of the report's file name")
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
     t0 = time.time()
@@ -170,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     result["result"] = ROWS[a.row](a)
     result["machine"] = stamp(a.threads, t0)
     a.out.mkdir(parents=True, exist_ok=True)
-    path = a.out / f"{a.row}.json"
+    path = a.out / f"{a.row}{a.tag}.json"
     path.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {path}")
     return 0

@@ -3,7 +3,8 @@
 - A model with its own sampler-based ``inpaint`` (the diffusion models' RePaint) uses it.
 - A model that can encode and decode (the autoencoders, the VAEs) iterates its reconstruction with
   the known pixels clamped: x_{t+1} = m * x + (1 - m) * reconstruct(x_t), with the hole of x_0 set
-  to the mean of each image's known pixels. A model with a per-pixel likelihood (``pixel_nll``,
+  to 0 (what a denoising autoencoder's masking noise leaves). A few passes: each pass of an
+  autoencoder adds ink to a hole, so many passes overfill it (measured in docs/applications.md). A model with a per-pixel likelihood (``pixel_nll``,
   the VAEs) then optimises the code against the known pixels, the MAP estimate
   z* = argmin_z sum_{i known} -log p(x_i | z) + ||z||^2 / 2 (the N(0, I) prior), from encode(x_T)
   by Adam, and fills the hole with decode(z*).
@@ -69,7 +70,7 @@ def inpaint(
 ) -> torch.Tensor:
     """x (B, C, H, W) in [0, 1] with the pixels where ``known`` (1, H, W) is 0 filled by the model:
     its own ``inpaint`` (``kw`` passed on: steps, seeds, class ...) or, for a model that can
-    encode and decode, ``iters`` clamped reconstructions (default 20) and, for a model with a
+    encode and decode, ``iters`` clamped reconstructions (default 3) and, for a model with a
     per-pixel likelihood (the VAEs), ``code_steps`` Adam steps on the code (default 100); see the
     module docstring. An option that does not apply to the model is an error, never ignored."""
     kind = model_kind(model)
@@ -96,7 +97,7 @@ def inpaint(
         model,
         x,
         known,
-        iters=20 if iters is None else iters,
+        iters=3 if iters is None else iters,
         code_steps=100 if code_steps is None else code_steps,
         lr=lr,
     )
@@ -107,7 +108,7 @@ def inpaint_by_reconstruction(
     x: torch.Tensor,
     known: torch.Tensor,
     *,
-    iters: int = 20,
+    iters: int = 3,
     code_steps: int = 100,
     lr: float = 0.05,
 ) -> torch.Tensor:
@@ -121,8 +122,7 @@ def inpaint_by_reconstruction(
     cond = is_conditional(model)
     with evaluating(model):
         with torch.no_grad():
-            fill = (x * m).flatten(1).sum(1) / m.flatten(1).sum(1).clamp(min=1)  # (B,) known-pixel mean
-            xt = x * m + fill.view(-1, 1, 1, 1) * (1 - m)
+            xt = x * m  # the hole starts at 0, as a denoising autoencoder's masking noise leaves it
             for _ in range(iters):
                 xt = x * m + model.reconstruct(xt).float() * (1 - m)
         if code_steps == 0 or not callable(getattr(model, "pixel_nll", None)):

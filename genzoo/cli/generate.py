@@ -101,7 +101,7 @@ def add_parsers(sub) -> None:
         "--iters",
         type=positive_int,
         default=None,
-        help="autoencoders/VAEs: clamped reconstructions (default 20)",
+        help="autoencoders/VAEs: clamped reconstructions (default 3)",
     )
     p.add_argument(
         "--code-steps",
