@@ -29,7 +29,7 @@ from genzoo.data import DataConfig, TensorData, load_dataset
 from genzoo.errors import ConfigError
 from genzoo.eval.evaluate import draw_samples, evaluate_images, floor_note, real_floor
 from genzoo.eval.features import Extractor, FeatureKind, check_device, choose_extractor
-from genzoo.registry import get_model_class
+from genzoo.registry import get_model_class, list_models
 from genzoo.train import RunSpec, TrainConfig, train, train_config_for
 
 
@@ -205,10 +205,15 @@ def plot(results: list[dict], floor: dict, path: Path, data: str, features: str)
     plt.close(fig)
 
 
+def models_for(shape: tuple[int, ...]) -> list[str]:
+    """Every registered family that models data of this per-example shape (its ``data_ranks``)."""
+    return [m for m in list_models() if len(shape) in get_model_class(m).data_ranks]
+
+
 def run_bench(
     data: DataConfig,
     budget_s: float,
-    models: list[str],
+    models: list[str] | None,
     out: Path,
     work: Path,
     evals: int = 4,
@@ -221,6 +226,8 @@ def run_bench(
 ) -> list[dict]:
     check_device(device)
     train_set = load_dataset(data, "train")
+    if models is None:
+        models = models_for(train_set.info.shape)
     ext = choose_extractor(features, data.name, inception_weights, train_set.info.shape)  # before training
     peak = matmul_flops()
     floor = real_floor(data, n_eval, ext, device)

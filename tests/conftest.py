@@ -39,8 +39,14 @@ TINY: dict[str, dict] = {
     "acgan": {"latent_dim": 4, "channels": (8,), "g_channels": (8,), "spectral_norm": True, "loss": "hinge"},
     "ddpm": {"timesteps": 20, "channels": 8, "channel_mult": (1, 2), "sample_steps": 4, "vlb_timesteps": 5},
     "cddpm": {"timesteps": 20, "channels": 8, "channel_mult": (1, 2), "sample_steps": 3, "attention": False},
+    "realnvp": {"levels": 2, "depth": 2, "channels": 8, "blocks": 1, "hidden": 16},
+    "glow": {"levels": 2, "depth": 2, "channels": 8, "blocks": 1, "hidden": 16},
+    "seq-ae": {"cell": "lstm", "hidden": 16, "latent_dim": 4, "bidirectional": True},
 }
 SHAPE = (1, 8, 8)
+# models of data other than images (C, H, W): their per-example shapes in the conformance suite,
+# one for each of its image shapes (a series model's (T, D + 1): D values and a mask channel)
+DATA_SHAPES: dict[str, tuple[tuple[int, ...], ...]] = {"seq-ae": ((16, 2), (12, 4), (20, 3))}
 
 
 @pytest.fixture

@@ -448,3 +448,12 @@ def test_damaged_saved_models_are_one_line_errors(cache, tmp_path, capsys):
         result = json.loads((good / "eval.json").read_text())
         assert "step" not in result and "fid" in result["samples"]
         assert any("training step unknown" in n for n in result["notes"])
+
+
+def test_bench_by_default_runs_every_family_that_fits_the_data():
+    from genzoo.bench import models_for
+    from genzoo.registry import list_models
+
+    images, series = models_for((1, 8, 8)), models_for((64, 2))
+    assert "ae" in images and "seq-ae" not in images and series == ["seq-ae"]
+    assert set(images) | set(series) == set(list_models())

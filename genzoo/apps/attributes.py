@@ -338,10 +338,10 @@ def check_latent(model: object, what: str = "attribute vectors") -> None:
 
 
 def latent_dim(model: Any) -> int:
-    """The size d of a model's codes."""
-    d = getattr(getattr(model, "config", None), "latent_dim", None)
+    """The size d of a model's codes: its ``latent_dim`` (a flow's is the data's size), else its config's."""
+    d = getattr(model, "latent_dim", None) or getattr(getattr(model, "config", None), "latent_dim", None)
     if d is None:
-        raise GenzooError(f"{getattr(model, 'model_type', type(model).__name__)} declares no latent_dim")
+        raise GenzooError(f"{latent.model_kind(model)} declares no latent_dim")
     return int(d)
 
 

@@ -4,6 +4,7 @@ a run's training pictures as a strip or an animated GIF."""
 from __future__ import annotations
 
 import argparse
+import inspect
 import math
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from genzoo.cli.options import (
     step_list,
     whole_number,
 )
-from genzoo.errors import GenzooError
+from genzoo.errors import ConfigError, GenzooError
 
 
 def _run_command(sub, name: str, help_: str) -> argparse.ArgumentParser:
@@ -47,6 +48,12 @@ def add_parsers(sub) -> None:
         help="conditional models: a class index or name, or 'all' for one row per class",
     )
     add_sampler_options(s)
+    s.add_argument(
+        "--temperature",
+        type=float,
+        default=None,
+        help="flows: z ~ N(0, T^2 I); below 1 trades diversity for cleaner samples (default: the model's)",
+    )
     s.add_argument(
         "--trajectory",
         action="store_true",
@@ -122,6 +129,14 @@ def cmd_images(args: argparse.Namespace) -> None:
 def _sample_rows(model, args: argparse.Namespace, g: torch.Generator) -> list[torch.Tensor]:
     """The rows of ``genzoo sample``: a square grid, a row per class, or the reverse trajectory."""
     kw = sampler_kwargs(model, args)
+    if args.temperature is not None:
+        if "temperature" not in inspect.signature(model.sample).parameters:
+            raise GenzooError(
+                f"--temperature applies to models that sample with one (flows), not {model.model_type}"
+            )
+        if not (math.isfinite(args.temperature) and args.temperature > 0):
+            raise ConfigError(f"--temperature must be a number > 0, got {args.temperature}")
+        kw["temperature"] = args.temperature
     spec = class_spec(model, args)
     if args.trajectory:
         if not callable(getattr(model, "trajectory", None)):

@@ -20,7 +20,9 @@ from genzoo.errors import ConfigError, DataError
 SPLITS = ("train", "test")
 TOY_NAMES = ("moons", "rings", "eight-gaussians", "swiss-roll")
 IDX_NAMES = ("mnist", "fashion-mnist")
-DATASET_NAMES = ("digits", *IDX_NAMES, "folder", *TOY_NAMES)
+SERIES_NAMES = ("sines", "sines-varlen", "gunpoint", "italy-power", "kdd-tsad-135", "ecg-anomaly", "csv")
+WINDOWED_NAMES = ("kdd-tsad-135", "ecg-anomaly", "csv")  # long series cut into windows
+DATASET_NAMES = ("digits", *IDX_NAMES, "folder", *TOY_NAMES, *SERIES_NAMES)
 
 
 @dataclass(kw_only=True)
@@ -29,7 +31,7 @@ class DataConfig:
 
     name: str = "digits"  # digits | mnist | fashion-mnist | folder | moons | rings | ...
     root: str | None = None  # data root for idx datasets; None -> data_root(None)
-    path: str | None = None  # folder dataset: the directory of images
+    path: str | None = None  # folder dataset: the directory of images; csv: the series file
     image_size: int | None = None  # image sets: resize to image_size x image_size (None: as stored)
     channels: int | None = None  # image sets: 1 or 3 (None: as stored; folder: 1 if all are gray)
     limit: int | None = None  # use only the first `limit` examples of the split
@@ -41,6 +43,10 @@ class DataConfig:
     # "dynamic" = a new draw for every training batch (the likelihood literature's binarized MNIST);
     # with either, the test split is one fixed draw (the same for both), so their NLLs compare
     binarize: Literal["none", "dynamic", "static"] = "none"
+    # series (genzoo.data.timeseries): steps per example (sines: the series length; windowed sets
+    # kdd-tsad-135 / ecg-anomaly / csv: the window cut from the long series); None: 64
+    window: int | None = None
+    stride: int | None = None  # windowed sets: steps between window starts (None: window // 8)
 
 
 @dataclass(frozen=True)
@@ -123,6 +129,10 @@ def load_dataset(
         from genzoo.data.toy2d import make_toy
 
         data = make_toy(name, split, cfg.n_points)
+    elif name in SERIES_NAMES:
+        from genzoo.data.timeseries import load_series
+
+        data = load_series(name, split, cfg.window, cfg.stride, cfg.path)
     else:  # unreachable after check_data_config
         raise AssertionError(name)
     if cfg.classes is not None:  # checked first: a bad index is an error before any work
@@ -195,18 +205,34 @@ def check_data_config(cfg: DataConfig) -> None:
         raise ConfigError(f"image_size (--data-image-size) must be positive, got {cfg.image_size}")
     if cfg.channels not in (None, 1, 3):
         raise ConfigError(f"channels (--data-channels) must be 1 or 3, got {cfg.channels}")
-    if name in TOY_NAMES and (cfg.image_size is not None or cfg.channels is not None):
+    if cfg.window is not None and cfg.window < 2:
+        raise ConfigError(f"window (--data-window) must be at least 2 steps, got {cfg.window}")
+    if cfg.stride is not None and cfg.stride < 1:
+        raise ConfigError(f"stride (--data-stride) must be a positive number of steps, got {cfg.stride}")
+    points = "a set of 2-D points" if name in TOY_NAMES else "a set of series" if name in SERIES_NAMES else ""
+    if points and (cfg.image_size is not None or cfg.channels is not None):
         option = (
             "image_size (--data-image-size)" if cfg.image_size is not None else "channels (--data-channels)"
         )
-        raise ConfigError(f"{option} applies to images; {name} is a set of 2-D points")
-    if cfg.binarize != "none" and name in TOY_NAMES:
+        raise ConfigError(f"{option} applies to images; {name} is {points}")
+    if cfg.binarize != "none" and points:
+        raise ConfigError(f"binarize (--data-binarize) applies to [0, 1] images; {name} is {points}")
+    if cfg.path and name not in ("folder", "csv"):
         raise ConfigError(
-            f"binarize (--data-binarize) applies to [0, 1] images; {name} is a set of 2-D points"
+            f"path (--data-path) is for the folder dataset; {name} does not read it (use --data folder, "
+            "or --data csv for a series file)"
         )
-    if cfg.path and name != "folder":
+    if name == "csv" and not cfg.path:
+        raise ConfigError("the csv dataset needs path (--data-path): a CSV with one row per time step")
+    if cfg.window is not None and name not in ("sines", "sines-varlen", *WINDOWED_NAMES):
         raise ConfigError(
-            f"path (--data-path) is for the folder dataset; {name} does not read it (use --data folder)"
+            f"window (--data-window) applies to the sines and the windowed series sets "
+            f"({', '.join(WINDOWED_NAMES)}); {name} does not take it"
+        )
+    if cfg.stride is not None and name not in WINDOWED_NAMES:
+        raise ConfigError(
+            f"stride (--data-stride) applies to the windowed series sets ({', '.join(WINDOWED_NAMES)}); "
+            f"{name} does not take it"
         )
     check_root(cfg.root)
 
@@ -289,4 +315,6 @@ def list_datasets(root: str | None = None) -> list[dict]:
                 present=True,
             )
         )
-    return rows
+    from genzoo.data.timeseries import series_rows
+
+    return rows + series_rows()
