@@ -27,8 +27,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from genzoo.data.corrupt import apply_noise, parse_noise
-from genzoo.errors import ConfigError, GenzooError
-from genzoo.models.base import Batch, GenerativeModel, Output
+from genzoo.errors import ConfigError
+from genzoo.models.base import Batch, FittedCodePrior, GenerativeModel, Output
 from genzoo.nn import check_layer_sizes, encoder_decoder
 from genzoo.registry import register
 
@@ -63,7 +63,7 @@ class DeepAEConfig:
     pretrain_steps: int = 0  # greedy layer-wise pretraining: steps per layer (0: end to end only)
 
 
-class _AutoencoderBase(GenerativeModel):
+class _AutoencoderBase(FittedCodePrior, GenerativeModel):
     """Reconstruction loss, code prior and the encode/decode/reconstruct API of every AE."""
 
     def __init__(self, config, shape: tuple[int, ...]) -> None:
@@ -75,10 +75,7 @@ class _AutoencoderBase(GenerativeModel):
             raise ConfigError("pretrain_steps must be >= 0 (0: end to end only)")
         if config.loss == "bce" and config.output != "sigmoid":
             raise ConfigError("loss 'bce' needs output 'sigmoid' (data in [0, 1])")
-        d = config.latent_dim
-        self.register_buffer("prior_mean", torch.zeros(d))  # (d,)
-        self.register_buffer("prior_tril", torch.eye(d))  # (d, d) Cholesky factor of Sigma
-        self.register_buffer("prior_fitted", torch.zeros(()))
+        self.init_code_prior(config.latent_dim)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:  # (B, *shape) -> (B, d)
         raise NotImplementedError
@@ -107,29 +104,9 @@ class _AutoencoderBase(GenerativeModel):
         return self.recon_loss(self.decode_logits(self.encode(x)), x)
 
     @torch.no_grad()
-    def prepare_for_sampling(self, x: torch.Tensor) -> None:
-        """Fit N(mu, Sigma) to the codes of x (N, *shape); Sigma gets 1e-5 I for stability."""
-        was_training = self.training
-        self.eval()
-        z = torch.cat([self.encode(c) for c in x.split(1024)])  # (N, d)
-        self.train(was_training)
-        mu = z.mean(0)
-        zc = z - mu
-        cov = zc.T @ zc / max(len(z) - 1, 1) + 1e-5 * torch.eye(z.shape[1])
-        self.prior_mean.copy_(mu)
-        self.prior_tril.copy_(torch.linalg.cholesky(cov))
-        self.prior_fitted.fill_(1.0)
-
-    @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """Decode z = mu + L eps, eps ~ N(0, I): the Gaussian fitted to the training codes."""
-        if not bool(self.prior_fitted):
-            raise GenzooError(
-                "this autoencoder has no fitted code distribution yet; it is fitted at each "
-                "training checkpoint (or call model.prepare_for_sampling(train_x))"
-            )
-        eps = torch.randn(n, self.config.latent_dim, generator=generator)
-        return self.decode(self.prior_mean + eps @ self.prior_tril.T)
+        return self.decode(self.sample_codes(n, generator))
 
     @torch.no_grad()
     def progress_rows(self, x, generator=None) -> list[torch.Tensor]:

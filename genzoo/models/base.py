@@ -17,7 +17,7 @@ from torch import nn
 
 from genzoo import config as cfgio
 from genzoo import io
-from genzoo.errors import CheckpointError
+from genzoo.errors import CheckpointError, GenzooError
 
 Batch = tuple[torch.Tensor, torch.Tensor | None]  # (x: (B, *shape), y: (B,) or None)
 
@@ -146,3 +146,39 @@ class GenerativeModel(nn.Module):
         wfile = mdir / (io.EMA_WEIGHTS if use_ema else io.WEIGHTS)
         model.load_weights(io.load_tensors(wfile), str(wfile))
         return model.eval()
+
+
+class FittedCodePrior:
+    """A Gaussian N(mu, Sigma) fitted to the codes of the training data, for the autoencoders
+    (``ae``, ``deep-ae``, ``seq-ae``), which have no prior of their own: ``sample`` decodes
+    z = mu + L eps, eps ~ N(0, I), L the Cholesky factor of Sigma. Mixed into a GenerativeModel
+    with ``encode`` and ``decode``; the buffers travel in ``model.safetensors``."""
+
+    def init_code_prior(self, d: int) -> None:
+        self.register_buffer("prior_mean", torch.zeros(d))  # (d,)
+        self.register_buffer("prior_tril", torch.eye(d))  # (d, d) Cholesky factor of Sigma
+        self.register_buffer("prior_fitted", torch.zeros(()))
+
+    @torch.no_grad()
+    def prepare_for_sampling(self, x: torch.Tensor) -> None:
+        """Fit N(mu, Sigma) to the codes of x (N, *shape); Sigma gets 1e-5 I for stability."""
+        was_training = self.training
+        self.eval()
+        z = torch.cat([self.encode(c) for c in x.split(1024)]).float()  # (N, d)
+        self.train(was_training)
+        mu = z.mean(0)
+        zc = z - mu
+        cov = zc.T @ zc / max(len(z) - 1, 1) + 1e-5 * torch.eye(z.shape[1], device=z.device)
+        self.prior_mean.copy_(mu)
+        self.prior_tril.copy_(torch.linalg.cholesky(cov))
+        self.prior_fitted.fill_(1.0)
+
+    def sample_codes(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """z = mu + L eps, (n, d), on the model's device; an error before the fit."""
+        if not bool(self.prior_fitted):
+            raise GenzooError(
+                f"this {self.model_type} has no fitted code distribution yet; it is fitted at each "
+                "training checkpoint (or call model.prepare_for_sampling(train_x))"
+            )
+        eps = torch.randn(n, self.prior_mean.shape[0], generator=generator).to(self.prior_mean.device)
+        return self.prior_mean + eps @ self.prior_tril.T

@@ -31,8 +31,8 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
-from genzoo.errors import ConfigError, GenzooError
-from genzoo.models.base import Batch, GenerativeModel, Output
+from genzoo.errors import ConfigError
+from genzoo.models.base import Batch, FittedCodePrior, GenerativeModel, Output
 from genzoo.registry import register
 
 
@@ -58,7 +58,7 @@ def step_mask(x: torch.Tensor) -> torch.Tensor:
 
 
 @register
-class SeqAutoencoder(GenerativeModel):
+class SeqAutoencoder(FittedCodePrior, GenerativeModel):
     model_type = "seq-ae"
     data_ranks = (2,)  # (T, D) series
     config_class = SeqAEConfig
@@ -91,9 +91,7 @@ class SeqAutoencoder(GenerativeModel):
         self.to_state = nn.Linear(d, config.layers * h)
         self.decoder = rnn(d + self.values, h, config.layers, batch_first=True)
         self.head = nn.Linear(h, self.values)
-        self.register_buffer("prior_mean", torch.zeros(d))  # (d,)
-        self.register_buffer("prior_tril", torch.eye(d))  # (d, d) Cholesky factor of Sigma
-        self.register_buffer("prior_fitted", torch.zeros(()))
+        self.init_code_prior(d)
         self.register_buffer("step", torch.zeros((), dtype=torch.long), persistent=False)
 
     # -- encoder and decoder ---------------------------------------------------------------------
@@ -162,29 +160,10 @@ class SeqAutoencoder(GenerativeModel):
 
     # -- sampling --------------------------------------------------------------------------------
     @torch.no_grad()
-    def prepare_for_sampling(self, x: torch.Tensor) -> None:
-        """Fit N(mu, Sigma) to the codes of x (N, T, D + 1); Sigma gets 1e-5 I for stability."""
-        was_training = self.training
-        self.eval()
-        z = torch.cat([self.encode(c) for c in x.split(1024)])  # (N, d)
-        self.train(was_training)
-        mu = z.mean(0)
-        zc = z - mu
-        cov = zc.T @ zc / max(len(z) - 1, 1) + 1e-5 * torch.eye(z.shape[1], device=z.device)
-        self.prior_mean.copy_(mu)
-        self.prior_tril.copy_(torch.linalg.cholesky(cov))
-        self.prior_fitted.fill_(1.0)
-
-    @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Decode z = mu + L eps, eps ~ N(0, I): (n, T, D + 1) series of all T steps."""
-        if not bool(self.prior_fitted):
-            raise GenzooError(
-                "this seq-ae has no fitted code distribution yet; it is fitted at each training "
-                "checkpoint (or call model.prepare_for_sampling(train_x))"
-            )
-        eps = torch.randn(n, self.config.latent_dim, generator=generator).to(self.prior_mean.device)
-        return self.decode(self.prior_mean + eps @ self.prior_tril.T)
+        """Decode z = mu + L eps, eps ~ N(0, I) (the Gaussian fitted to the training codes):
+        (n, T, D + 1) series of all T steps."""
+        return self.decode(self.sample_codes(n, generator))
 
     @torch.no_grad()
     def progress_rows(self, x, generator=None) -> list[torch.Tensor]:
