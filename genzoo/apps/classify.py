@@ -54,19 +54,19 @@ def class_log_likelihoods(
         raise ConfigError(f"k must be at least 1, got {k}")
     dev = model_device(model)
     cols = []
-    for c in range(model.num_classes):
-        g = torch.Generator().manual_seed(seed)  # the same draws for every class: a paired comparison
-        rows = []
-        for xb in x.split(batch):
-            xb = xb.to(dev)
-            y = torch.full((xb.shape[0],), c, dtype=torch.long, device=dev)
-            with evaluating(model):
+    with evaluating(model):
+        for c in range(model.num_classes):
+            g = torch.Generator().manual_seed(seed)  # the same draws for every class: a paired comparison
+            rows = []
+            for xb in x.split(batch):
+                xb = xb.to(dev)
+                y = torch.full((xb.shape[0],), c, dtype=torch.long, device=dev)
                 if bound == "elbo":
                     t = model.elbo_terms(xb, y, generator=g)
                     rows.append(-(t["recon"] + t["kl"]))
                 else:
                     rows.append(model.log_likelihood(xb, k=k, y=y, generator=g))
-        cols.append(torch.cat(rows).double().cpu())
+            cols.append(torch.cat(rows).double().cpu())
     return torch.stack(cols, 1)
 
 

@@ -16,8 +16,17 @@ import torch
 
 from genzoo import conditional, latent, viz
 from genzoo.apps import arithmetic as arith
+from genzoo.apps import attribute_table
 from genzoo.apps import attributes as attr
-from genzoo.cli.options import OutputFile, add_run_and_png, add_which, positive_int, run_split, whole_number
+from genzoo.cli.options import (
+    OutputFile,
+    add_run_and_png,
+    add_run_data_options,
+    add_which,
+    positive_int,
+    run_split,
+    whole_number,
+)
 from genzoo.errors import ConfigError, DataError, GenzooError
 
 # "-2..2" starts with '-': argparse would take it for an option unless it looks like a number
@@ -112,8 +121,7 @@ def add_parsers(sub) -> None:
     a.add_argument(
         "--split", choices=("train", "test"), default="train", help="images of this split (default train)"
     )
-    a.add_argument("--data", default=None, help="dataset (default: the one the model was trained on)")
-    a.add_argument("--data-root", default=None)
+    add_run_data_options(a)
     a.add_argument(
         "--ignore-missing",
         action="store_true",
@@ -159,8 +167,7 @@ def add_parsers(sub) -> None:
     )
     e.add_argument("--steps", type=positive_int, default=9, help="amounts in the row, >= 2 (default 9)")
     e.add_argument("--seed", type=whole_number, default=0, help="a GAN's sampled latent")
-    e.add_argument("--data", default=None, help="dataset (default: the one the model was trained on)")
-    e.add_argument("--data-root", default=None)
+    add_run_data_options(e)
     _attributes_option(e)
 
 
@@ -253,11 +260,11 @@ def _table_images(args: argparse.Namespace, data, x: torch.Tensor, y: torch.Tens
         )
     if data.classes is not None:
         raise GenzooError("--from a table cannot match file names when the run keeps only some classes")
-    table = attr.read_attribute_table(args.source)
+    table = attribute_table.read_attribute_table(args.source)
     split_names = image_names(data.path, args.split)[: len(x)]  # `limit` keeps a prefix
     if len(split_names) != len(x):
         raise DataError(f"the folder {data.path} changed: {len(split_names)} names for {len(x)} images")
-    idx, high = attr.match_table(table, split_names, image_names(data.path), args.ignore_missing)
+    idx, high = attribute_table.match_table(table, split_names, image_names(data.path), args.ignore_missing)
     masks = {name: high[:, k] for k, name in enumerate(table.names)}
     return x[idx], None if y is None else y[idx], masks
 

@@ -16,7 +16,14 @@ from genzoo import config as cfgio
 from genzoo import io, viz
 from genzoo.apps import anomaly, classify
 from genzoo.cli.latent import ints
-from genzoo.cli.options import OutputFile, add_which, positive_int, run_split, whole_number
+from genzoo.cli.options import (
+    OutputFile,
+    add_run_data_options,
+    add_which,
+    positive_int,
+    run_split,
+    whole_number,
+)
 from genzoo.data import load_dataset
 from genzoo.errors import ConfigError, GenzooError
 
@@ -49,8 +56,7 @@ def add_parsers(sub) -> None:
     a.add_argument("--show", type=positive_int, default=10, help="images per row of the picture (default 10)")
     a.add_argument("--seed", type=whole_number, default=0)
     a.add_argument("--json", type=OutputFile(".json"), default=None, help="write the report here")
-    a.add_argument("--data", default=None, help="dataset (default: the one the model was trained on)")
-    a.add_argument("--data-root", default=None)
+    add_run_data_options(a)
     a.set_defaults(handler=cmd_anomaly)
     c = sub.add_parser(
         "classify",
@@ -79,8 +85,7 @@ def add_parsers(sub) -> None:
     )
     c.add_argument("--seed", type=whole_number, default=0)
     c.add_argument("--json", type=OutputFile(".json"), default=None, help="write the report here")
-    c.add_argument("--data", default=None, help="dataset (default: the one the model was trained on)")
-    c.add_argument("--data-root", default=None)
+    add_run_data_options(c)
     c.set_defaults(handler=cmd_classify)
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from genzoo import io, sampling
-from genzoo.cli.options import OutputFile, add_which, positive_int, run_split
+from genzoo.cli.options import OutputFile, add_run_data_options, add_which, positive_int, run_split
 from genzoo.errors import ConfigError
 
 
@@ -31,8 +31,7 @@ def _common(sub, name: str, help_: str, description: str, handler) -> argparse.A
     c.add_argument(
         "--steps", type=positive_int, default=500, help="classifier training steps, batch 64 (default 500)"
     )
-    c.add_argument("--data", default=None, help="dataset (default: the one the model was trained on)")
-    c.add_argument("--data-root", default=None)
+    add_run_data_options(c)
     c.add_argument("--json", type=OutputFile(".json"), default=None, help="also write the result as JSON")
     c.set_defaults(handler=handler)
     return c

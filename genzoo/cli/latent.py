@@ -13,7 +13,7 @@ from typing import Any
 import torch
 
 from genzoo import conditional, latent, viz
-from genzoo.cli.options import add_run_and_png, positive_int, run_split, whole_number
+from genzoo.cli.options import add_run_and_png, add_run_data_options, positive_int, run_split, whole_number
 from genzoo.data import TensorData
 from genzoo.errors import ConfigError, GenzooError
 
@@ -45,8 +45,7 @@ def _command(sub, name: str, help_: str, description: str, handler) -> argparse.
     add_run_and_png(c, "run directory or saved model (one that can encode and decode)")
     if name != "traverse":  # traverse draws nothing at random (--index names its image)
         c.add_argument("--seed", type=whole_number, default=0, help="which test images are drawn")
-    c.add_argument("--data", default=None, help="dataset (default: the one the model was trained on)")
-    c.add_argument("--data-root", default=None)
+    add_run_data_options(c)
     c.set_defaults(handler=handler)
     return c
 

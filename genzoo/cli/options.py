@@ -272,10 +272,15 @@ def run_split(
     return part, data
 
 
-def add_split_data_options(p: argparse.ArgumentParser) -> None:
-    """``--data``/``--data-root``/``--split`` of the commands that draw pictures of test images."""
+def add_run_data_options(p: argparse.ArgumentParser) -> None:
+    """``--data``/``--data-root`` of the commands that read a run's own data (or another set)."""
     p.add_argument("--data", default=None, help="dataset (default: the one the model was trained on)")
     p.add_argument("--data-root", default=None)
+
+
+def add_split_data_options(p: argparse.ArgumentParser) -> None:
+    """``--data``/``--data-root``/``--split`` of the commands that draw pictures of test images."""
+    add_run_data_options(p)
     p.add_argument("--split", choices=("train", "test"), default="test")
 
 

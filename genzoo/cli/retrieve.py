@@ -8,7 +8,7 @@ import argparse
 from genzoo import latent, viz
 from genzoo.apps import retrieval
 from genzoo.cli.latent import ints
-from genzoo.cli.options import add_run_and_png, positive_int, run_split
+from genzoo.cli.options import add_run_and_png, add_run_data_options, positive_int, run_split
 from genzoo.errors import ConfigError, GenzooError
 
 
@@ -45,8 +45,7 @@ def add_parsers(sub) -> None:
     c.add_argument(
         "--n-db", type=positive_int, default=None, metavar="N", help="search only the first N database images"
     )
-    c.add_argument("--data", default=None, help="dataset (default: the one the model was trained on)")
-    c.add_argument("--data-root", default=None)
+    add_run_data_options(c)
     c.set_defaults(handler=cmd_retrieve)
 
 
