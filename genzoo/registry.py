@@ -40,3 +40,9 @@ def get_model_class(name: str) -> type[GenerativeModel]:
 def list_models() -> list[str]:
     _ensure_loaded()
     return sorted(_MODELS)
+
+
+def model_classes() -> dict[str, type[GenerativeModel]]:
+    """Every registered family: name -> model class, sorted by name."""
+    _ensure_loaded()
+    return {name: _MODELS[name] for name in sorted(_MODELS)}

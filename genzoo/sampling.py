@@ -17,13 +17,14 @@ depends on its own seed only, never on the batch it was drawn in (edm's per-samp
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 
 import torch
 
 from genzoo.errors import ConfigError
+from genzoo.seeds import Noise, seeds_from  # noqa: F401  (re-exported: the samplers take a Noise)
 
 Denoiser = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 Callback = Callable[[int, torch.Tensor, torch.Tensor], None] | None
@@ -139,23 +140,6 @@ def target(
 
 
 # -- per-sample randomness ------------------------------------------------------------------------
-class Noise:
-    """Gaussian noise with one generator per sample: row i of every draw comes from seed i alone."""
-
-    def __init__(self, seeds: Sequence[int], device: torch.device | str = "cpu") -> None:
-        self.gens = [torch.Generator().manual_seed(int(s)) for s in seeds]
-        self.device = device
-
-    def randn(self, *shape: int) -> torch.Tensor:
-        """(B, *shape) standard normal, row i from generator i."""
-        return torch.stack([torch.randn(shape, generator=g) for g in self.gens]).to(self.device)
-
-
-def seeds_from(generator: torch.Generator | None, n: int) -> list[int]:
-    """n per-sample seeds drawn from one generator (or from torch's global one)."""
-    return torch.randint(0, 2**62, (n,), generator=generator).tolist()
-
-
 # -- step grids ------------------------------------------------------------------------------------
 def step_grid(T: int, steps: int) -> torch.Tensor:
     """``steps`` timesteps from T-1 down to 0, evenly spaced (all of them when steps == T)."""
@@ -352,3 +336,25 @@ def repaint_sample(
         x = known * known_s + (1 - known) * unknown
     x0, _ = denoise(x, _full(grid[-1], x))
     return known * x0_known + (1 - known) * x0
+
+
+def discretized_gaussian_log_prob(x: torch.Tensor, mean: torch.Tensor, log_std: float) -> torch.Tensor:
+    """log P(x) per pixel of x in [-1, 1] on 256 levels (bin width 2/255) under N(mean, std^2) integrated
+    over each pixel's bin; the edge bins reach to -inf and +inf (Ho et al. 2020, Eq. 13).
+    Computed in log space in float64 (log Phi by ``log_ndtr``), so a far-off mean costs its true
+    -log P rather than a clamped one (a fp32 difference of CDFs floors near 1e-7)."""
+    std = math.exp(log_std)
+    half = 1 / 255
+    xd, md = x.double(), torch.as_tensor(mean).double()
+    z_hi, z_lo = (xd + half - md) / std, (xd - half - md) / std
+    # log(Phi(b) - Phi(a)) = log Phi(b) + log(1 - Phi(a)/Phi(b)); in the right tail use the mirror image
+    # log(Phi(-a) - Phi(-b)), where the subtraction is not of two numbers close to 1
+    right = z_lo > 0
+    a = torch.where(right, -z_hi, z_lo)
+    b = torch.where(right, -z_lo, z_hi)
+    la, lb = torch.special.log_ndtr(a), torch.special.log_ndtr(b)
+    inner = lb + torch.log1p(-torch.exp(la - lb))
+    lowest = torch.special.log_ndtr(z_hi)  # x = -1: the bin reaches to -inf
+    highest = torch.special.log_ndtr(-z_lo)  # x = 1: the bin reaches to +inf
+    out = torch.where(xd < -1 + 1e-3, lowest, torch.where(xd > 1 - 1e-3, highest, inner))
+    return out.to(x.dtype)

@@ -29,6 +29,7 @@ from torch import nn
 from genzoo.data.corrupt import apply_noise, parse_noise
 from genzoo.errors import ConfigError
 from genzoo.models.base import Batch, FittedCodePrior, GenerativeModel, Output
+from genzoo.models.capabilities import Capability
 from genzoo.nn import check_layer_sizes, encoder_decoder
 from genzoo.registry import register
 
@@ -77,18 +78,23 @@ class _AutoencoderBase(FittedCodePrior, GenerativeModel):
             raise ConfigError("loss 'bce' needs output 'sigmoid' (data in [0, 1])")
         self.init_code_prior(config.latent_dim)
 
-    def encode(self, x: torch.Tensor) -> torch.Tensor:  # (B, *shape) -> (B, d)
+    @property
+    def latent_dim(self) -> int:
+        return self.config.latent_dim
+
+    def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:  # (B, *shape) -> (B, d)
         raise NotImplementedError
 
     def decode_logits(self, z: torch.Tensor) -> torch.Tensor:  # (B, d) -> (B, *shape)
         raise NotImplementedError
 
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
+    def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        self.no_labels(y)
         logits = self.decode_logits(z)
         return torch.sigmoid(logits) if self.config.output == "sigmoid" else logits
 
-    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
-        return self.decode(self.encode(x))
+    def reconstruct(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        return self.decode(self.encode(x, y))
 
     def recon_loss(self, logits: torch.Tensor, x: torch.Tensor) -> Output:
         """Per-element mean BCE(x, sigmoid(logits)) or MSE(x, x_hat); MSE is always logged."""
@@ -102,11 +108,6 @@ class _AutoencoderBase(FittedCodePrior, GenerativeModel):
     def loss(self, batch: Batch, player: str = "model") -> Output:
         x = batch[0]
         return self.recon_loss(self.decode_logits(self.encode(x)), x)
-
-    @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Decode z = mu + L eps, eps ~ N(0, I): the Gaussian fitted to the training codes."""
-        return self.decode(self.sample_codes(n, generator))
 
     @torch.no_grad()
     def progress_rows(self, x, generator=None) -> list[torch.Tensor]:
@@ -132,7 +133,8 @@ class Autoencoder(_AutoencoderBase):
         """0.5 for a near-binary code (bits = encode(x) > 0.5), None for a real one."""
         return None if self.config.code == "real" else 0.5
 
-    def encode(self, x: torch.Tensor) -> torch.Tensor:  # (B, *shape) -> (B, d)
+    def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:  # (B, *shape) -> (B, d)
+        self.no_labels(y)
         h = self.encoder(x if self.config.arch == "conv" else x.flatten(1))
         if self.config.code == "real":
             return h
@@ -152,6 +154,7 @@ class Autoencoder(_AutoencoderBase):
 class DenoisingAutoencoder(Autoencoder):
     model_type = "dae"
     config_class = DAEConfig
+    capabilities = Autoencoder.capabilities | {Capability.DENOISER}
 
     def __init__(self, config: DAEConfig, shape: tuple[int, ...]) -> None:
         parse_noise(config.noise)  # a bad spec fails here, naming the valid forms
@@ -202,7 +205,8 @@ class DeepAutoencoder(_AutoencoderBase):
         h = self.dec[k](h)
         return F.silu(h) if k > 0 else h  # dec[0] emits logits
 
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
+    def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        self.no_labels(y)
         h = x.flatten(1)
         for k in range(len(self.enc)):
             h = self._enc_layer(k, h)

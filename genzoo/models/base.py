@@ -8,6 +8,8 @@ player's optimiser steps. The one trainer alternates the players; there is no se
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -18,6 +20,8 @@ from torch import nn
 from genzoo import config as cfgio
 from genzoo import io
 from genzoo.errors import CheckpointError, GenzooError
+from genzoo.models.capabilities import Capability, checked_options, families_with
+from genzoo.seeds import Noise, labels_from_seeds, resolve_seeds
 
 Batch = tuple[torch.Tensor, torch.Tensor | None]  # (x: (B, *shape), y: (B,) or None)
 
@@ -30,9 +34,31 @@ class Output:
     terms: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
+@contextmanager
+def evaluating(model: nn.Module) -> Iterator[nn.Module]:
+    """The model in eval mode inside the block (dropout off, batch norm on its running statistics,
+    a near-binary code without its training noise), its previous mode restored after, also on error."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
+
+
+def device_of(model: nn.Module) -> torch.device:
+    """The device of the model's weights (the CPU for a model without any)."""
+    p = next(model.parameters(), None)
+    return p.device if p is not None else torch.device("cpu")
+
+
 class GenerativeModel(nn.Module):
     model_type: ClassVar[str]
     config_class: ClassVar[type]
+    # what the family can do (genzoo.models.capabilities); refined per instance by declared_capabilities
+    capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.SAMPLER})
+    # options sample() takes beyond n, generator, seeds and y (e.g. a flow's temperature)
+    sample_options: ClassVar[frozenset[str]] = frozenset()
     players: ClassVar[tuple[str, ...]] = ("model",)
     ddp_find_unused: ClassVar[bool] = False  # True if a step leaves some weights without gradient
     # training settings this family defaults to (TrainConfig field -> value), e.g. a GAN's Adam
@@ -74,10 +100,67 @@ class GenerativeModel(nn.Module):
     def prepare_for_sampling(self, x: torch.Tensor) -> None:
         """Fit whatever sampling needs from training data (called before each checkpoint)."""
 
-    # -- using a model -------------------------------------------------------------------------
-    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """n new examples, (n, *shape), in the data's own range."""
-        raise NotImplementedError(f"{self.model_type} cannot sample")
+    # -- using a model: the Sampler contract (genzoo.models.capabilities) ---------------------------
+    def declared_capabilities(self) -> frozenset[Capability]:
+        """What this model can do; the family's ``capabilities`` unless an instance has fewer."""
+        return self.capabilities
+
+    @torch.no_grad()
+    def sample(
+        self,
+        n: int,
+        generator: torch.Generator | None = None,
+        *,
+        seeds: Sequence[int] | None = None,
+        y: torch.Tensor | int | None = None,
+        **options: Any,
+    ) -> torch.Tensor:
+        """n new examples (n, *shape) in the data's own range, in eval mode. Sample i depends only on
+        ``seeds[i]`` (drawn from ``generator`` when not given), never on the batch. ``y``: labels of a
+        conditional model (drawn from the seeds when omitted); ``options``: the family's
+        ``sample_options`` (None values mean the default)."""
+        seeds = resolve_seeds(n, generator, seeds)
+        opts = checked_options(self, options)
+        labels = self.sample_labels(seeds, y)
+        with evaluating(self):
+            return self._sample(seeds, labels, **opts)
+
+    def sample_labels(self, seeds: Sequence[int], y: torch.Tensor | int | None) -> torch.Tensor | None:
+        """Labels (n,) long for a conditional model (from the seeds when y is None), None otherwise;
+        labels given to a model that takes none are an error naming the families that do."""
+        if Capability.CONDITIONAL not in self.declared_capabilities():
+            self.no_labels(y)
+            return None
+        if y is None:
+            return labels_from_seeds(seeds, self.num_classes)  # type: ignore[attr-defined]
+        return self.check_labels(y, len(seeds))  # type: ignore[attr-defined]
+
+    def no_labels(self, y: object) -> None:
+        """A GenzooError when class labels reach a model that is not class-conditional."""
+        if y is not None:
+            raise GenzooError(
+                f"{self.model_type} is not class-conditional; a class needs a conditional model "
+                f"({', '.join(families_with(Capability.CONDITIONAL))})"
+            )
+
+    def _sample(self, seeds: list[int], y: torch.Tensor | None, **options: Any) -> torch.Tensor:
+        """The family's sampling from checked seeds and labels; a decoder's default: decode(z ~ prior)."""
+        if Capability.DECODER not in self.capabilities:
+            raise NotImplementedError(f"{self.model_type} must implement _sample")
+        return self.decode(self.sample_latent(len(seeds), seeds=seeds), y)  # type: ignore[attr-defined]
+
+    def sample_latent(
+        self, n: int, generator: torch.Generator | None = None, *, seeds: Sequence[int] | None = None
+    ) -> torch.Tensor:
+        """Codes z (n, latent_dim) from the model's prior, z_i from seed i alone (Decoder contract):
+        ``prior(eps)`` of eps ~ N(0, I); the prior is N(0, I) unless a family says otherwise."""
+        seeds = resolve_seeds(n, generator, seeds)
+        eps = Noise(seeds, device_of(self)).randn(self.latent_dim)  # type: ignore[attr-defined]
+        return self.prior(eps)
+
+    def prior(self, eps: torch.Tensor) -> torch.Tensor:
+        """Standard normal eps (n, d) -> codes of the model's prior (n, d); N(0, I): eps itself."""
+        return eps
 
     def progress_rows(self, x: torch.Tensor, generator: torch.Generator | None = None) -> list[torch.Tensor]:
         """Rows of images showing learning on fixed inputs x (B, *shape); default: samples."""
@@ -154,6 +237,8 @@ class FittedCodePrior:
     z = mu + L eps, eps ~ N(0, I), L the Cholesky factor of Sigma. Mixed into a GenerativeModel
     with ``encode`` and ``decode``; the buffers travel in ``model.safetensors``."""
 
+    capabilities = frozenset({Capability.SAMPLER, Capability.DECODER, Capability.ENCODER})
+
     def init_code_prior(self, d: int) -> None:
         self.register_buffer("prior_mean", torch.zeros(d))  # (d,)
         self.register_buffer("prior_tril", torch.eye(d))  # (d, d) Cholesky factor of Sigma
@@ -162,10 +247,8 @@ class FittedCodePrior:
     @torch.no_grad()
     def prepare_for_sampling(self, x: torch.Tensor) -> None:
         """Fit N(mu, Sigma) to the codes of x (N, *shape); Sigma gets 1e-5 I for stability."""
-        was_training = self.training
-        self.eval()
-        z = torch.cat([self.encode(c) for c in x.split(1024)]).float()  # (N, d)
-        self.train(was_training)
+        with evaluating(self):
+            z = torch.cat([self.encode(c) for c in x.split(1024)]).float()  # (N, d)
         mu = z.mean(0)
         zc = z - mu
         cov = zc.T @ zc / max(len(z) - 1, 1) + 1e-5 * torch.eye(z.shape[1], device=z.device)
@@ -173,12 +256,11 @@ class FittedCodePrior:
         self.prior_tril.copy_(torch.linalg.cholesky(cov))
         self.prior_fitted.fill_(1.0)
 
-    def sample_codes(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """z = mu + L eps, (n, d), on the model's device; an error before the fit."""
+    def prior(self, eps: torch.Tensor) -> torch.Tensor:
+        """z = mu + L eps, (n, d); an error before the fit."""
         if not bool(self.prior_fitted):
             raise GenzooError(
                 f"this {self.model_type} has no fitted code distribution yet; it is fitted at each "
                 "training checkpoint (or call model.prepare_for_sampling(train_x))"
             )
-        eps = torch.randn(n, self.prior_mean.shape[0], generator=generator).to(self.prior_mean.device)
-        return self.prior_mean + eps @ self.prior_tril.T
+        return self.prior_mean + eps.to(self.prior_mean) @ self.prior_tril.T

@@ -19,8 +19,7 @@ With fixed variances it is an upper bound on -log p(x): the reported likelihood 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -30,11 +29,12 @@ import torch.nn.functional as F
 from genzoo import sampling
 from genzoo.conditional import ClassConditional
 from genzoo.errors import ConfigError, GenzooError
-from genzoo.models.base import Batch, GenerativeModel, Output
+from genzoo.models.base import Batch, GenerativeModel, Output, device_of, evaluating
+from genzoo.models.capabilities import Capability
 from genzoo.nn.unet import MLPDenoiser, UNet
 from genzoo.precision import resolve_precision
 from genzoo.registry import register
-from genzoo.sampling import Noise, Schedule
+from genzoo.sampling import Noise, Schedule, discretized_gaussian_log_prob
 
 SAMPLE_BATCH = 500  # samples per network call when drawing many
 
@@ -86,7 +86,12 @@ class DDPM(GenerativeModel):
         "grad_clip": 1.0,
         "channels_last": False,
     }
+    capabilities = frozenset(
+        {Capability.SAMPLER, Capability.ITERATIVE, Capability.INPAINTER, Capability.LIKELIHOOD}
+    )
+    sample_options = frozenset({"sampler", "steps", "eta", "guidance", "callback"})
     samplers = sampling.SAMPLERS
+    likelihood_k = None  # the bound's K timesteps come from the config (vlb_timesteps)
     likelihood_bins = None  # L_0 is a probability of the 256-level data itself
     likelihood_kind = "variational bound L_vlb: an upper bound on -log p(x) (fixed variances)"
     n_classes_in = 0
@@ -149,15 +154,9 @@ class DDPM(GenerativeModel):
 
         return net
 
-    @contextmanager
-    def _evaluating(self) -> Iterator[None]:
-        """Eval mode for a sampling or scoring pass, the previous mode restored afterwards (also on error)."""
-        was = self.training
-        self.eval()
-        try:
-            yield
-        finally:
-            self.train(was)
+    def declared_capabilities(self) -> frozenset[Capability]:
+        """The variational bound is defined for 256-level images only."""
+        return self.capabilities if self.images else self.capabilities - {Capability.LIKELIHOOD}
 
     # -- training ----------------------------------------------------------------------------------
     def _train_labels(self, batch: Batch) -> torch.Tensor | None:
@@ -213,46 +212,33 @@ class DDPM(GenerativeModel):
             raise ConfigError(f"--eta applies to the ddim sampler; {sampler} has no eta")
         return sampler, steps, c.eta if eta is None else eta
 
-    @torch.no_grad()
-    def sample(
+    def _sample(
         self,
-        n: int,
-        generator: torch.Generator | None = None,
+        seeds: list[int],
+        y: torch.Tensor | None,
         *,
-        y: torch.Tensor | int | None = None,
-        seeds: Sequence[int] | None = None,
         sampler: str | None = None,
         steps: int | None = None,
         eta: float | None = None,
         guidance: float | None = None,
         callback: sampling.Callback = None,
     ) -> torch.Tensor:
-        """n samples (n, *shape) in the data's range. Sample i is drawn from seed ``seeds[i]`` alone (seeds
-        drawn from ``generator`` if not given), so it does not depend on the batch size. ``sampler``:
-        ddpm | ddim | dpm++ (default: the config's), ``steps`` network evaluations, DDIM's ``eta``."""
+        """Samples (n, *shape) in the data's range, sample i from ``seeds[i]`` alone. ``sampler``:
+        ddpm | ddim | dpm++ (default: the config's), ``steps`` network evaluations, DDIM's ``eta``,
+        ``guidance`` w of a conditional model, ``callback(t, x_t, x0_hat)`` after every step."""
         sampler, steps, eta = self._settings(sampler, steps, eta)
-        seeds = list(seeds) if seeds is not None else sampling.seeds_from(generator, n)
-        if len(seeds) != n:
-            raise ConfigError(f"{n} samples need {n} seeds, got {len(seeds)}")
-        y = self._sample_labels(n, y, seeds)
-        dev = next(self.parameters()).device
+        dev, n = device_of(self), len(seeds)
         out = []
-        with self._evaluating():
-            for lo in range(0, n, SAMPLE_BATCH):
-                hi = min(n, lo + SAMPLE_BATCH)
-                noise = Noise(seeds[lo:hi], dev)
-                yc = None if y is None else y[lo:hi].to(dev)
-                denoise = self.denoiser(yc, guidance)
-                x = sampling.sample(
-                    denoise, self.schedule, noise.randn(*self.shape), noise, sampler, steps, eta, callback
-                )
-                out.append(self._from_model(x))
+        for lo in range(0, n, SAMPLE_BATCH):
+            hi = min(n, lo + SAMPLE_BATCH)
+            noise = Noise(seeds[lo:hi], dev)
+            yc = None if y is None else y[lo:hi].to(dev)
+            denoise = self.denoiser(yc, guidance)
+            x = sampling.sample(
+                denoise, self.schedule, noise.randn(*self.shape), noise, sampler, steps, eta, callback
+            )
+            out.append(self._from_model(x))
         return torch.cat(out) if out else torch.empty(0, *self.shape)
-
-    def _sample_labels(self, n: int, y, seeds: Sequence[int]) -> torch.Tensor | None:
-        if y is not None:
-            raise GenzooError(f"{self.model_type} is not class-conditional; --class needs cddpm")
-        return None
 
     def progress_rows(self, x: torch.Tensor, generator: torch.Generator | None = None) -> list[torch.Tensor]:
         """Four rows of eight samples from the same seeds at every call (the default sampler)."""
@@ -315,13 +301,14 @@ class DDPM(GenerativeModel):
         steps = steps if steps is not None else min(self.config.timesteps, 10 * self.config.sample_steps)
         n = x.shape[0]
         seeds = list(seeds) if seeds is not None else list(range(n))
-        if y is None and getattr(self, "num_classes", None):  # no class: the unconditional model fills
+        conditional = Capability.CONDITIONAL in self.capabilities
+        if y is None and conditional:  # no class: the unconditional model fills
             if guidance not in (None, 0.0):
                 raise ConfigError("--guidance needs a class (--class or --prompt) to guide the fill towards")
             guidance = 0.0
-        y = self._sample_labels(n, y, seeds)
+        y = self.sample_labels(seeds, y)  # (with guidance 0 a drawn label is not used)
         y = None if y is None else y.to(x.device)
-        with self._evaluating():
+        with evaluating(self):
             x0 = sampling.repaint_sample(
                 self.denoiser(y, guidance),
                 self.schedule,
@@ -374,13 +361,20 @@ class DDPM(GenerativeModel):
 
     @torch.no_grad()
     def log_likelihood(
-        self, x: torch.Tensor, y: torch.Tensor | None = None, generator: torch.Generator | None = None
+        self,
+        x: torch.Tensor,
+        *,
+        y: torch.Tensor | None = None,
+        k: int | None = None,
+        generator: torch.Generator | None = None,
     ) -> torch.Tensor:
         """-L_vlb in nats (B,): a lower bound on log p(x) of 256-level images. The T-1 KL terms are
         estimated from ``vlb_timesteps`` K stratified steps (one per stratum of 1..T-1, scaled by (T-1)/K;
         unbiased; K = T evaluates every term)."""
         if not self.images:
             raise ConfigError("the variational bound is defined for 256-level image data")
+        if k is not None:
+            raise ConfigError(f"{self.model_type}'s bound takes no importance samples (k); see vlb_timesteps")
         T, k = self.config.timesteps, min(self.config.vlb_timesteps, self.config.timesteps - 1)
         if k >= T - 1:
             ts = torch.arange(1, T)
@@ -388,32 +382,10 @@ class DDPM(GenerativeModel):
             edges = torch.linspace(1, T, k + 1)
             ts = (edges[:-1] + torch.rand(k, generator=generator) * (edges[1:] - edges[:-1])).floor().long()
             ts = ts.clamp(1, T - 1)
-        with self._evaluating():
+        with evaluating(self):
             terms = self.vlb_terms(x, y, generator, ts)
         kl = terms["kl"].sum(1) * ((T - 1) / len(ts))
         return -(terms["prior"] + kl + terms["decoder"])
-
-
-def discretized_gaussian_log_prob(x: torch.Tensor, mean: torch.Tensor, log_std: float) -> torch.Tensor:
-    """log P(x) per pixel of x in [-1, 1] on 256 levels (bin width 2/255) under N(mean, std^2) integrated
-    over each pixel's bin; the edge bins reach to -inf and +inf (Ho et al. 2020, Eq. 13).
-    Computed in log space in float64 (log Phi by ``log_ndtr``), so a far-off mean costs its true
-    -log P rather than a clamped one (a fp32 difference of CDFs floors near 1e-7)."""
-    std = math.exp(log_std)
-    half = 1 / 255
-    xd, md = x.double(), torch.as_tensor(mean).double()
-    z_hi, z_lo = (xd + half - md) / std, (xd - half - md) / std
-    # log(Phi(b) - Phi(a)) = log Phi(b) + log(1 - Phi(a)/Phi(b)); in the right tail use the mirror image
-    # log(Phi(-a) - Phi(-b)), where the subtraction is not of two numbers close to 1
-    right = z_lo > 0
-    a = torch.where(right, -z_hi, z_lo)
-    b = torch.where(right, -z_lo, z_hi)
-    la, lb = torch.special.log_ndtr(a), torch.special.log_ndtr(b)
-    inner = lb + torch.log1p(-torch.exp(la - lb))
-    lowest = torch.special.log_ndtr(z_hi)  # x = -1: the bin reaches to -inf
-    highest = torch.special.log_ndtr(-z_lo)  # x = 1: the bin reaches to +inf
-    out = torch.where(xd < -1 + 1e-3, lowest, torch.where(xd > 1 - 1e-3, highest, inner))
-    return out.to(x.dtype)
 
 
 @register
@@ -422,6 +394,7 @@ class CDDPM(ClassConditional, DDPM):
 
     model_type = "cddpm"
     config_class = CDDPMConfig
+    capabilities = DDPM.capabilities | {Capability.CONDITIONAL}
 
     def __init__(self, config: CDDPMConfig, shape: tuple[int, ...]) -> None:
         self.check_class_config(config)
@@ -479,22 +452,6 @@ class CDDPM(ClassConditional, DDPM):
             else self.check_labels(y, x.shape[0]).to(x.device)
         )
         return super().vlb_terms(x, y, generator, ts)
-
-    def _sample_labels(self, n: int, y, seeds: Sequence[int]) -> torch.Tensor:
-        if y is None:  # a label per sample from its own seed
-            return torch.tensor(
-                [
-                    int(
-                        torch.randint(
-                            self.num_classes,
-                            (1,),
-                            generator=torch.Generator().manual_seed((s * 2654435761 + 97) % 2**63),
-                        )
-                    )
-                    for s in seeds
-                ]
-            )
-        return self.check_labels(y, n)
 
     def progress_rows(self, x: torch.Tensor, generator: torch.Generator | None = None) -> list[torch.Tensor]:
         """One row per class (up to 10), the same eight seeds in every row."""

@@ -34,6 +34,7 @@ from torch import nn
 
 from genzoo.errors import ConfigError
 from genzoo.models.base import Batch, GenerativeModel, Output
+from genzoo.models.capabilities import Capability
 from genzoo.nn.flows import ActNorm, AffineCoupling, InvConv1x1, squeeze, unsqueeze
 from genzoo.registry import register
 
@@ -71,6 +72,11 @@ class RealNVP(GenerativeModel):
 
     model_type = "realnvp"
     config_class = FlowConfig
+    capabilities = frozenset(
+        {Capability.SAMPLER, Capability.DECODER, Capability.ENCODER, Capability.LIKELIHOOD}
+    )
+    sample_options = frozenset({"temperature"})
+    likelihood_k = None  # one dequantization draw, no importance samples
     # NCHW: the squeezes reshape the batch; bf16 autocast only reaches the coupling networks
     train_defaults = {"lr": 1e-3, "batch_size": 64, "channels_last": False}
     likelihood_bins = None  # log_likelihood already holds the 256-level term (see likelihood_kind)
@@ -234,9 +240,19 @@ class RealNVP(GenerativeModel):
 
     # -- likelihood --------------------------------------------------------------------------------------
     @torch.no_grad()
-    def log_likelihood(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    def log_likelihood(
+        self,
+        x: torch.Tensor,
+        *,
+        y: torch.Tensor | None = None,
+        k: int | None = None,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
         """(B,) nats. Images: E_u[log p(v)] - D log 256 <= log P(x) of the 8-bit x, by one uniform
-        draw u from ``generator``; vectors: the exact log-density log p(x)."""
+        draw u from ``generator``; vectors: the exact log-density log p(x). No importance samples (k)."""
+        self.no_labels(y)
+        if k is not None:
+            raise ConfigError(f"{self.model_type}'s likelihood takes no importance samples (k); it is exact")
         x = x.float()
         if not self.images:
             return self.log_density(x)
@@ -251,32 +267,36 @@ class RealNVP(GenerativeModel):
 
     # -- encode / decode / sample --------------------------------------------------------------------------
     @torch.no_grad()
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
+    def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """z = f(x), (B, D); images are taken at their bin centres v = (255 x + 1/2) / 256."""
+        self.no_labels(y)
         x = x.float()
         if self.images:
             x = self._logit(self._dequantize(x, torch.full_like(x, 0.5)))[0]
         return self.to_latent(x)[0]
 
     @torch.no_grad()
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
+    def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """x = f^-1(z), (B, *shape); images come back on the 256 levels (decode(encode(x)) == x)."""
+        self.no_labels(y)
         y = self.from_latent(z.float())
         if not self.images:
             return y
         v = self._from_logit(y)
         return (v * LEVELS).floor().clamp(0, LEVELS - 1) / (LEVELS - 1)
 
-    @torch.no_grad()
-    def sample(
-        self, n: int, generator: torch.Generator | None = None, temperature: float | None = None
+    def reconstruct(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """decode(encode(x)): x itself on its 256 levels (a flow is invertible)."""
+        return self.decode(self.encode(x, y))
+
+    def _sample(
+        self, seeds: list[int], y: torch.Tensor | None, temperature: float | None = None
     ) -> torch.Tensor:
         """f^-1(z), z ~ N(0, T^2 I), T = ``temperature`` (the config's by default; < 1 is sharper)."""
         t = self.config.temperature if temperature is None else temperature
         if t <= 0:
             raise ConfigError(f"temperature must be > 0, got {t}")
-        z = torch.randn(n, self.dims, generator=generator) * t
-        return self.decode(z.to(next(self.parameters()).device))
+        return self.decode(self.sample_latent(len(seeds), seeds=seeds) * t)
 
 
 @register

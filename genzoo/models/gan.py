@@ -29,7 +29,8 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from genzoo.conditional import ClassConditional
 from genzoo.errors import ConfigError
-from genzoo.models.base import Batch, GenerativeModel, Output
+from genzoo.models.base import Batch, GenerativeModel, Output, device_of, evaluating
+from genzoo.models.capabilities import Capability
 from genzoo.nn import check_layer_sizes, mlp
 from genzoo.nn.dcgan import ConvFeatures, ConvGenerator, activation, mlp_features, with_spectral_norm
 from genzoo.registry import register
@@ -100,6 +101,7 @@ class GAN(GenerativeModel):
     """GAN with MLP generator and discriminator (Goodfellow et al. 2014)."""
 
     model_type = "gan"
+    capabilities = frozenset({Capability.SAMPLER, Capability.DECODER})
     config_class = GANConfig
     players = ("disc", "gen")
     ddp_find_unused = True  # G's weights get no gradient in D's step and D's none in G's
@@ -205,6 +207,10 @@ class GAN(GenerativeModel):
     def _noise(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         return torch.randn(n, self.config.latent_dim, generator=generator).to(next(self.parameters()).device)
 
+    @property
+    def latent_dim(self) -> int:
+        return self.config.latent_dim
+
     # -- training ------------------------------------------------------------------------------
     def set_step(self, step: int) -> None:
         self._step = step
@@ -281,27 +287,15 @@ class GAN(GenerativeModel):
 
     # -- using the model -----------------------------------------------------------------------
     @torch.no_grad()
-    def _generate(self, z: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
-        """G(z, y) with G in eval mode (its batch norm's statistics), in the data's range."""
-        was = self.gen.training
-        self.gen.eval()
-        x = self._from_g(self.generate_raw(z, y))
-        self.gen.train(was)
+    def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """The generator as a decoder: G(z) (G(z, y) for a conditional model, y (B,) long) for latents
+        z (B, latent_dim) ~ N(0, I) (``sample_latent``), in the data's range, (B, *shape); G in eval mode
+        (its batch norm's statistics)."""
+        if Capability.CONDITIONAL not in self.capabilities:
+            self.no_labels(y)
+        with evaluating(self.gen):
+            x = self._from_g(self.generate_raw(z.to(device_of(self)), y))
         return x.clamp(0, 1) if self.out_fn != "identity" else x
-
-    def sample_latent(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """n latents z ~ N(0, I), (n, latent_dim): the codes that ``generate`` maps to images."""
-        return self._noise(n, generator)
-
-    def generate(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        """G(z) (G(z, y) for a conditional model, y (B,) long) in the data's range for latents z
-        (B, latent_dim): (B, *shape). With ``sample_latent``, what latent arithmetic needs of a GAN."""
-        return self._generate(z.to(next(self.parameters()).device), y)
-
-    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """n samples G(z), z ~ N(0, I), in the data's range, (n, *shape)."""
-        z = self._noise(n, generator)
-        return self._generate(z, self._random_labels(n, generator))
 
     def progress_rows(self, x: torch.Tensor, generator: torch.Generator | None = None) -> list[torch.Tensor]:
         """Four rows of eight samples from the same fixed noise at every call."""
@@ -322,6 +316,7 @@ class CGAN(ClassConditional, DCGAN):
 
     model_type = "cgan"
     config_class = CGANConfig
+    capabilities = GAN.capabilities | {Capability.CONDITIONAL}
 
     def __init__(self, config: CGANConfig, shape: tuple[int, ...]) -> None:
         self.check_class_config(config)
@@ -377,17 +372,11 @@ class CGAN(ClassConditional, DCGAN):
     def _random_labels(self, n: int, generator: torch.Generator | None) -> torch.Tensor:
         return torch.randint(self.config.num_classes, (n,), generator=generator)
 
-    def sample(self, n: int, generator: torch.Generator | None = None, y=None) -> torch.Tensor:
-        """n samples G(z, y); y an int or n labels, None: labels drawn uniformly (after z)."""
-        z = self._noise(n, generator)
-        y = self._random_labels(n, generator) if y is None else self.check_labels(y, n)
-        return self._generate(z, y)
-
     def progress_rows(self, x: torch.Tensor, generator: torch.Generator | None = None) -> list[torch.Tensor]:
         """One row per class (up to 10), the same eight noise vectors in every row."""
-        z = self._noise(8, generator)
+        z = self.sample_latent(8, generator)
         return [
-            self._generate(z, torch.full((8,), c, dtype=torch.long)) for c in range(min(10, self.num_classes))
+            self.decode(z, torch.full((8,), c, dtype=torch.long)) for c in range(min(10, self.num_classes))
         ]
 
 

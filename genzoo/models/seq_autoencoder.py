@@ -95,7 +95,14 @@ class SeqAutoencoder(FittedCodePrior, GenerativeModel):
         self.register_buffer("step", torch.zeros((), dtype=torch.long), persistent=False)
 
     # -- encoder and decoder ---------------------------------------------------------------------
-    def encode(self, x: torch.Tensor) -> torch.Tensor:  # (B, T, D + 1) -> (B, d)
+    @property
+    def latent_dim(self) -> int:
+        return self.config.latent_dim
+
+    def encode(
+        self, x: torch.Tensor, y: torch.Tensor | None = None
+    ) -> torch.Tensor:  # (B, T, D + 1) -> (B, d)
+        self.no_labels(y)
         v = x[..., :-1]  # (B, T, D)
         length = step_mask(x)[..., 0].sum(1).long()  # (B,)
         if bool((length < x.shape[1]).any()):  # variable lengths: the RNN never reads padding
@@ -135,14 +142,16 @@ class SeqAutoencoder(FittedCodePrior, GenerativeModel):
             prev = v_hat if use_true is None else torch.where(use_true[t], target[:, t : t + 1], v_hat)
         return torch.cat(outs, 1)
 
-    def decode(self, z: torch.Tensor) -> torch.Tensor:  # (B, d) -> (B, T, D + 1), every step observed
+    def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, d) -> (B, T, D + 1), every step observed."""
+        self.no_labels(y)
         v_hat = self.decode_values(z)
         return torch.cat([v_hat, torch.ones_like(v_hat[..., :1])], -1)
 
-    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+    def reconstruct(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """(B, T, D + 1): the free-running reconstruction on x's observed steps (0 on padding),
         then x's own mask channel."""
-        v_hat = self.decode_values(self.encode(x))
+        v_hat = self.decode_values(self.encode(x, y))
         return torch.cat([v_hat * step_mask(x), x[..., -1:]], -1)
 
     # -- training --------------------------------------------------------------------------------
@@ -157,13 +166,6 @@ class SeqAutoencoder(FittedCodePrior, GenerativeModel):
         v_hat = self.decode_values(self.encode(x), v, p)
         mse = ((v_hat - v).pow(2) * m).sum() / (m.sum() * self.values).clamp(min=1.0)
         return Output(mse, {"mse": mse.detach(), "teacher_forcing": torch.tensor(p)})
-
-    # -- sampling --------------------------------------------------------------------------------
-    @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Decode z = mu + L eps, eps ~ N(0, I) (the Gaussian fitted to the training codes):
-        (n, T, D + 1) series of all T steps."""
-        return self.decode(self.sample_codes(n, generator))
 
     @torch.no_grad()
     def progress_rows(self, x, generator=None) -> list[torch.Tensor]:

@@ -25,6 +25,7 @@ from torch import nn
 from genzoo.conditional import ClassConditional
 from genzoo.errors import ConfigError, GenzooError
 from genzoo.models.base import Batch, GenerativeModel, Output
+from genzoo.models.capabilities import Capability
 from genzoo.nn import encoder_decoder
 from genzoo.registry import register
 
@@ -92,7 +93,18 @@ def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 class VAE(GenerativeModel):
     model_type = "vae"
     config_class = VAEConfig
+    capabilities = frozenset(
+        {
+            Capability.SAMPLER,
+            Capability.DECODER,
+            Capability.ENCODER,
+            Capability.LIKELIHOOD,
+            Capability.VARIATIONAL,
+        }
+    )
     cond_dim = 0  # size of the one-hot label given to encoder and decoder (cvae)
+    likelihood_k = 1000  # importance samples of the IWAE bound by default
+    likelihood_kind = "IWAE bound: a lower bound on log p(x) that tightens as k grows"
 
     def __init__(self, config: VAEConfig, shape: tuple[int, ...]) -> None:
         super().__init__(config, shape)
@@ -124,11 +136,17 @@ class VAE(GenerativeModel):
         if c.likelihood == "gaussian-learned":  # one log-std per pixel, shape (*shape)
             self.log_sigma = nn.Parameter(torch.full(self.shape, math.log(c.sigma)))
 
+    @property
+    def latent_dim(self) -> int:
+        return self.config.latent_dim
+
     # -- networks ----------------------------------------------------------------------------
     def _enc_input(self, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        self.no_labels(y)
         return x if self.config.arch == "conv" else x.flatten(1)
 
     def _dec_input(self, z: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        self.no_labels(y)
         return z
 
     def posterior(self, x: torch.Tensor, y: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -242,8 +260,9 @@ class VAE(GenerativeModel):
     def log_likelihood(
         self,
         x: torch.Tensor,
-        k: int = 1000,
+        *,
         y: torch.Tensor | None = None,
+        k: int | None = None,
         generator: torch.Generator | None = None,
         chunk_rows: int = 2048,
     ) -> torch.Tensor:
@@ -253,6 +272,7 @@ class VAE(GenerativeModel):
         The k samples are drawn in chunks of about ``chunk_rows`` decoder rows, so memory stays
         bounded. Bernoulli: a probability of binary x (bits/dim need no 256-level term).
         """
+        k = self.likelihood_k if k is None else k
         if k < 1:
             raise GenzooError(f"the number of importance samples k must be >= 1, got {k}")
         mu, logvar = self.posterior(x, y)  # (B, d)
@@ -277,13 +297,6 @@ class VAE(GenerativeModel):
         """For bits/dim: None when log p(x) is already a probability of discrete x (Bernoulli, the
         discretized logistics), else 256 levels (the Gaussians are densities)."""
         return 256 if self.config.likelihood.startswith("gaussian") else None
-
-    # -- sampling ----------------------------------------------------------------------------------
-    @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Decode z ~ N(0, I), the prior: the decoder mean, (n, *shape)."""
-        z = torch.randn(n, self.config.latent_dim, generator=generator)
-        return self.decode(z.to(next(self.parameters()).device))
 
     @torch.no_grad()
     def progress_rows(self, x, generator=None) -> list[torch.Tensor]:
@@ -325,6 +338,7 @@ class CVAE(ClassConditional, VAE):
 
     model_type = "cvae"
     config_class = CVAEConfig
+    capabilities = VAE.capabilities | {Capability.CONDITIONAL}
 
     def __init__(self, config: CVAEConfig, shape: tuple[int, ...]) -> None:
         self.check_class_config(config)
@@ -370,22 +384,13 @@ class CVAE(ClassConditional, VAE):
         return torch.stack(scores, 1).argmax(1)
 
     @torch.no_grad()
-    def log_likelihood(self, x, k=1000, y=None, generator=None, chunk_rows=2048) -> torch.Tensor:
+    def log_likelihood(self, x, *, y=None, k=None, generator=None, chunk_rows=2048) -> torch.Tensor:
         """log p(x|y) by the IWAE bound; without y, log p(x) = log mean_y p(x|y) (uniform p(y))."""
+        kw = {"k": k, "generator": generator, "chunk_rows": chunk_rows}
         if y is not None:
-            return super().log_likelihood(x, k, self.check_labels(y, x.shape[0]), generator, chunk_rows)
+            return super().log_likelihood(x, y=self.check_labels(y, x.shape[0]), **kw)
         per_class = [
-            super(CVAE, self).log_likelihood(
-                x, k, torch.full((x.shape[0],), c, dtype=torch.long), generator, chunk_rows
-            )
+            super(CVAE, self).log_likelihood(x, y=torch.full((x.shape[0],), c, dtype=torch.long), **kw)
             for c in range(self.num_classes)
         ]
         return torch.logsumexp(torch.stack(per_class), 0) - math.log(self.num_classes)
-
-    @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None, y=None) -> torch.Tensor:
-        """Decode z ~ N(0, I) with labels y (an int, or n of them); None: 0, 1, ..., K-1 repeating."""
-        z = torch.randn(n, self.config.latent_dim, generator=generator)
-        return self.decode(
-            z.to(next(self.parameters()).device), None if y is None else self.check_labels(y, n)
-        )

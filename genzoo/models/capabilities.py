@@ -1,0 +1,276 @@
+"""What a model can do, declared: the usage contract of every family in one place.
+
+Each family declares the capabilities it has (``GenerativeModel.capabilities``, refined per
+instance by ``declared_capabilities``, e.g. a diffusion model's bound exists only for images), and
+each capability is a typed protocol below: the methods and attributes a model that declares it
+provides, with one signature for every family. ``capabilities(model)`` answers "what can this
+model do"; the apps, eval, the CLI and the explorer ask it (or ``require``) instead of probing for
+attribute names, so a new family gets every command it qualifies for without edits elsewhere, and
+``tests/test_conformance.py`` checks each declared capability's contract on every registered model.
+
+A message about a missing capability names the registered families that have it, from the
+registry, so it never goes stale.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+import torch
+
+from genzoo.errors import GenzooError
+
+if TYPE_CHECKING:
+    from genzoo.models.base import GenerativeModel
+
+
+class Capability(StrEnum):
+    SAMPLER = "sampler"
+    DECODER = "decoder"
+    ENCODER = "encoder"
+    LIKELIHOOD = "likelihood"
+    VARIATIONAL = "variational"
+    ITERATIVE = "iterative"
+    CONDITIONAL = "conditional"
+    INPAINTER = "inpainter"
+    DENOISER = "denoiser"
+
+
+# what a model that has the capability can do, for messages ("... needs a model that <this>")
+DESCRIPTION: dict[Capability, str] = {
+    Capability.SAMPLER: "draws samples",
+    Capability.DECODER: "maps latent codes to data (decode)",
+    Capability.ENCODER: "can encode and decode",
+    Capability.LIKELIHOOD: "gives a likelihood log p(x)",
+    Capability.VARIATIONAL: "has an evidence lower bound (ELBO)",
+    Capability.ITERATIVE: "samples iteratively (samplers and steps)",
+    Capability.CONDITIONAL: "is class-conditional",
+    Capability.INPAINTER: "inpaints natively",
+    Capability.DENOISER: "is trained to undo a corruption",
+}
+
+
+# ------------------------------------------------------------------------------------ protocols
+class Sampler(Protocol):
+    """Every family. Sample i depends only on ``seeds[i]`` (drawn from ``generator`` when not given),
+    never on the batch; ``y`` (an int or n labels) only for a conditional model, labels drawn from
+    the seeds when omitted; ``options`` are the family's ``sample_options`` (e.g. ``temperature``,
+    ``sampler``/``steps``); output (n, *shape) in the data's own range."""
+
+    shape: tuple[int, ...]
+    model_type: ClassVar[str]
+    sample_options: ClassVar[frozenset[str]]
+
+    def sample(
+        self,
+        n: int,
+        generator: torch.Generator | None = None,
+        *,
+        seeds: Sequence[int] | None = None,
+        y: torch.Tensor | int | None = None,
+        **options: Any,
+    ) -> torch.Tensor: ...
+
+
+class Decoder(Sampler, Protocol):
+    """A latent space that can be decoded: ``sample_latent`` draws codes (n, latent_dim) from the
+    model's prior (per-sample seeds), ``decode`` maps them to data; ``sample`` is decode(sample_latent).
+    A GAN's generator is its decoder."""
+
+    latent_dim: int
+
+    def sample_latent(
+        self, n: int, generator: torch.Generator | None = None, *, seeds: Sequence[int] | None = None
+    ) -> torch.Tensor: ...
+
+    def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor: ...
+
+
+class Encoder(Decoder, Protocol):
+    """Encodes data to codes (B, latent_dim) and reconstructs: decode(encode(x, y), y)."""
+
+    def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor: ...
+
+    def reconstruct(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor: ...
+
+
+class Likelihood(Protocol):
+    """log p(x) (B,) in nats; ``likelihood_kind`` says whether it is exact or a bound and on which
+    side; ``likelihood_k`` is the default number of importance samples of a bound that takes them
+    (None: ``k`` must not be given); ``likelihood_bins`` the levels of a density on [0, 1] for
+    bits/dim (None when log p(x) is already a probability of discrete data)."""
+
+    likelihood_kind: str
+    likelihood_k: int | None
+    likelihood_bins: int | None
+
+    def log_likelihood(
+        self,
+        x: torch.Tensor,
+        *,
+        y: torch.Tensor | None = None,
+        k: int | None = None,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor: ...
+
+
+class Variational(Protocol):
+    """A latent-variable model with an ELBO: per example -log p(x|z) and KL(q(z|x) || p(z)), the
+    posterior mean, the decoder's logits and the pixel NLL they give (for MAP inpainting)."""
+
+    def elbo_terms(
+        self, x: torch.Tensor, y: torch.Tensor | None = None, generator: torch.Generator | None = None
+    ) -> dict[str, torch.Tensor]: ...
+
+    def decode_logits(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor: ...
+
+    def pixel_nll(self, logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor: ...
+
+
+class IterativeSampler(Sampler, Protocol):
+    """Sampling by many network evaluations: ``samplers`` names the samplers ``sample(sampler=...,
+    steps=...)`` takes; ``trajectory`` returns ``frames`` rows of x_t on the way to the samples."""
+
+    samplers: tuple[str, ...]
+
+    def trajectory(
+        self, n: int, frames: int = 10, seeds: Sequence[int] | None = None, **options: Any
+    ) -> list[torch.Tensor]: ...
+
+
+class Conditional(Protocol):
+    """Class-conditional: ``num_classes`` classes named ``class_names``; labels y (B,) long are taken
+    by sample / encode / decode / reconstruct / log_likelihood."""
+
+    num_classes: int
+    class_names: tuple[str, ...]
+
+
+class Inpainter(Protocol):
+    """Fills the pixels of x (B, *shape) where ``known`` is 0 (by its own method, e.g. RePaint)."""
+
+    def inpaint(
+        self,
+        x: torch.Tensor,
+        known: torch.Tensor,
+        *,
+        y: torch.Tensor | None = None,
+        seeds: Sequence[int] | None = None,
+        **options: Any,
+    ) -> torch.Tensor: ...
+
+
+class Denoiser(Encoder, Protocol):
+    """An autoencoder trained to undo ``corrupt`` (a denoising autoencoder)."""
+
+    def corrupt(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor: ...
+
+
+PROTOCOLS: dict[Capability, type] = {
+    Capability.SAMPLER: Sampler,
+    Capability.DECODER: Decoder,
+    Capability.ENCODER: Encoder,
+    Capability.LIKELIHOOD: Likelihood,
+    Capability.VARIATIONAL: Variational,
+    Capability.ITERATIVE: IterativeSampler,
+    Capability.CONDITIONAL: Conditional,
+    Capability.INPAINTER: Inpainter,
+    Capability.DENOISER: Denoiser,
+}
+
+
+# ------------------------------------------------------------------------------------ questions
+def capabilities(model: object) -> frozenset[Capability]:
+    """What ``model`` can do: its declared capabilities (none for an object that is not a model)."""
+    from genzoo.models.base import GenerativeModel
+
+    return model.declared_capabilities() if isinstance(model, GenerativeModel) else frozenset()
+
+
+def has(model: object, capability: Capability | str) -> bool:
+    return Capability(capability) in capabilities(model)
+
+
+def kind(model: object) -> str:
+    """A model's name for messages: its ``model_type`` (e.g. "vae"), else its class name."""
+    from genzoo.models.base import GenerativeModel
+
+    return model.model_type if isinstance(model, GenerativeModel) else type(model).__name__
+
+
+def families_with(capability: Capability | str) -> list[str]:
+    """The registered families that declare ``capability`` (at class level), sorted."""
+    from genzoo.registry import model_classes
+
+    cap = Capability(capability)
+    return [name for name, cls in model_classes().items() if cap in cls.capabilities]
+
+
+def require(model: object, capability: Capability | str, what: str) -> None:
+    """A GenzooError unless ``model`` has ``capability``: '<what> needs a model that <does it> (the
+    families that do, from the registry); <kind> does not'."""
+    cap = Capability(capability)
+    if cap not in capabilities(model):
+        raise GenzooError(
+            f"{what} needs a model that {DESCRIPTION[cap]} ({', '.join(families_with(cap))}); "
+            f"{kind(model)} does not"
+        )
+
+
+def sample_options(model: object) -> frozenset[str]:
+    """The options the model's ``sample`` takes beyond n, generator, seeds and y."""
+    return model.sample_options if has(model, Capability.SAMPLER) else frozenset()  # type: ignore[attr-defined]
+
+
+def describe(model: object) -> dict[str, Any]:
+    """What the model can do, as JSON-ready data (for ``genzoo info`` and the explorer)."""
+    caps = capabilities(model)
+    out: dict[str, Any] = {"model_type": kind(model), "capabilities": sorted(caps)}
+    if Capability.SAMPLER in caps:
+        out["sample_options"] = sorted(sample_options(model))
+    if Capability.DECODER in caps:
+        out["latent_dim"] = int(model.latent_dim)  # type: ignore[attr-defined]
+    if Capability.CONDITIONAL in caps:
+        out["class_names"] = list(model.class_names)  # type: ignore[attr-defined]
+    if Capability.ITERATIVE in caps:
+        out["samplers"] = list(model.samplers)  # type: ignore[attr-defined]
+    if Capability.LIKELIHOOD in caps:
+        out["likelihood_kind"] = model.likelihood_kind  # type: ignore[attr-defined]
+    return out
+
+
+def checked_options(model: GenerativeModel, options: dict[str, Any], what: str = "sample") -> dict[str, Any]:
+    """``options`` with None values dropped; a GenzooError naming the options this family takes for
+    any other (e.g. --temperature on a GAN)."""
+    given = {k: v for k, v in options.items() if v is not None}
+    bad = sorted(set(given) - set(model.sample_options))
+    if bad:
+        takes = ", ".join(sorted(model.sample_options)) or "none"
+        raise GenzooError(
+            f"{kind(model)} does not take {', '.join(bad)} when it samples (its {what} options: {takes})"
+        )
+    return given
+
+
+__all__ = [
+    "Capability",
+    "Conditional",
+    "Decoder",
+    "Denoiser",
+    "Encoder",
+    "Inpainter",
+    "IterativeSampler",
+    "Likelihood",
+    "Sampler",
+    "Variational",
+    "capabilities",
+    "checked_options",
+    "describe",
+    "families_with",
+    "has",
+    "kind",
+    "require",
+    "sample_options",
+]
