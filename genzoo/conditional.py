@@ -1,7 +1,8 @@
 """Class-conditional models: the one helper that the CLI and the apps ask.
 
-A model is class-conditional when it declares ``num_classes`` (and ``class_names``) and its
-``sample`` takes labels ``y``; no ``isinstance`` on model families. ``--class`` of ``genzoo
+A model is class-conditional when it declares the Conditional capability
+(``genzoo.models.capabilities``): ``num_classes``, ``class_names``, and labels ``y`` taken by
+``sample`` and the rest; no ``isinstance`` on model families. ``--class`` of ``genzoo
 sample`` (shared by every conditional family) is resolved here, so Python users get the same
 parsing: an index, a class name (case-insensitive), or ``all``.
 """
@@ -14,15 +15,22 @@ from genzoo.errors import ConfigError, GenzooError
 
 
 def is_conditional(model: object) -> bool:
-    return getattr(model, "num_classes", None) is not None
+    from genzoo.models import capabilities as caps
+
+    return caps.has(model, caps.Capability.CONDITIONAL)
+
+
+def _require(model: object, option: str) -> list[str]:
+    """The model's class names; a GenzooError naming the conditional families if it has none."""
+    from genzoo.models import capabilities as caps
+
+    caps.require(model, caps.Capability.CONDITIONAL, option)
+    return list(model.class_names)  # type: ignore[attr-defined]
 
 
 def class_indices(model: object, spec: str) -> list[int]:
     """The classes named by ``spec``: 'all', an index, or a class name; a clear error otherwise."""
-    if not is_conditional(model):
-        kind = getattr(model, "model_type", type(model).__name__)
-        raise GenzooError(f"{kind} is not class-conditional; --class needs a conditional model such as cvae")
-    names = list(getattr(model, "class_names", ()) or [str(i) for i in range(model.num_classes)])
+    names = _require(model, "--class")
     text = spec.strip()
     if text.lower() == "all":
         return list(range(len(names)))
@@ -62,12 +70,7 @@ def class_from_prompt(model: object, prompt: str) -> int:
     """The class a text prompt names ('ankle boot', 'Sneakers', 'a picture of a seven'), matched
     case-insensitively to the model's class names (or to one part of a name such as 'T-shirt/top'),
     tolerating plurals and a few synonyms; a GenzooError listing the names when nothing matches."""
-    if not is_conditional(model):
-        kind = getattr(model, "model_type", type(model).__name__)
-        raise GenzooError(
-            f"{kind} is not class-conditional; --prompt needs a conditional model such as cddpm"
-        )
-    names = list(getattr(model, "class_names", ()) or [str(i) for i in range(model.num_classes)])
+    names = _require(model, "--prompt")
     want = _words(prompt)
     for i, name in enumerate(names):
         options = {_words(name)} | {_words(part) for part in name.split("/")}
@@ -125,6 +128,7 @@ class ClassConditional:
     def batch_labels(self, batch: tuple) -> torch.Tensor:
         """The checked labels of a training batch; unlabelled data are a GenzooError."""
         if batch[1] is None:
-            kind = getattr(self, "model_type", type(self).__name__)
-            raise GenzooError(f"{kind} needs labelled data (class labels y); this dataset has none")
+            raise GenzooError(
+                f"{self.model_type} needs labelled data (class labels y); this dataset has none"
+            )
         return self.check_labels(batch[1])

@@ -1,8 +1,8 @@
-"""Latent-space toolkit: interpolation, traversal and 2-D maps of the codes of any model that can
-``encode`` and ``decode`` (ae, dae, deep-ae, vae, beta-vae, cvae), asked by capability, not family.
+"""Latent-space toolkit: interpolation, traversal and 2-D maps of the codes of any model that declares
+the Encoder capability (``genzoo.models.capabilities``), asked by capability, not family.
 
 The code of an image is ``z = encode(x)``, (B, d): the deterministic code of an autoencoder, the
-posterior mean mu(x) of a VAE. A class-conditional model (``genzoo.conditional.is_conditional``)
+posterior mean mu(x) of a VAE. A class-conditional model (the Conditional capability)
 takes labels y, (B,) long, in ``encode(x, y)`` and ``decode(z, y)``; every function here passes
 them through (and, for such a model, asks for them: without labels its ``infer_labels`` is used).
 
@@ -14,8 +14,7 @@ paths between codes stay on the data manifold. ``interpolate`` and ``traverse`` 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from io import BytesIO
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -24,8 +23,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from genzoo import conditional, io
+from genzoo import io
 from genzoo.errors import GenzooError
+from genzoo.models import capabilities as caps
+from genzoo.models.base import device_of as model_device
+from genzoo.models.base import evaluating
+from genzoo.models.capabilities import Capability
+from genzoo.models.capabilities import kind as model_kind
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -35,64 +39,30 @@ MapMethod = Literal["pca", "tsne"]
 
 # ---------------------------------------------------------------------------------- capabilities
 def can_encode(model: object) -> bool:
-    """True for a model with both ``encode`` and ``decode`` (duck-typed; no isinstance on families)."""
-    return hasattr(model, "encode") and hasattr(model, "decode")
-
-
-def model_kind(model: object) -> str:
-    """A model's name for messages: its ``model_type`` (e.g. "vae"), else its class name."""
-    return getattr(model, "model_type", type(model).__name__)
-
-
-@contextmanager
-def evaluating(model: Any) -> Iterator[Any]:
-    """The model in eval mode inside the block (dropout off, a near-binary code without its
-    training noise), its previous mode restored after, also on error."""
-    was_training = getattr(model, "training", False)
-    if hasattr(model, "eval"):
-        model.eval()
-    try:
-        yield model
-    finally:
-        if was_training:
-            model.train()
+    """True for a model that declares the Encoder capability (encode, decode, reconstruct)."""
+    return caps.has(model, Capability.ENCODER)
 
 
 def check_can_encode(model: object, what: str = "this") -> None:
-    """A GenzooError unless the model can encode and decode."""
-    if not can_encode(model):
-        raise GenzooError(
-            f"{model_kind(model)} has no encoder and decoder, so {what} does not apply; it needs a model "
-            "that can encode and decode (ae, dae, deep-ae, vae, beta-vae, cvae)"
-        )
+    """A GenzooError unless the model can encode and decode, naming the families that can."""
+    caps.require(model, Capability.ENCODER, what)
 
 
-def check_images(model: object, what: str) -> None:
+def check_images(model: Any, what: str) -> None:
     """A GenzooError unless the model's data are images (C, H, W): decoded strips need pictures."""
-    shape = tuple(getattr(model, "shape", ()))
-    if len(shape) != 3:
+    if len(model.shape) != 3:
         raise GenzooError(
-            f"{what} draws decoded images; this {model_kind(model)} models data of shape {shape}, "
+            f"{what} draws decoded images; this {model_kind(model)} models data of shape {model.shape}, "
             "not images (latent-map still works for its codes)"
         )
 
 
-def model_device(model: object) -> torch.device:
-    """The device of the model's weights (the CPU for a model without any)."""
-    try:
-        return next(model.parameters()).device  # type: ignore[attr-defined]
-    except (AttributeError, StopIteration):
-        return torch.device("cpu")
-
-
-def _labels(model: object, x: torch.Tensor, y: Any) -> torch.Tensor | None:
+def _labels(model: Any, x: torch.Tensor, y: Any) -> torch.Tensor | None:
     """Labels (B,) long for a conditional model (inferred if not given), None for any other."""
-    if not conditional.is_conditional(model):
+    if not caps.has(model, Capability.CONDITIONAL):
         return None
     if y is None:
-        if not hasattr(model, "infer_labels"):
-            raise GenzooError(f"{model_kind(model)} is class-conditional: give the labels y of the images")
-        return model.infer_labels(x)
+        return model.infer_labels(x)  # a conditional encoder infers its labels (Conditional contract)
     y = torch.as_tensor(y, dtype=torch.long)
     return y.expand(x.shape[0]) if y.dim() == 0 else y
 
@@ -107,20 +77,19 @@ def latent_codes(model: Any, x: torch.Tensor, y: Any = None, batch: int = 500) -
     with evaluating(model):
         y = _labels(model, x, y)
         for i in range(0, x.shape[0], batch):
-            xb = x[i : i + batch].to(dev)
-            if y is None:
-                out.append(model.encode(xb))
-            else:
-                out.append(model.encode(xb, y[i : i + batch].to(dev)))
+            yb = None if y is None else y[i : i + batch].to(dev)
+            out.append(model.encode(x[i : i + batch].to(dev), yb))
     return torch.cat(out).cpu()
 
 
 @torch.no_grad()
 def decode(model: Any, z: torch.Tensor, y: Any = None, batch: int = 500) -> torch.Tensor:
-    """decode(z) (or decode(z, y)) of codes z (N, d) in chunks: (N, *shape) on the CPU."""
-    check_can_encode(model, "decoding")
+    """decode(z, y) of codes z (N, d) in chunks: (N, *shape) on the CPU. Any Decoder (an
+    autoencoder's decoder, a VAE's, a flow's inverse, a GAN's generator); a conditional model
+    needs labels y (an int or (N,))."""
+    caps.require(model, Capability.DECODER, "decoding codes")
     dev = model_device(model)
-    if conditional.is_conditional(model):
+    if caps.has(model, Capability.CONDITIONAL):
         if y is None:
             raise GenzooError(f"{model_kind(model)} is class-conditional: give the labels y to decode with")
         y = torch.as_tensor(y, dtype=torch.long)
@@ -128,8 +97,23 @@ def decode(model: Any, z: torch.Tensor, y: Any = None, batch: int = 500) -> torc
     out = []
     with evaluating(model):
         for i in range(0, z.shape[0], batch):
-            zb = z[i : i + batch].to(dev)
-            out.append(model.decode(zb) if y is None else model.decode(zb, y[i : i + batch].to(dev)))
+            yb = None if y is None else y[i : i + batch].to(dev)
+            out.append(model.decode(z[i : i + batch].to(dev), yb))
+    return torch.cat(out).cpu()
+
+
+@torch.no_grad()
+def reconstruct(model: Any, x: torch.Tensor, y: Any = None, batch: int = 500) -> torch.Tensor:
+    """decode(encode(x, y), y) of x (N, *shape) in eval mode, in chunks: (N, *shape) on the CPU; a
+    conditional model without labels uses its inferred ones."""
+    check_can_encode(model, "reconstruction")
+    dev = model_device(model)
+    out = []
+    with evaluating(model):
+        y = _labels(model, x, y)
+        for i in range(0, x.shape[0], batch):
+            yb = None if y is None else y[i : i + batch].to(dev)
+            out.append(model.reconstruct(x[i : i + batch].to(dev), yb))
     return torch.cat(out).cpu()
 
 
@@ -374,7 +358,7 @@ def latent_map(
         raise GenzooError(f"a latent map needs at least 3 images, got {len(x)}")
     codes = latent_codes(model, x, y)  # (N, d)
     d = codes.shape[1]
-    images = len(tuple(getattr(model, "shape", x.shape[1:]))) == 3
+    images = len(model.shape) == 3
     panels = 3 if d == 2 and images else 2
     fig, axes = plt.subplots(1, panels, figsize=(5.2 * panels + 1.2, 5), dpi=100, squeeze=False)
     axes = axes[0]
@@ -401,7 +385,7 @@ def latent_map(
     axes[1].set_ylabel("component 2")
     if panels == 3:
         yg = None
-        if conditional.is_conditional(model):
+        if caps.has(model, Capability.CONDITIONAL):
             yg = int(np.bincount(labels).argmax()) if labels is not None and len(labels) else 0
         arr, extent = decoded_grid(model, codes, grid, yg)
         pic = arr[..., 0] if arr.shape[-1] == 1 else arr

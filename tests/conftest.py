@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from genzoo.data import DataConfig
+from genzoo.models.base import GenerativeModel
 from genzoo.train import RunSpec, TrainConfig
 
 # Tiny, fast configs for the conformance suite. A newly registered model must add an entry
@@ -110,3 +111,14 @@ def serve(monkeypatch):
     for server in servers:
         server.shutdown()
         server.server_close()
+
+
+class Stub(GenerativeModel):
+    """A stand-in model for tests of apps and commands: a subclass declares its ``capabilities``
+    (and ``model_type``) as a family does and implements what they ask; no config."""
+
+    model_type = "stub"
+    config_class = type(None)
+
+    def __init__(self, shape: tuple[int, ...]) -> None:
+        super().__init__(None, shape)

@@ -18,7 +18,7 @@ from genzoo.data import DataConfig, load_dataset
 from genzoo.data.folder import image_names
 from genzoo.errors import CheckpointError, ConfigError, DataError, GenzooError
 from genzoo.train import train
-from tests.conftest import tiny_spec
+from tests.conftest import Stub, tiny_spec
 
 
 def bar(h: int, w: int, top: int, left: int, height: int, width: int, shear: float = 0.0) -> torch.Tensor:
@@ -357,8 +357,8 @@ def test_a_gan_uses_sampled_latents(tmp_path, capsys):
     train(spec, tmp_path / "gan", progress=False)
     model = genzoo.load(tmp_path / "gan")
     z = model.sample_latent(3, torch.Generator().manual_seed(0))
-    assert z.shape == (3, 4) and model.generate(z).shape == (3, 1, 8, 8)
-    torch.testing.assert_close(model.generate(z), model.sample(3, torch.Generator().manual_seed(0)))
+    assert z.shape == (3, 4) and model.decode(z).shape == (3, 1, 8, 8)
+    torch.testing.assert_close(model.decode(z), model.sample(3, torch.Generator().manual_seed(0)))
     assert not latent.can_encode(model) and attr.can_sample_latent(model)
     assert main(["attributes", str(tmp_path / "gan"), "-n", "200"]) == 0
     a = attr.load_attributes(tmp_path / "gan" / attr.FILE_NAME, model)
@@ -375,11 +375,11 @@ def test_a_gan_uses_sampled_latents(tmp_path, capsys):
 
 
 def test_models_without_codes_are_refused():
-    class NoLatent:
+    class NoLatent(Stub):
         model_type = "ddpm"
 
     with pytest.raises(GenzooError, match="ddpm has no latent code"):
-        attr.check_latent(NoLatent())
+        attr.check_latent(NoLatent((1, 4, 4)))
 
 
 def test_saving_attributes_never_overwrites_another_file(tmp_path):

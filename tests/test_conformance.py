@@ -195,7 +195,8 @@ def test_declared_capabilities_are_provided(name, images):
 def test_a_missing_capability_names_the_families_that_have_it():
     gan = build("gan")
     with pytest.raises(
-        GenzooError, match=r"interpolate needs a model that can encode and decode \(.*vae.*\); gan"
+        GenzooError,
+        match=r"gan has no encoder and decoder; interpolate needs a model that can encode and decode \(.*vae.*\)",
     ):
         caps.require(gan, Capability.ENCODER, "interpolate")
     assert set(caps.families_with(Capability.ENCODER)) >= {"ae", "vae", "realnvp", "glow", "seq-ae"}

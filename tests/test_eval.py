@@ -14,6 +14,8 @@ from genzoo.cli import main
 from genzoo.errors import CheckpointError, ConfigError, DataError
 from genzoo.eval import features, metrics
 from genzoo.eval.likelihood import bits_per_dim, evaluate_likelihood
+from genzoo.models.capabilities import Capability
+from tests.conftest import Stub
 
 
 def gaussian(n: int, d: int, mean: float = 0.0, std: float = 1.0, seed: int = 0) -> torch.Tensor:
@@ -77,11 +79,15 @@ def test_class_coverage_and_psnr():
 
 
 def test_bits_per_dim_of_known_densities():
-    class Uniform:  # p(x) = 1 on [0, 1]^D: every 8-bit image has probability 256^-D -> 8 bits/dim
-        def log_likelihood(self, x):
+    class Uniform(Stub):  # p(x) = 1 on [0, 1]^D: every 8-bit image has probability 256^-D -> 8 bits/dim
+        capabilities = frozenset({Capability.SAMPLER, Capability.LIKELIHOOD})
+        likelihood_k, likelihood_bins, likelihood_kind = None, 256, "exact"
+
+        def log_likelihood(self, x, *, y=None, k=None, generator=None):
             return torch.zeros(len(x))
 
-    assert evaluate_likelihood(Uniform(), torch.rand(10, 1, 4, 4))["bits_per_dim"] == pytest.approx(8.0)
+    got = evaluate_likelihood(Uniform((1, 4, 4)), torch.rand(10, 1, 4, 4))
+    assert got["bits_per_dim"] == pytest.approx(8.0)
     nll = torch.tensor([16 * math.log(2)])  # 1 bit/dim of continuous density over 16 dims
     assert float(bits_per_dim(nll, 16, n_bins=None)) == pytest.approx(1.0)
 

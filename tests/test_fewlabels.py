@@ -22,8 +22,9 @@ from genzoo.apps.pretrain import (
 from genzoo.cli import main
 from genzoo.data import DataConfig, load_dataset
 from genzoo.errors import ConfigError, GenzooError
+from genzoo.models.capabilities import Capability
 from genzoo.registry import get_model_class
-from tests.conftest import TINY, tiny_spec
+from tests.conftest import TINY, Stub, tiny_spec
 
 
 @pytest.fixture(scope="module")
@@ -139,15 +140,22 @@ def test_pretrain_refuses_a_conditional_encoder_and_models_without_one(runs, dig
 
 
 # ------------------------------------------------------------------------------------- augment
-class LabelPainter:
+class LabelPainter(Stub):
     """A stand-in conditional model whose sample of class c is an image filled with c / 10."""
 
     model_type = "painter"
+    capabilities = frozenset({Capability.SAMPLER, Capability.CONDITIONAL})
     num_classes = 3
-    shape = (1, 2, 2)
+    class_names = ("0", "1", "2")
 
-    def sample(self, n, generator=None, y=None):
-        return (torch.as_tensor(y).float() / 10)[:, None, None, None].expand(n, *self.shape).clone()
+    def __init__(self) -> None:
+        super().__init__((1, 2, 2))
+
+    def check_labels(self, y, n):
+        return torch.as_tensor(y, dtype=torch.long).expand(n)
+
+    def _sample(self, seeds, y):
+        return (y.float() / 10)[:, None, None, None].expand(len(seeds), *self.shape).clone()
 
 
 def test_augment_adds_labels_plus_k_times_per_class_correctly_labelled_examples():

@@ -17,27 +17,34 @@ from genzoo.cli import main
 from genzoo.data import DataConfig, load_dataset
 from genzoo.errors import GenzooError
 from genzoo.models.autoencoder import AEConfig
+from genzoo.models.capabilities import Capability
 from genzoo.train import RunSpec, TrainConfig, train
-from tests.conftest import tiny_spec
+from tests.conftest import Stub, tiny_spec
 
 DIGITS_TEST = 297  # images in the embedded digits test split
 
 
 # --------------------------------------------------------------------------------- stand-ins
-class LinearAE(nn.Module):
+class LinearAE(Stub):
     """A deterministic stand-in: encode = linear (B, 1, 4, 4) -> (B, d), decode = sigmoid(linear);
     ``seen`` records every (z, y) given to decode."""
 
     model_type = "linear-ae"
+    capabilities = frozenset(
+        {Capability.SAMPLER, Capability.DECODER, Capability.ENCODER, Capability.CONDITIONAL}
+    )
 
     def __init__(self, d: int = 3, num_classes: int | None = None, seed: int = 0) -> None:
-        super().__init__()
+        super().__init__((1, 4, 4))
         torch.manual_seed(seed)
-        self.shape = (1, 4, 4)
         k = num_classes or 0
-        self.num_classes = num_classes
+        self.num_classes, self.latent_dim = num_classes, d
+        self.class_names = tuple(str(i) for i in range(k))
         self.enc, self.dec = nn.Linear(16 + k, d), nn.Linear(d + k, 16)
         self.seen: list[tuple[torch.Tensor, torch.Tensor | None]] = []
+
+    def declared_capabilities(self) -> frozenset[Capability]:
+        return self.capabilities - (set() if self.num_classes else {Capability.CONDITIONAL})
 
     def decoded(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Every z (N, d) and y (N,) given to decode since the last call, in order."""
@@ -58,14 +65,16 @@ class LinearAE(nn.Module):
         return torch.sigmoid(self.dec(self._cat(z, y))).view(-1, *self.shape)
 
 
-class SampleOnly:
+class SampleOnly(Stub):
     """A model that can only sample (no encoder)."""
 
     model_type = "sampler"
-    shape = (1, 4, 4)
 
-    def sample(self, n, generator=None):
-        return torch.rand(n, *self.shape, generator=generator)
+    def __init__(self) -> None:
+        super().__init__((1, 4, 4))
+
+    def _sample(self, seeds, y):
+        return torch.rand(len(seeds), *self.shape)
 
 
 def images(n: int, seed: int = 0) -> torch.Tensor:

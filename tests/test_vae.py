@@ -176,8 +176,10 @@ def test_cvae_samples_follow_the_class():
         model.sample(8, generator=g, y=torch.ones(8, dtype=torch.long)),
     )
     assert dark.shape == (8, 1, 4, 4) and dark.max() < 0.3 and bright.min() > 0.7
-    default = model.sample(4, generator=g)  # labels 0, 1, 0, 1
-    assert default[0].mean() < 0.3 < 0.7 < default[1].mean()
+    seeds = list(range(8))
+    default, drawn = model.sample(8, seeds=seeds), model.sample_labels(seeds, None)  # labels from the seeds
+    assert 0 < int(drawn.sum()) < 8  # both classes drawn
+    assert torch.equal((default.flatten(1).mean(1) > 0.5).long(), drawn)
     assert torch.equal(model.infer_labels(x), y)  # unlabelled x: the class with the best ELBO
     assert model.class_names == ("dark", "bright") and model.num_classes == 2
     assert model.log_likelihood(x[:4], k=5).shape == (4,)  # marginal over classes without y
@@ -200,11 +202,15 @@ def test_cvae_needs_labels_and_consistent_class_names():
 
 # -- the shared --class option of `genzoo sample` (any conditional model) -----------------------
 def test_class_names_resolve_by_index_name_or_all():
-    from types import SimpleNamespace
-
     from genzoo.conditional import class_indices
+    from genzoo.models.capabilities import Capability
+    from tests.conftest import Stub
 
-    model = SimpleNamespace(num_classes=3, class_names=("T-shirt/top", "Ankle boot", "Bag"), model_type="x")
+    class Labelled(Stub):
+        capabilities = frozenset({Capability.SAMPLER, Capability.CONDITIONAL})
+        num_classes, class_names = 3, ("T-shirt/top", "Ankle boot", "Bag")
+
+    model = Labelled((1, 2, 2))
     assert class_indices(model, "ankle BOOT") == [1] and class_indices(model, "2") == [2]
     assert class_indices(model, "all") == [0, 1, 2]
     with pytest.raises(
@@ -212,7 +218,7 @@ def test_class_names_resolve_by_index_name_or_all():
     ):
         class_indices(model, "boots")
     with pytest.raises(GenzooError, match="not class-conditional"):
-        class_indices(SimpleNamespace(model_type="ae"), "1")
+        class_indices(Stub((1, 2, 2)), "1")
 
 
 def test_sample_class_option_draws_the_asked_classes(tmp_path, monkeypatch, capsys):
@@ -226,7 +232,7 @@ def test_sample_class_option_draws_the_asked_classes(tmp_path, monkeypatch, caps
     asked = []
     real = type(genzoo.load(run)).sample
 
-    def spy(self, n, generator=None, y=None):
+    def spy(self, n, generator=None, *, seeds=None, y=None):
         asked.append(None if y is None else y.tolist())
         return real(self, n, generator=generator, y=y)
 

@@ -26,8 +26,10 @@ import torch
 
 from genzoo import conditional
 from genzoo.errors import ConfigError, GenzooError
-from genzoo.eval.likelihood import has_likelihood, per_example_nll
+from genzoo.eval.likelihood import per_example_nll
 from genzoo.latent import evaluating, model_device, model_kind
+from genzoo.models import capabilities as caps
+from genzoo.models.capabilities import Capability
 
 Score = Literal["auto", "recon", "elbo", "likelihood"]
 SCORES: tuple[str, ...] = ("auto", "recon", "elbo", "likelihood")
@@ -38,15 +40,15 @@ def resolve_score(model: object, score: str) -> str:
     if score not in SCORES:
         raise ConfigError(f"unknown score {score!r}; choose {', '.join(SCORES)}")
     can = {
-        "recon": callable(getattr(model, "reconstruct", None)),
-        "elbo": callable(getattr(model, "elbo_terms", None)),
-        "likelihood": has_likelihood(model),
+        "recon": caps.has(model, Capability.ENCODER),
+        "elbo": caps.has(model, Capability.VARIATIONAL),
+        "likelihood": caps.has(model, Capability.LIKELIHOOD),
     }
     able = [s for s, ok in can.items() if ok]
     if not able:
         raise GenzooError(
             f"{model_kind(model)} cannot score data: it has no reconstruction and no likelihood (anomaly "
-            "detection needs an autoencoder, a VAE, a diffusion model or a flow)"
+            f"detection needs one of {', '.join(sorted(set(caps.families_with(Capability.ENCODER)) | set(caps.families_with(Capability.LIKELIHOOD))))})"
         )
     if score == "auto":
         return "likelihood" if can["likelihood"] else "recon"

@@ -40,6 +40,8 @@ from genzoo.apps.attribute_table import (  # noqa: F401  (re-exported: part of t
     read_attribute_table,
 )
 from genzoo.errors import CheckpointError, ConfigError, DataError, GenzooError
+from genzoo.models import capabilities as caps
+from genzoo.models.capabilities import Capability
 
 FILE_NAME = "attributes.safetensors"  # the default file inside RUN
 FORMAT = "genzoo-attributes/1"
@@ -327,45 +329,25 @@ def check_model(attrs: Attributes, model: Any, path: str | Path = "the attribute
 
 # ------------------------------------------------------------------------------- codes of models
 def can_sample_latent(model: object) -> bool:
-    """True for a model that draws latents and generates from them (``sample_latent``/``generate``)."""
-    return callable(getattr(model, "sample_latent", None)) and callable(getattr(model, "generate", None))
+    """True for a model with a latent space to draw from and decode (the Decoder capability)."""
+    return caps.has(model, Capability.DECODER)
 
 
 def check_latent(model: object, what: str = "attribute vectors") -> None:
-    """A GenzooError unless the model has codes to move: it encodes and decodes, or it samples latents."""
-    if not (latent.can_encode(model) or can_sample_latent(model)):
-        kind = latent.model_kind(model)
-        raise GenzooError(
-            f"{kind} has no latent code, so {what} do not apply; use a model that can encode and decode "
-            "(ae, dae, deep-ae, vae, beta-vae, cvae) or a GAN (gan, dcgan, cgan, acgan)"
-        )
+    """A GenzooError unless the model has codes to move (the Decoder capability: every encoder, GANs)."""
+    caps.require(model, Capability.DECODER, what)
 
 
 def latent_dim(model: Any) -> int:
-    """The size d of a model's codes: its ``latent_dim`` (a flow's is the data's size), else its config's."""
-    d = getattr(model, "latent_dim", None) or getattr(getattr(model, "config", None), "latent_dim", None)
-    if d is None:
-        raise GenzooError(f"{latent.model_kind(model)} declares no latent_dim")
-    return int(d)
+    """The size d of a model's codes (Decoder contract; a flow's is the data's size)."""
+    check_latent(model, "a latent size")
+    return int(model.latent_dim)
 
 
-@torch.no_grad()
 def decode_codes(model: Any, z: torch.Tensor, y: Any = None, batch: int = 500) -> torch.Tensor:
-    """Images of codes z (N, d): decode(z) of a model that can encode, G(z) of a GAN; (N, *shape).
+    """Images of codes z (N, d): decode(z) of any Decoder (G(z) of a GAN); (N, *shape).
     A class-conditional model needs labels y (an int or (N,))."""
-    if latent.can_encode(model):
-        return latent.decode(model, z, y, batch)
-    check_latent(model, "decoding latents")
-    if y is not None:
-        y = torch.as_tensor(y, dtype=torch.long)
-        y = y.expand(z.shape[0]) if y.dim() == 0 else y
-    elif conditional.is_conditional(model):
-        raise GenzooError(f"{model.model_type} is class-conditional: give the labels y to generate with")
-    out = [
-        model.generate(z[i : i + batch], None if y is None else y[i : i + batch])
-        for i in range(0, z.shape[0], batch)
-    ]
-    return torch.cat(out).cpu()
+    return latent.decode(model, z, y, batch)
 
 
 @torch.no_grad()
@@ -378,9 +360,9 @@ def sampled_codes(
     """For a GAN: n latents z ~ N(0, I) (seeded), the images G(z) and their labels: the drawn
     labels of a conditional model, else ``classify(images)`` (class indices (n,)) if given, else None."""
     check_latent(model, "sampled latents")
-    g = torch.Generator().manual_seed(seed)
-    z = model.sample_latent(n, g).cpu()
-    y = torch.randint(model.num_classes, (n,), generator=g) if conditional.is_conditional(model) else None
+    seeds = list(range(seed, seed + n))  # per-sample seeds: latent i and its label from seed + i alone
+    z = model.sample_latent(n, seeds=seeds).cpu()
+    y = model.sample_labels(seeds, None)
     x = decode_codes(model, z, y)
     if y is None and classify is not None:
         y = classify(x)

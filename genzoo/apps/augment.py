@@ -14,17 +14,17 @@ test accuracy on the whole test split, with mean and sample standard deviation o
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Sequence
 from typing import Any
 
 import torch
 
-from genzoo import conditional
 from genzoo.apps.classifier import accuracy, train_classifier
 from genzoo.apps.pretrain import check_counts, label_subset, num_classes_of, split_xy, summarise
-from genzoo.errors import ConfigError, GenzooError
+from genzoo.errors import ConfigError
 from genzoo.latent import model_kind
+from genzoo.models import capabilities as caps
+from genzoo.models.capabilities import Capability
 
 ROWS = {
     "real": "the few real labels alone",
@@ -36,28 +36,22 @@ FLAGS = {"guidance": "--guidance", "steps": "--sample-steps", "sampler": "--samp
 
 def check_conditional(model: object, num_classes: int | None = None) -> None:
     """A GenzooError unless the model samples a class on request (and has ``num_classes`` classes)."""
-    if not conditional.is_conditional(model) or not callable(getattr(model, "sample", None)):
-        raise GenzooError(
-            f"{model_kind(model)} is not class-conditional, so it cannot generate labelled samples; augment "
-            "needs a model that samples a class (cvae, cgan, cddpm)"
-        )
-    if num_classes is not None and model.num_classes != num_classes:
+    caps.require(model, Capability.CONDITIONAL, "augment (labelled samples)")
+    if num_classes is not None and model.num_classes != num_classes:  # type: ignore[attr-defined]
         raise ConfigError(
-            f"{model_kind(model)} has {model.num_classes} classes but the data have {num_classes}"
+            f"{model_kind(model)} has {model.num_classes} classes but the data have {num_classes}"  # type: ignore[attr-defined]
         )
 
 
 def check_sample_options(model: object, options: dict[str, Any]) -> None:
     """A ConfigError naming a sampler option (guidance, steps, sampler) the model's ``sample`` lacks."""
-    params = inspect.signature(model.sample).parameters
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        return
+    takes = caps.sample_options(model)
     for name in options:
-        if name not in params:
+        if name not in takes:
             flag = FLAGS.get(name, f"the sampler option {name!r}")
             raise ConfigError(
                 f"{flag} does not apply to {model_kind(model)}: its sample() takes no {name} "
-                "(the diffusion models, e.g. cddpm, do)"
+                f"({', '.join(caps.families_with(Capability.ITERATIVE))} do)"
             )
 
 
@@ -122,7 +116,7 @@ def augment_eval(
     check_conditional(model, k)
     check_counts(labels=labels, per_class=per_class, steps=steps, batch_size=batch_size, seeds=len(seeds))
     check_sample_options(model, sample_kw)
-    shape = tuple(getattr(model, "shape", x.shape[1:]))
+    shape = tuple(model.shape)
     if tuple(x.shape[1:]) != shape or tuple(xt.shape[1:]) != shape:
         raise ConfigError(f"the data have shape {tuple(x.shape[1:])}; the model expects {shape}")
     if samples is not None and len(samples) != len(seeds):

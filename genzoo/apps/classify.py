@@ -25,6 +25,8 @@ from genzoo.apps.inpaint import make_mask
 from genzoo.data.corrupt import apply_noise
 from genzoo.errors import ConfigError, GenzooError
 from genzoo.latent import evaluating, model_device, model_kind
+from genzoo.models import capabilities as caps
+from genzoo.models.capabilities import Capability
 
 Bound = Literal["iwae", "elbo"]
 CORRUPTIONS = ("clean", "gaussian:0.3", "saltpepper:0.2", "occlude:left", "occlude:center")
@@ -33,13 +35,16 @@ CORRUPTIONS = ("clean", "gaussian:0.3", "saltpepper:0.2", "occlude:left", "occlu
 def check_classifiable(model: object) -> None:
     """A GenzooError unless the model is class-conditional with a likelihood bound given y."""
     kind = model_kind(model)
+    able = sorted(
+        set(caps.families_with(Capability.CONDITIONAL)) & set(caps.families_with(Capability.VARIATIONAL))
+    )
     if not conditional.is_conditional(model):
         raise GenzooError(
             f"{kind} is not class-conditional, so it has no p(x|y); the generative classifier needs a "
-            "class-conditional model with a likelihood (cvae)"
+            f"class-conditional model with a likelihood bound ({', '.join(able)})"
         )
-    if not (callable(getattr(model, "log_likelihood", None)) or callable(getattr(model, "elbo_terms", None))):
-        raise GenzooError(f"{kind} has no likelihood bound to classify with (cvae has)")
+    if not caps.has(model, Capability.VARIATIONAL):
+        raise GenzooError(f"{kind} has no likelihood bound to classify with ({', '.join(able)} have)")
 
 
 @torch.no_grad()

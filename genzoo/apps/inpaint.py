@@ -26,6 +26,8 @@ from PIL import Image
 from genzoo.conditional import is_conditional
 from genzoo.errors import ConfigError, DataError, GenzooError
 from genzoo.latent import can_encode, evaluating, model_device, model_kind
+from genzoo.models import capabilities as caps
+from genzoo.models.capabilities import Capability
 
 MASKS = ("center", "left", "random")
 
@@ -74,7 +76,7 @@ def inpaint(
     per-pixel likelihood (the VAEs), ``code_steps`` Adam steps on the code (default 100); see the
     module docstring. An option that does not apply to the model is an error, never ignored."""
     kind = model_kind(model)
-    if callable(getattr(model, "inpaint", None)):
+    if caps.has(model, Capability.INPAINTER):
         if iters is not None or code_steps is not None:
             raise GenzooError(
                 f"iters and code_steps apply to inpainting by reconstruction; {kind} inpaints with its sampler"
@@ -82,16 +84,17 @@ def inpaint(
         return model.inpaint(x, known, **kw)
     if not can_encode(model):
         raise GenzooError(
-            f"{kind} cannot inpaint: it needs an encoder and decoder (ae, dae, deep-ae, vae, beta-vae, "
-            "cvae) or a sampler that can (ddpm, cddpm)"
+            f"{kind} cannot inpaint: it needs an encoder and decoder ({', '.join(caps.families_with(Capability.ENCODER))}) "
+            f"or inpainting of its own ({', '.join(caps.families_with(Capability.INPAINTER))})"
         )
     if kw:
         raise GenzooError(
             f"{', '.join(sorted(kw))} apply to sampler-based inpainting; {kind} inpaints by reconstruction"
         )
-    if code_steps and not callable(getattr(model, "pixel_nll", None)):
+    if code_steps and not caps.has(model, Capability.VARIATIONAL):
         raise GenzooError(
-            f"code_steps optimise a code against the known pixels' likelihood; {kind} has none (the VAEs have)"
+            f"code_steps optimise a code against the known pixels' likelihood; {kind} has none "
+            f"({', '.join(caps.families_with(Capability.VARIATIONAL))} have)"
         )
     return inpaint_by_reconstruction(
         model,
@@ -124,17 +127,18 @@ def inpaint_by_reconstruction(
         with torch.no_grad():
             xt = x * m  # the hole starts at 0, as a denoising autoencoder's masking noise leaves it
             for _ in range(iters):
-                xt = x * m + model.reconstruct(xt).float() * (1 - m)
-        if code_steps == 0 or not callable(getattr(model, "pixel_nll", None)):
+                y = model.infer_labels(xt) if cond else None
+                xt = x * m + model.reconstruct(xt, y).float() * (1 - m)
+        if code_steps == 0 or not caps.has(model, Capability.VARIATIONAL):
             return xt.cpu()
         with torch.no_grad():
             y = model.infer_labels(xt) if cond else None
-            z = (model.encode(xt, y) if cond else model.encode(xt)).float()
+            z = model.encode(xt, y).float()
         z = z.clone().requires_grad_(True)
         opt = torch.optim.Adam([z], lr=lr)
         with torch.enable_grad():  # also when called under torch.no_grad()
             for _ in range(code_steps):  # MAP: min_z sum_known -log p(x_i|z) + ||z||^2 / 2
-                logits = model.decode_logits(z, y) if cond else model.decode_logits(z)
+                logits = model.decode_logits(z, y)
                 loss = ((model.pixel_nll(logits, x) * m).flatten(1).sum(1) + 0.5 * z.pow(2).sum(1)).sum()
                 (grad,) = torch.autograd.grad(loss, z)  # the model's own gradients are left untouched
                 opt.zero_grad(set_to_none=True)

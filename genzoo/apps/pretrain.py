@@ -35,6 +35,8 @@ from genzoo import conditional, latent
 from genzoo.apps.classifier import accuracy, few_labels, fit
 from genzoo.errors import ConfigError, DataError, GenzooError
 from genzoo.latent import model_kind
+from genzoo.models import capabilities as caps
+from genzoo.models.capabilities import Capability
 
 ROWS = {
     "fine-tune": "pre-trained encoder + linear head, fine-tuned",
@@ -96,11 +98,7 @@ def format_table(result: dict[str, Any], descriptions: dict[str, str] | None = N
 # ------------------------------------------------------------------------- the encoder network
 def check_pretrainable(model: object) -> None:
     """A GenzooError unless the model has an encoder that needs no labels."""
-    if not callable(getattr(model, "encode", None)):
-        raise GenzooError(
-            f"{model_kind(model)} has no encoder, so pretrain-eval does not apply; it needs a model that "
-            "can encode (ae, dae, deep-ae, vae, beta-vae)"
-        )
+    caps.require(model, Capability.ENCODER, "pretrain-eval")
     if conditional.is_conditional(model):
         raise GenzooError(
             f"{model_kind(model)} is class-conditional: its encoder needs the label it is to predict, so "
@@ -217,7 +215,7 @@ def pretrain_eval(
     x, y = split_xy(train, "train")
     xt, yt = split_xy(test, "test")
     k = num_classes_of(train, y)
-    shape = tuple(getattr(model, "shape", x.shape[1:]))
+    shape = tuple(model.shape)
     if tuple(x.shape[1:]) != shape or tuple(xt.shape[1:]) != shape:
         raise ConfigError(f"the data have shape {tuple(x.shape[1:])}; the model expects {shape}")
     subsets = [label_subset(y, labels, s, k) for s in seeds]  # every bad --labels fails before training

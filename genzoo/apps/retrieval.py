@@ -67,7 +67,7 @@ def code_thresholds(model: object, db_codes: torch.Tensor) -> torch.Tensor:
     """Per-dimension thresholds t (d,) that turn codes into bits b = z > t: the model's own
     ``code_threshold`` (0.5 for a near-binary code) if it has one, else the median of the
     database codes db_codes (N, d)."""
-    t = getattr(model, "code_threshold", None)
+    t = model.code_threshold if latent.can_encode(model) else None  # Encoder contract
     if t is not None:
         return torch.full((db_codes.shape[1],), float(t))
     return db_codes.median(0).values

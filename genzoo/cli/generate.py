@@ -5,7 +5,6 @@ inpaint`` (fill a masked region)."""
 from __future__ import annotations
 
 import argparse
-import inspect
 
 import torch
 
@@ -20,6 +19,8 @@ from genzoo.cli.options import (
     whole_number,
 )
 from genzoo.errors import ConfigError, GenzooError
+from genzoo.models import capabilities as caps
+from genzoo.models.capabilities import Capability
 
 SAMPLER_OPTIONS = ("sampler", "steps", "eta", "guidance")
 
@@ -45,10 +46,11 @@ def sampler_kwargs(model: object, args: argparse.Namespace) -> dict:
     """The sampler options given, checked against what the model supports."""
     given = {k: getattr(args, k, None) for k in SAMPLER_OPTIONS}
     given = {k: v for k, v in given.items() if v is not None}
-    if given and not getattr(model, "samplers", None):
+    if given and not caps.has(model, Capability.ITERATIVE):
         flags = ", ".join(f"--{k}" for k in given)
         raise GenzooError(
-            f"{flags} apply to models with an iterative sampler (ddpm, cddpm), not {model.model_type}"
+            f"{flags} apply to models with an iterative sampler "
+            f"({', '.join(caps.families_with(Capability.ITERATIVE))}), not {caps.kind(model)}"
         )
     return given
 
@@ -68,11 +70,6 @@ def one_class(model: object, spec: str, what: str) -> int:
     if len(classes) != 1:
         raise ConfigError(f"{what} takes one class, not {spec!r}")
     return classes[0]
-
-
-def per_sample_seeds(model: object, seed: int, n: int) -> dict:
-    """seeds=seed..seed+n-1 for models whose samples each come from their own seed."""
-    return {"seeds": range(seed, seed + n)} if "seeds" in inspect.signature(model.sample).parameters else {}
 
 
 def add_parsers(sub) -> None:
@@ -131,21 +128,18 @@ def add_parsers(sub) -> None:
     p.set_defaults(handler=cmd_inpaint)
 
 
-def _load(args: argparse.Namespace, need: str):
+def _load(args: argparse.Namespace, need: Capability, what: str):
     import genzoo
 
     model = genzoo.load(args.run, which=args.which)
-    if not callable(getattr(model, need, None)):
-        raise GenzooError(
-            f"{model.model_type} has no {need.replace('_', ' ')}; the diffusion models (ddpm, cddpm) do"
-        )
+    caps.require(model, need, what)
     if len(model.shape) != 3:
         raise GenzooError(f"{args.command} writes images; this model's data have shape {model.shape}")
     return model
 
 
 def cmd_forward(args: argparse.Namespace) -> None:
-    model = _load(args, "forward_process")
+    model = _load(args, Capability.ITERATIVE, "the forward (noising) process")
     T = model.config.timesteps
     ts = sorted(set(args.t)) if args.t else sorted({round(v) for v in torch.linspace(0, T - 1, 8).tolist()})
     x = run_split(args, args.split, model.shape)[0].x[: args.n]
@@ -175,7 +169,7 @@ def cmd_inpaint(args: argparse.Namespace) -> None:
     spec = class_spec(model, args)
     if spec is not None:
         kw["y"] = one_class(model, spec, "inpaint")
-    if callable(getattr(model, "inpaint", None)):
+    if caps.has(model, Capability.INPAINTER):
         kw["seeds"] = range(args.seed, args.seed + len(x))
         if any(v is not None for v in recon.values()):
             raise ConfigError(

@@ -4,14 +4,13 @@ a run's training pictures as a strip or an animated GIF."""
 from __future__ import annotations
 
 import argparse
-import inspect
 import math
 from pathlib import Path
 
 import torch
 
-from genzoo import conditional, viz
-from genzoo.cli.generate import add_sampler_options, class_spec, one_class, per_sample_seeds, sampler_kwargs
+from genzoo import conditional, latent, viz
+from genzoo.cli.generate import add_sampler_options, class_spec, one_class, sampler_kwargs
 from genzoo.cli.options import (
     OutputFile,
     add_run_and_png,
@@ -22,6 +21,8 @@ from genzoo.cli.options import (
     whole_number,
 )
 from genzoo.errors import ConfigError, GenzooError
+from genzoo.models import capabilities as caps
+from genzoo.models.capabilities import Capability
 
 
 def _run_command(sub, name: str, help_: str) -> argparse.ArgumentParser:
@@ -103,11 +104,13 @@ def cmd_images(args: argparse.Namespace) -> None:
     from genzoo.data import apply_noise
 
     model = genzoo.load(args.run, which=args.which)
-    if len(model.shape) != 3:
-        raise GenzooError(f"{args.command} writes images; this model's data have shape {model.shape}")
-    if args.command != "sample" and not hasattr(model, "reconstruct"):
-        raise GenzooError(f"{model.model_type} cannot reconstruct; try genzoo sample")
-    if args.command == "denoise" and not hasattr(model, "corrupt") and args.noise is None:
+    if len(model.shape) not in (2, 3):
+        raise GenzooError(
+            f"{args.command} draws images or series; this model's data have shape {model.shape}"
+        )
+    if args.command != "sample":
+        caps.require(model, Capability.ENCODER, f"genzoo {args.command}")
+    if args.command == "denoise" and not caps.has(model, Capability.DENOISER) and args.noise is None:
         raise GenzooError(
             f"{model.model_type} is not a denoising model; pass --noise to corrupt inputs anyway"
         )
@@ -117,12 +120,13 @@ def cmd_images(args: argparse.Namespace) -> None:
             rows = _sample_rows(model, args, g)
         elif args.command == "reconstruct":
             x = _eval_data(args, model.shape)
-            rows = [x, model.reconstruct(x)]
+            rows = [x, latent.reconstruct(model, x)]
         else:
             x = _eval_data(args, model.shape)
             noisy = apply_noise(x, args.noise, g) if args.noise else model.corrupt(x, g)
-            rows = [x, noisy, model.reconstruct(noisy)]
-    viz.save_grid(rows, args.output)
+            rows = [x, noisy, latent.reconstruct(model, noisy)]
+    labels = {"sample": ("sample",), "reconstruct": ("series", "reconstruction")}
+    viz.save_rows(rows, args.output, labels.get(args.command, ("series", "corrupted", "restored")))
     print(f"wrote {args.output}")
 
 
@@ -130,7 +134,7 @@ def _sample_rows(model, args: argparse.Namespace, g: torch.Generator) -> list[to
     """The rows of ``genzoo sample``: a square grid, a row per class, or the reverse trajectory."""
     kw = sampler_kwargs(model, args)
     if args.temperature is not None:
-        if "temperature" not in inspect.signature(model.sample).parameters:
+        if "temperature" not in caps.sample_options(model):
             raise GenzooError(
                 f"--temperature applies to models that sample with one (flows), not {model.model_type}"
             )
@@ -139,10 +143,7 @@ def _sample_rows(model, args: argparse.Namespace, g: torch.Generator) -> list[to
         kw["temperature"] = args.temperature
     spec = class_spec(model, args)
     if args.trajectory:
-        if not callable(getattr(model, "trajectory", None)):
-            raise GenzooError(
-                f"--trajectory needs an iterative sampler (ddpm, cddpm), not {model.model_type}"
-            )
+        caps.require(model, Capability.ITERATIVE, "--trajectory")
         n = args.n or 8
         if spec is not None:
             kw["y"] = one_class(model, spec, "--trajectory")
@@ -151,10 +152,8 @@ def _sample_rows(model, args: argparse.Namespace, g: torch.Generator) -> list[to
     if spec is not None:
         all_classes = spec.strip().lower() == "all"
         n = args.n or (8 if all_classes else 64)
-        rows = conditional.sample_rows(
-            model, spec, n, generator=g, **kw, **per_sample_seeds(model, args.seed, n)
-        )
+        rows = conditional.sample_rows(model, spec, n, seeds=range(args.seed, args.seed + n), **kw)
         return rows if all_classes else viz.chunk_rows(rows[0], max(1, math.ceil(math.sqrt(n))))
     n = args.n or 64
-    x = model.sample(n, generator=g, **kw, **per_sample_seeds(model, args.seed, n))
+    x = model.sample(n, seeds=range(args.seed, args.seed + n), **kw)
     return viz.chunk_rows(x, max(1, math.ceil(math.sqrt(n))))

@@ -140,7 +140,9 @@ def cmd_interpolate(args: argparse.Namespace) -> None:
         given = "--from" if args.from_ is not None else "--to"
         raise ConfigError(f"{given} needs both --from and --to (or neither, for --rows random pairs)")
     _check_steps(args.steps)
-    model = _load(args, images=True)
+    model = _load(args, images=False)
+    if len(model.shape) not in (2, 3):
+        latent.check_images(model, args.command)
     test, name = _test_data(args, model)
     cond = conditional.is_conditional(model)
     if args.from_ is not None:
@@ -152,6 +154,10 @@ def cmd_interpolate(args: argparse.Namespace) -> None:
         i, j = latent.random_pairs(len(test), args.rows, test.y if cond else None, g)
     ya, yb = (test.y[i], test.y[j]) if cond else (None, None)
     paths = latent.interpolate_rows(model, test.x[i], test.x[j], args.steps, args.slerp, ya, yb)
+    if len(model.shape) == 2:  # series: the first path, a panel per step
+        viz.save_rows([paths[0]], args.output, ("interpolation",))
+        print(f"wrote {args.output}")
+        return
     rows = [torch.cat([test.x[a : a + 1], p, test.x[b : b + 1]]) for a, b, p in zip(i, j, paths, strict=True)]
     viz.save_grid(rows, args.output)
     print(f"wrote {args.output}")

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from genzoo import config as cfgio
-from genzoo import io
+from genzoo import io, latent
 from genzoo.conditional import is_conditional
 from genzoo.data import DataConfig, load_dataset
 from genzoo.errors import CheckpointError, ConfigError, DataError
@@ -34,6 +34,8 @@ from genzoo.eval.features import (
 )
 from genzoo.eval.likelihood import evaluate_likelihood, has_likelihood, takes_samples
 from genzoo.eval.modes import HAS_MODES, mode_coverage
+from genzoo.models import capabilities as caps
+from genzoo.models.capabilities import Capability
 
 
 def dataset_key(data: DataConfig) -> str:
@@ -364,7 +366,7 @@ def evaluate_run(
         notes.append(f"reconstruction/likelihood skipped: test data not available ({e})")
     if test is not None and tuple(test.info.shape) != tuple(model.shape):
         raise ConfigError(f"{data.name} has shape {test.info.shape}; the model expects {model.shape}")
-    if len(model.shape) != 3 and data.name in HAS_MODES and hasattr(model, "sample"):
+    if len(model.shape) != 3 and data.name in HAS_MODES:
         try:  # toy 2-D data: modes covered and the share of high-quality samples
             result["modes"] = mode_coverage(draw_samples(model, n, seed), data.name)
         except NotImplementedError:
@@ -393,8 +395,8 @@ def evaluate_run(
                 notes.append(f"sample scores skipped: {e}")
     if test is not None:
         x = test.x[:n]
-        if hasattr(model, "reconstruct"):
-            x_hat = torch.cat([model.reconstruct(c) for c in x.split(1000)])
+        if caps.has(model, Capability.ENCODER):
+            x_hat = latent.reconstruct(model, x, batch=1000)
             result["reconstruction"] = {
                 "mse": float((x_hat - x).pow(2).mean()),
                 "psnr_db": metrics.psnr(x_hat, x) if test.info.is_image() else None,

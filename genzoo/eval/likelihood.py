@@ -1,21 +1,20 @@
 """Likelihood in nats and bits per dimension, for every family that has one.
 
-A model takes part by defining ``log_likelihood(x) -> (B,)``: log p(x) in nats of a continuous
+A model takes part by declaring the Likelihood capability (``genzoo.models.capabilities``):
+``log_likelihood(x, *, y, k, generator) -> (B,)``, log p(x) in nats of a continuous
 density on data scaled to [0, 1] (VAEs give a lower bound, flows the exact value). Pixel data
 come from 256 levels; a density on [0, 1]^D assigns each bin about p(x) / 256^D, so the
 discrete negative log-likelihood is -log p(x) + D ln 256 and bits/dim = that / (D ln 2).
 A model whose log p(x) is already a probability of discrete data (a Bernoulli VAE on binary
-pixels, a discretized logistic) says so with ``likelihood_bins = None``; the model's
-declaration wins over ``n_bins``.
+pixels, a discretized logistic) says so with ``likelihood_bins = None``.
 
-Latent-variable models may also define ``elbo_terms(x, y, generator) -> {recon, kl, mu}`` (per
-example); then the evidence lower bound, its two terms and the active latent units are
-reported too. A model whose ``log_likelihood`` takes ``k`` (importance samples) gets ``k``.
+Models with the Variational capability also give ``elbo_terms(x, y, generator) -> {recon, kl, mu}``
+(per example); then the evidence lower bound, its two terms and the active latent units are
+reported too. A model whose bound takes importance samples (``likelihood_k`` not None) gets ``k``.
 """
 
 from __future__ import annotations
 
-import inspect
 import math
 import time
 from typing import Any
@@ -23,17 +22,19 @@ from typing import Any
 import torch
 
 from genzoo.errors import ConfigError
+from genzoo.models import capabilities as caps
+from genzoo.models.capabilities import Capability
 
 ACTIVE_UNIT_THRESHOLD = 1e-2  # Burda et al. 2015: unit u is active if Cov_x(E_q[z_u|x]) > 1e-2
 
 
 def has_likelihood(model: object) -> bool:
-    return callable(getattr(model, "log_likelihood", None))
+    return caps.has(model, Capability.LIKELIHOOD)
 
 
 def takes_samples(model: object) -> bool:
-    """True when ``model.log_likelihood`` is an importance-sampled bound with a ``k`` argument."""
-    return has_likelihood(model) and "k" in inspect.signature(model.log_likelihood).parameters
+    """True when the model's likelihood is an importance-sampled bound that takes ``k``."""
+    return has_likelihood(model) and model.likelihood_k is not None  # type: ignore[attr-defined]
 
 
 def bits_per_dim(nll_nats: torch.Tensor, dims: int, n_bins: int | None = 256) -> torch.Tensor:
@@ -69,19 +70,10 @@ def per_example_nll(
     (None for a model that takes none); ``y`` labels make it -log p(x|y)."""
     if k is not None and k < 1:
         raise ConfigError(f"the number of importance samples (--iwae-k) must be at least 1, got {k}")
-    extra: dict[str, Any] = {}
-    if takes_samples(model):  # an importance-sampled bound: its k (the model's default if None)
-        k = k if k is not None else inspect.signature(model.log_likelihood).parameters["k"].default
-        extra = {"generator": generator, "k": k}
-    else:
-        k = None
-        if "generator" in inspect.signature(model.log_likelihood).parameters:  # a stochastic estimate
-            extra = {"generator": generator}
+    caps.require(model, Capability.LIKELIHOOD, "a likelihood")
+    k = (k if k is not None else model.likelihood_k) if takes_samples(model) else None
     nll = torch.cat(
-        [
-            -model.log_likelihood(c, **extra, **({} if yc is None else {"y": yc}))
-            for c, yc in _chunks(x, y, batch)
-        ]
+        [-model.log_likelihood(c, y=yc, k=k, generator=generator) for c, yc in _chunks(x, y, batch)]
     )
     return nll, k
 
@@ -101,7 +93,8 @@ def evaluate_likelihood(
     seed; ``k`` importance samples for models that take them (their default if None); ``y``
     labels for class-conditional models (then it is -log p(x|y)). Adds -ELBO, its reconstruction
     and KL terms and the active units for models with ``elbo_terms``; ``seconds`` times it all."""
-    n_bins = getattr(model, "likelihood_bins", n_bins)
+    caps.require(model, Capability.LIKELIHOOD, "a likelihood")
+    n_bins = model.likelihood_bins  # the model's declaration: None for a probability of discrete data
     dims = math.prod(x.shape[1:])
     g = torch.Generator().manual_seed(seed)
     t0 = time.perf_counter()
@@ -114,11 +107,10 @@ def evaluate_likelihood(
     }
     if k is not None:
         out["k"] = k
-    if kind := getattr(model, "likelihood_kind", None):  # e.g. a bound, and which side of log p(x)
-        out["kind"] = kind
+    out["kind"] = model.likelihood_kind  # exact, or a bound and on which side of log p(x)
     if y is not None:
         out["given_labels"] = True
-    if callable(getattr(model, "elbo_terms", None)):
+    if caps.has(model, Capability.VARIATIONAL):
         chunks = _chunks(x, y, batch)
         parts = [model.elbo_terms(c, yc, generator=g) for c, yc in chunks]
         recon, kl = torch.cat([p["recon"] for p in parts]), torch.cat([p["kl"] for p in parts])

@@ -59,6 +59,8 @@ class GenerativeModel(nn.Module):
     capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.SAMPLER})
     # options sample() takes beyond n, generator, seeds and y (e.g. a flow's temperature)
     sample_options: ClassVar[frozenset[str]] = frozenset()
+    # an encoder's threshold that makes its codes bits (z > t) for a near-binary code, else None
+    code_threshold: ClassVar[float | None] = None
     players: ClassVar[tuple[str, ...]] = ("model",)
     ddp_find_unused: ClassVar[bool] = False  # True if a step leaves some weights without gradient
     # training settings this family defaults to (TrainConfig field -> value), e.g. a GAN's Adam

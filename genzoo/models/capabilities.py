@@ -38,17 +38,18 @@ class Capability(StrEnum):
     DENOISER = "denoiser"
 
 
-# what a model that has the capability can do, for messages ("... needs a model that <this>")
-DESCRIPTION: dict[Capability, str] = {
-    Capability.SAMPLER: "draws samples",
-    Capability.DECODER: "maps latent codes to data (decode)",
-    Capability.ENCODER: "can encode and decode",
-    Capability.LIKELIHOOD: "gives a likelihood log p(x)",
-    Capability.VARIATIONAL: "has an evidence lower bound (ELBO)",
-    Capability.ITERATIVE: "samples iteratively (samplers and steps)",
-    Capability.CONDITIONAL: "is class-conditional",
-    Capability.INPAINTER: "inpaints natively",
-    Capability.DENOISER: "is trained to undo a corruption",
+# (what a model without the capability is, what a command needs), for messages:
+# "<kind> <lacks>; <what> needs <needs> (<the registered families that have it>)"
+DESCRIPTION: dict[Capability, tuple[str, str]] = {
+    Capability.SAMPLER: ("cannot sample", "a model that samples"),
+    Capability.DECODER: ("has no latent code to decode", "a model that decodes latent codes"),
+    Capability.ENCODER: ("has no encoder and decoder", "a model that can encode and decode"),
+    Capability.LIKELIHOOD: ("has no likelihood", "a model with a likelihood log p(x)"),
+    Capability.VARIATIONAL: ("has no evidence lower bound", "a model with an ELBO"),
+    Capability.ITERATIVE: ("samples in one pass", "an iterative sampler"),
+    Capability.CONDITIONAL: ("is not class-conditional", "a class-conditional model"),
+    Capability.INPAINTER: ("has no inpainting of its own", "a model that inpaints"),
+    Capability.DENOISER: ("is not trained to undo a corruption", "a denoising autoencoder"),
 }
 
 
@@ -89,7 +90,11 @@ class Decoder(Sampler, Protocol):
 
 
 class Encoder(Decoder, Protocol):
-    """Encodes data to codes (B, latent_dim) and reconstructs: decode(encode(x, y), y)."""
+    """Encodes data to codes (B, latent_dim) and reconstructs: decode(encode(x, y), y).
+    ``code_threshold``: t for a near-binary code (its bits are z > t), None for a real one. A
+    conditional encoder also infers the labels of unlabelled data (``infer_labels``)."""
+
+    code_threshold: float | None
 
     def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor: ...
 
@@ -131,13 +136,16 @@ class Variational(Protocol):
 
 class IterativeSampler(Sampler, Protocol):
     """Sampling by many network evaluations: ``samplers`` names the samplers ``sample(sampler=...,
-    steps=...)`` takes; ``trajectory`` returns ``frames`` rows of x_t on the way to the samples."""
+    steps=...)`` takes; ``trajectory`` returns ``frames`` rows of x_t on the way to the samples;
+    ``forward_process`` the rows of real x noised by the chain q(x_t | x_{t-1}) at the steps ``ts``."""
 
     samplers: tuple[str, ...]
 
     def trajectory(
         self, n: int, frames: int = 10, seeds: Sequence[int] | None = None, **options: Any
     ) -> list[torch.Tensor]: ...
+
+    def forward_process(self, x: torch.Tensor, ts: Sequence[int], seed: int = 0) -> list[torch.Tensor]: ...
 
 
 class Conditional(Protocol):
@@ -209,14 +217,12 @@ def families_with(capability: Capability | str) -> list[str]:
 
 
 def require(model: object, capability: Capability | str, what: str) -> None:
-    """A GenzooError unless ``model`` has ``capability``: '<what> needs a model that <does it> (the
-    families that do, from the registry); <kind> does not'."""
+    """A GenzooError unless ``model`` has ``capability``: '<kind> <lacks it>; <what> needs <a model
+    that has it> (<the registered families that do>)'."""
     cap = Capability(capability)
     if cap not in capabilities(model):
-        raise GenzooError(
-            f"{what} needs a model that {DESCRIPTION[cap]} ({', '.join(families_with(cap))}); "
-            f"{kind(model)} does not"
-        )
+        lacks, needs = DESCRIPTION[cap]
+        raise GenzooError(f"{kind(model)} {lacks}; {what} needs {needs} ({', '.join(families_with(cap))})")
 
 
 def sample_options(model: object) -> frozenset[str]:
