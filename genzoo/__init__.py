@@ -24,4 +24,13 @@ def list_models() -> list[str]:
     return _list()
 
 
-__all__ = ["__version__", "list_models", "load"]
+def __getattr__(name: str):
+    """``genzoo.Run``, imported when first used (so that ``import genzoo`` stays cheap)."""
+    if name == "Run":
+        from genzoo.run import Run
+
+        return Run
+    raise AttributeError(f"module 'genzoo' has no attribute {name!r}")
+
+
+__all__ = ["Run", "__version__", "list_models", "load"]

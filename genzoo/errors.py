@@ -17,6 +17,10 @@ class CheckpointError(GenzooError):
     """A run or saved model that cannot be loaded, or one of another model type."""
 
 
+class RunError(CheckpointError):
+    """A run directory that does not exist, or has no checkpoint of the step or kind asked for."""
+
+
 class TrainingError(GenzooError):
     """Training stopped: a non-finite loss or an inconsistent resume."""
 

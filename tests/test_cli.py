@@ -181,17 +181,17 @@ def test_reconstruct_a_saved_model_needs_to_be_told_its_data(ae_run, tmp_path, c
 
 
 def assert_one_error_line(err: str) -> str:
-    """stderr is 'genzoo: error: ...' on one line, or argparse's usage then one error line;
-    returns the error line."""
+    """stderr is 'genzoo: error: ...' on one line, or an option's error 'genzoo CMD: error: ...'
+    and the pointer "see 'genzoo CMD --help'"; returns the error line."""
     assert "Traceback" not in err, err
     lines = [line for line in err.splitlines() if line.strip()]
     assert lines, "nothing on stderr"
-    if lines[0].startswith("usage:"):  # argparse: a (wrapped) usage, then "genzoo CMD: error: ..."
-        errors = [line for line in lines if "error:" in line]
-        assert errors == [lines[-1]] and lines[-1].startswith("genzoo"), err
+    if len(lines) == 2:  # argparse: "genzoo CMD: error: ...", then "see 'genzoo CMD --help'"
+        prog = lines[0].split(": error: ")[0]
+        assert lines[0].startswith("genzoo") and lines[1] == f"see '{prog} --help'", err
     else:
         assert len(lines) == 1 and lines[0].startswith("genzoo: error:"), err
-    return lines[-1]
+    return lines[0]
 
 
 def run_main(argv: list[str]) -> int:
@@ -463,3 +463,55 @@ def test_the_walk_covers_every_command_and_model():
     found = {prefix for prefix, _ in _commands(build_parser())}
     assert {("train", m) for m in list_models()} <= found
     assert {("sample",), ("eval",), ("bench",), ("download",), ("info",), ("datasets",)} <= found
+
+
+# ---------------------------------------------------------------- lazy command modules, short errors
+def test_help_lists_every_command_without_importing_the_command_modules():
+    code = (
+        "import sys, contextlib, io\n"
+        "from genzoo.cli import main, COMMANDS\n"
+        "out = io.StringIO()\n"
+        "with contextlib.redirect_stdout(out):\n"
+        "    try: main(['--help'])\n"
+        "    except SystemExit: pass\n"
+        "assert all(c in out.getvalue() for c in COMMANDS), out.getvalue()\n"
+        "loaded = sorted(m for m in sys.modules if m.startswith(('genzoo.apps', 'genzoo.models', 'torch')))\n"
+        "assert not loaded, loaded\n"
+        "assert not [m for m in COMMANDS.values() if 'genzoo.cli.' + m[0] in sys.modules]\n"
+        "print('ok')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
+
+
+def test_import_genzoo_cli_does_not_import_the_applications():
+    code = "import sys, genzoo.cli; print(sorted(m for m in sys.modules if m.startswith('genzoo.apps')))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_the_command_table_matches_what_the_modules_add():
+    from genzoo.cli import COMMANDS
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    helps = {a.dest: a.help for a in sub._choices_actions}
+    assert list(helps) == list(COMMANDS)  # every command, in the table's (help) order
+    assert helps == {name: help_ for name, (_, help_) in COMMANDS.items()}
+    for name in COMMANDS:  # a lazily built parser knows the command given, with all its options
+        lazy = build_parser(name, lazy=True)
+        lazy_sub = next(a for a in lazy._actions if isinstance(a, argparse._SubParsersAction))
+        assert lazy_sub.choices[name].format_help() == sub.choices[name].format_help()
+
+
+def test_a_bad_option_value_is_one_line_and_a_pointer_to_help():
+    r = subprocess.run(
+        [sys.executable, "-m", "genzoo", "train", "dcgan", "--select-by", "nonsense"],
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 2 and r.stdout == ""
+    assert r.stderr.splitlines() == [
+        "genzoo train dcgan: error: argument --select-by: invalid choice: 'nonsense' (choose from 'none', 'fid')",
+        "see 'genzoo train dcgan --help'",
+    ]

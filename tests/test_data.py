@@ -430,3 +430,34 @@ def test_data_classes_keeps_those_classes_with_the_same_binarized_pixels():
         load_dataset(DataConfig(name="digits", classes=(10,)), "train")
     with pytest.raises(ConfigError, match="class indices >= 0"):
         load_dataset(DataConfig(name="digits", classes=(-1,)), "train")
+
+
+def test_data_sources_are_registered_and_an_unknown_name_lists_them():
+    from genzoo.data import sources
+    from genzoo.errors import ConfigError
+
+    names = [s.name for s in sources.sources()]
+    assert names[:4] == ["digits", "mnist", "fashion-mnist", "folder"] and "moons" in names and "csv" in names
+    assert [r["name"] for r in list_datasets()] == names  # `genzoo datasets` lists the registry
+    assert sources.get_source("folder").options == ("path",)
+    assert sources.names(reading="stride") == ("kdd-tsad-135", "ecg-anomaly", "csv")
+    with pytest.raises(ConfigError, match=r"unknown dataset 'nope'; known datasets: digits, mnist, .*csv$"):
+        load_dataset(DataConfig(name="nope"))
+    with pytest.raises(ConfigError, match="unknown dataset 'nope'"):
+        sources.get_source("nope")
+
+
+def test_the_data_sources_do_not_import_the_module_that_loads_them():
+    import ast
+
+    import genzoo.data
+
+    # base asks the registry (sources), which imports the source modules: none imports base back
+    root = Path(genzoo.data.__file__).parent
+    for m in ("digits", "idx", "folder", "toy2d", "timeseries", "sources", "types"):
+        tree = ast.parse((root / f"{m}.py").read_text())
+        for node in ast.walk(tree):  # imports for type checking only are not run
+            if isinstance(node, ast.If) and getattr(node.test, "id", "") == "TYPE_CHECKING":
+                node.body = []
+        imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+        assert "genzoo.data.base" not in imported and "genzoo.data" not in imported, m

@@ -50,8 +50,8 @@ def _err_line(capsys) -> str:
     err = capsys.readouterr().err
     assert "Traceback" not in err, err
     lines = [line for line in err.splitlines() if line.strip()]
-    if lines and lines[0].startswith("usage:"):
-        lines = lines[-1:]
+    if len(lines) == 2 and lines[1].startswith("see 'genzoo"):
+        lines = lines[:1]  # argparse's one error line, then a pointer to --help
     assert len(lines) == 1 and "error:" in lines[0], err
     return lines[0]
 

@@ -147,7 +147,10 @@ def compare_classifiers(
         }
         if log is not None:
             r = results[kind]
-            log(f"{kind:>16}: generative {r['generative']:.4f}  discriminative {r['discriminative']:.4f}")
+            log(
+                f"{kind + ' images':>23}: accuracy generative (Bayes on the {model.model_type} {bound} bound) "
+                f"{100 * r['generative']:.1f}%, discriminative CNN {100 * r['discriminative']:.1f}%"
+            )
     return {
         "bound": bound,
         "k": k if bound == "iwae" else None,

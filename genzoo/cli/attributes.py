@@ -16,18 +16,18 @@ import torch
 
 from genzoo import conditional, latent, viz
 from genzoo.apps import arithmetic as arith
-from genzoo.apps import attribute_table
 from genzoo.apps import attributes as attr
 from genzoo.cli.options import (
     OutputFile,
     add_run_and_png,
     add_run_data_options,
     add_which,
+    data_overrides,
     positive_int,
     run_split,
     whole_number,
 )
-from genzoo.errors import ConfigError, DataError, GenzooError
+from genzoo.errors import ConfigError, GenzooError
 
 # "-2..2" starts with '-': argparse would take it for an option unless it looks like a number
 _NEGATIVE = re.compile(r"^-\d+$|^-\d*\.\d+$|^-\d*\.?\d*\.\.")
@@ -195,51 +195,18 @@ def _read_attributes(args: argparse.Namespace, model: Any) -> attr.Attributes:
     return attr.load_attributes(path, model)
 
 
-def _classifier(dataset: str, shape: tuple[int, ...]):
-    """The shipped classifier of ``dataset`` as images -> class indices, or None if there is none."""
-    from genzoo.eval import features
-
-    if dataset not in features.available() or features.shipped_input_shape(dataset) != tuple(shape):
-        return None
-    net, _ = features.load_feature_net(dataset)
-    return lambda x: features.extract(net, x)[1].argmax(1)
-
-
 def cmd_attributes(args: argparse.Namespace) -> None:
-    import genzoo
-    from genzoo.eval.evaluate import run_data_config
+    from genzoo.apps.attribute_sources import run_attributes
+    from genzoo.run import Run
 
-    model = genzoo.load(args.run, which=args.which)
+    run = Run(args.run)
+    model = run.model(args.which)
     attr.check_latent(model)
     out = args.output or Path(args.run) / attr.FILE_NAME
-    source = args.source if args.source in attr.SOURCES else "table"
-    names = None
-    if latent.can_encode(model):
-        part, data = run_split(args, args.split, model.shape)
-        x, y, names = part.x, part.y, part.info.class_names
-        table = None
-        if source == "table":
-            x, y, table = _table_images(args, data, x, y)
-        attrs = attr.compute_attributes(
-            model, x, y, source=source, table=table, class_names=names, n=args.n, seed=args.seed
-        )
-    else:
-        from genzoo import io
-
-        if source == "table":
-            raise GenzooError(f"{model.model_type} cannot encode images, so --from a table does not apply")
-        data = run_data_config(
-            io.read_config(io.resolve_model_dir(args.run, args.which)), args.data, args.data_root
-        )
-        classify = None if conditional.is_conditional(model) else _classifier(data.name, model.shape)
-        names = getattr(model, "class_names", None) or None
-        if classify is not None:
-            from genzoo.eval.features import load_feature_net
-
-            names = tuple(load_feature_net(data.name)[1].get("classes", ())) or None
-        attrs = attr.compute_attributes(
-            model, source=source, class_names=names, n=args.n, seed=args.seed, classify=classify
-        )
+    attrs = run_attributes(
+        run, args.source, which=args.which, split=args.split, n=args.n, seed=args.seed,
+        ignore_missing=args.ignore_missing, model=model, **data_overrides(args),
+    )  # fmt: skip
     attr.save_attributes(attrs, out)
     print(f"{len(attrs.names)} centroids over {attrs.meta['images']} {attrs.meta['codes']}")
     if attrs.pairs:
@@ -247,26 +214,6 @@ def cmd_attributes(args: argparse.Namespace) -> None:
     if attrs.classes:
         print("classes: " + ", ".join(attrs.classes))
     print(f"wrote {out}")
-
-
-def _table_images(args: argparse.Namespace, data, x: torch.Tensor, y: torch.Tensor | None):
-    """The images of the split that have a row in the --from table, their labels and high masks."""
-    from genzoo.data.folder import image_names
-
-    if data.name != "folder":
-        raise GenzooError(
-            f"--from {args.source} matches images by file name, so it needs a folder dataset "
-            f"(--data folder with the run's --data-path); this run's data are {data.name}"
-        )
-    if data.classes is not None:
-        raise GenzooError("--from a table cannot match file names when the run keeps only some classes")
-    table = attribute_table.read_attribute_table(args.source)
-    split_names = image_names(data.path, args.split)[: len(x)]  # `limit` keeps a prefix
-    if len(split_names) != len(x):
-        raise DataError(f"the folder {data.path} changed: {len(split_names)} names for {len(x)} images")
-    idx, high = attribute_table.match_table(table, split_names, image_names(data.path), args.ignore_missing)
-    masks = {name: high[:, k] for k, name in enumerate(table.names)}
-    return x[idx], None if y is None else y[idx], masks
 
 
 def cmd_arithmetic(args: argparse.Namespace) -> None:
@@ -294,7 +241,7 @@ def cmd_edit(args: argparse.Namespace) -> None:
     model = _load(args)
     y = None
     if latent.can_encode(model):
-        test, data = run_split(args, "test", model.shape)
+        test, data = run_split(args, "test")
         i = 0 if args.image is None else args.image
         if not 0 <= i < len(test):
             raise ConfigError(

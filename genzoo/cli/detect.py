@@ -12,7 +12,6 @@ from typing import Any
 
 import torch
 
-from genzoo import config as cfgio
 from genzoo import io, viz
 from genzoo.apps import anomaly, classify
 from genzoo.cli.latent import ints
@@ -24,7 +23,6 @@ from genzoo.cli.options import (
     run_split,
     whole_number,
 )
-from genzoo.data import load_dataset
 from genzoo.errors import ConfigError, GenzooError
 
 
@@ -104,8 +102,11 @@ def _write_json(path: Path | None, report: dict[str, Any]) -> None:
 
 
 def _run_classes(run: Path) -> tuple[int, ...] | None:
+    """The classes the run was trained on (--data-classes), None if all or unknown."""
+    from genzoo.run import Run
+
     try:
-        return tuple(io.read_config(io.resolve_model_dir(run)).get("data", {}).get("classes") or ()) or None
+        return Run(run).data_config().classes
     except GenzooError:
         return None
 
@@ -115,7 +116,7 @@ def cmd_anomaly(args: argparse.Namespace) -> None:
 
     model = genzoo.load(args.run, which=args.which)
     score = anomaly.resolve_score(model, args.score)
-    test, data = run_split(args, "test", model.shape, whole=True)
+    test, data = run_split(args, "test", whole=True)
     if args.k is not None and score != "likelihood":
         raise ConfigError(f"--k sets the IWAE samples of --score likelihood; the score here is {score}")
     if args.normal is not None and args.ood is not None:
@@ -141,26 +142,12 @@ def cmd_anomaly(args: argparse.Namespace) -> None:
             raise GenzooError(f"--normal needs labels; the {data.name} test split has none")
     x = test.x[: args.n] if args.n else test.x
     if args.ood is not None:
-        shape = model.shape
-        image = len(shape) == 3
-        # the run's own data settings (binarized or not, ...) on the other dataset, at the model's size
-        ood_cfg = cfgio.replace(
-            data,
-            name=args.ood,
-            path=None,
-            classes=None,
-            limit=None,
-            image_size=shape[1] if image and shape[1] == shape[2] else None,
-            channels=shape[0] if image else None,
-        )
-        try:
-            other = load_dataset(ood_cfg, "test")
+        from genzoo.run import Run
+
+        try:  # the run's own data settings (binarized or not, ...) on the other dataset, at the model's size
+            other = Run(args.run).ood_data(args.ood, which=args.which, root=args.data_root)
         except GenzooError as e:
             raise type(e)(f"--ood {args.ood}: {e}") from None
-        if tuple(other.x.shape[1:]) != tuple(shape):
-            raise GenzooError(
-                f"--ood {args.ood} has shape {tuple(other.x.shape[1:])}, the model {tuple(shape)}"
-            )
         xo = other.x[: args.n] if args.n else other.x
         s_in = anomaly.anomaly_scores(model, x, score, k=k, seed=args.seed)
         s_out = anomaly.anomaly_scores(model, xo, score, k=k, seed=args.seed)
@@ -205,8 +192,8 @@ def cmd_classify(args: argparse.Namespace) -> None:
     k = 10 if args.k is None else args.k
     model = genzoo.load(args.run, which=args.which)
     classify.check_classifiable(model)
-    train, data = run_split(args, "train", model.shape)  # the images and labels the model saw
-    test, _ = run_split(args, "test", model.shape, whole=True)
+    train, data = run_split(args, "train")  # the images and labels the model saw
+    test, _ = run_split(args, "test", whole=True)
     if train.y is None or test.y is None:
         raise GenzooError(f"classify needs labels; {data.name} has none")
     x, y = (test.x[: args.n], test.y[: args.n]) if args.n else (test.x, test.y)

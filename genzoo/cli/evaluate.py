@@ -20,7 +20,8 @@ from genzoo.cli.options import (
     whole_number,
 )
 from genzoo.data import DataConfig, load_dataset
-from genzoo.data.base import IDX_NAMES, data_root
+from genzoo.data.base import data_root
+from genzoo.data.idx import CHECKSUMS as IDX_SETS
 from genzoo.errors import ConfigError
 from genzoo.registry import get_model_class
 
@@ -74,7 +75,7 @@ def add_parsers(sub) -> None:
     b.set_defaults(handler=cmd_bench)
 
     dl = sub.add_parser("download", help="fetch a dataset or the FID Inception weights (checksums checked)")
-    dl.add_argument("what", choices=("inception", *IDX_NAMES), help="inception, or a dataset")
+    dl.add_argument("what", choices=("inception", *IDX_SETS), help="inception, or a dataset")
     dl.add_argument(
         "--mirror",
         action="append",

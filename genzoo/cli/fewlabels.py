@@ -75,8 +75,8 @@ def add_parsers(sub) -> None:
 
 
 def _splits(args: argparse.Namespace, model: Any) -> tuple[Any, Any, str]:
-    train, data = run_split(args, "train", model.shape, whole=True)
-    test, _ = run_split(args, "test", model.shape, whole=True)
+    train, data = run_split(args, "train", whole=True)
+    test, _ = run_split(args, "test", whole=True)
     return train, test, data.name
 
 

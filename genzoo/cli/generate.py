@@ -142,7 +142,7 @@ def cmd_forward(args: argparse.Namespace) -> None:
     model = _load(args, Capability.ITERATIVE, "the forward (noising) process")
     T = model.config.timesteps
     ts = sorted(set(args.t)) if args.t else sorted({round(v) for v in torch.linspace(0, T - 1, 8).tolist()})
-    x = run_split(args, args.split, model.shape)[0].x[: args.n]
+    x = run_split(args, args.split)[0].x[: args.n]
     frames = model.forward_process(x, ts, seed=0)  # [x_0, x_t1, x_t2, ...], each (n, *shape)
     viz.save_grid([torch.stack([f[i] for f in frames]) for i in range(len(x))], args.output)
     print(f"wrote {args.output} (columns: x_0, then t = {', '.join(str(t + 1) for t in ts)} of {T})")
@@ -155,7 +155,7 @@ def cmd_inpaint(args: argparse.Namespace) -> None:
     if len(model.shape) != 3:
         raise GenzooError(f"inpaint fills images; this model's data have shape {model.shape}")
     known = make_mask(args.mask, tuple(model.shape[1:]), seed=args.seed)
-    x = run_split(args, args.split, model.shape)[0].x[: args.n]
+    x = run_split(args, args.split)[0].x[: args.n]
     if args.code_steps is not None and args.code_steps < 0:
         raise ConfigError(f"--code-steps must be >= 0, got {args.code_steps}")
     recon = {"iters": args.iters, "code_steps": args.code_steps}
@@ -184,7 +184,7 @@ def cmd_inpaint(args: argparse.Namespace) -> None:
         )
     filled = inpaint(model, x, known, **{k: v for k, v in recon.items() if v is not None}, **kw)
     viz.save_grid([x, x * known + 0.5 * (1 - known), filled], args.output)
-    others = baseline_fills(x, known, run_split(args, "train", model.shape)[0].x)
+    others = baseline_fills(x, known, run_split(args, "train")[0].x)
     vs = ", ".join(f"{name} fill {masked_mse(f, x, known):.5f}" for name, f in others.items())
     print(
         f"wrote {args.output}; MSE on the filled pixels {masked_mse(filled, x, known):.5f} ({vs}; n={len(x)})"

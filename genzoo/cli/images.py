@@ -95,7 +95,7 @@ def cmd_progress(args: argparse.Namespace) -> None:
 
 def _eval_data(args: argparse.Namespace, shape: tuple[int, ...]) -> torch.Tensor:
     """The first n examples of the run's dataset (or --data), for reconstruct/denoise."""
-    return run_split(args, args.split, shape)[0].x[: args.n]
+    return run_split(args, args.split)[0].x[: args.n]
 
 
 def cmd_images(args: argparse.Namespace) -> None:

@@ -115,7 +115,7 @@ def _load(args: argparse.Namespace, images: bool) -> Any:
 
 def _test_data(args: argparse.Namespace, model: Any) -> tuple[TensorData, str]:
     """The run's test split (or --data's), checked against the model's shape; (data, name)."""
-    test, data = run_split(args, "test", model.shape)
+    test, data = run_split(args, "test")
     if conditional.is_conditional(model) and test.y is None:
         raise GenzooError(
             f"{model.model_type} encodes with class labels; the {data.name} test split has none"

@@ -248,28 +248,21 @@ def add_run_and_png(p: argparse.ArgumentParser, run_help: str = "run directory o
     )
 
 
-def run_split(
-    args: argparse.Namespace, split: str, shape: tuple[int, ...], whole: bool = False
-) -> tuple[TensorData, DataConfig]:
-    """A split of the data ``args.run`` was trained on (or ``--data``/``--data-root``), checked
-    against the model's per-example ``shape``: for the commands that draw a model's pictures.
+def data_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """``--data``/``--data-root`` as the data overrides of ``genzoo.Run.data`` (None: the run's own)."""
+    return {"name": args.data, "root": args.data_root}
+
+
+def run_split(args: argparse.Namespace, split: str, whole: bool = False) -> tuple[TensorData, DataConfig]:
+    """``genzoo.Run(args.run).data(split)`` with ``--which``/``--data``/``--data-root``, and its
+    data settings: a split of the data the run was trained on, checked against the model's shape.
     ``whole``: every class and example of the split, even if training kept only some
     (``--data-classes``, ``--data-limit``): the test set of anomaly detection and classification."""
-    from genzoo import io
-    from genzoo.data import load_dataset
-    from genzoo.errors import ConfigError
-    from genzoo.eval.evaluate import run_data_config
+    from genzoo.run import Run
 
-    mdir = io.resolve_model_dir(args.run, args.which)
-    data = run_data_config(io.read_config(mdir), args.data, args.data_root)
-    if whole:
-        data = cfgio.replace(data, classes=None, limit=None)
-    part = load_dataset(data, split)
-    if tuple(part.x.shape[1:]) != tuple(shape):
-        raise ConfigError(
-            f"{data.name} has shape {tuple(part.x.shape[1:])}; the model expects {tuple(shape)}"
-        )
-    return part, data
+    run = Run(args.run)
+    part = run.data(split, which=args.which, whole=whole, **data_overrides(args))
+    return part, run.data_config(args.which, whole=whole, **data_overrides(args))
 
 
 def add_run_data_options(p: argparse.ArgumentParser) -> None:

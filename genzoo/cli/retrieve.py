@@ -55,7 +55,7 @@ def cmd_retrieve(args: argparse.Namespace) -> None:
     model = genzoo.load(args.run, which=args.which)
     retrieval.check_can_retrieve(model)
     latent.check_images(model, "retrieve")
-    test, data = run_split(args, "test", model.shape, whole=True)
+    test, data = run_split(args, "test", whole=True)
     bad = [i for i in args.query if not 0 <= i < len(test)]
     if bad:
         raise ConfigError(
@@ -64,7 +64,7 @@ def cmd_retrieve(args: argparse.Namespace) -> None:
         )
     query = list(dict.fromkeys(args.query))  # each query once, in the order given
     if args.database == "train":
-        db, _ = run_split(args, "train", model.shape, whole=True)
+        db, _ = run_split(args, "train", whole=True)
         keep = retrieval.database_indices(len(db), limit=args.n_db)
     else:
         db = test

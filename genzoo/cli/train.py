@@ -6,15 +6,13 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
-from typing import Any
 
-from genzoo import config as cfgio
-from genzoo import io
-from genzoo.cli.options import SECTIONS, OutputDir, add_config_options, sections_from_args
+from genzoo.cli.options import OutputDir, add_config_options, sections_from_args
 from genzoo.data import DataConfig
 from genzoo.errors import ConfigError
 from genzoo.registry import get_model_class, list_models
-from genzoo.train import RunSpec, TrainConfig, read_run_spec, train
+from genzoo.train import RunSpec, TrainConfig, train
+from genzoo.train.run import read_config_file, run_spec
 
 
 def add_parsers(sub) -> None:
@@ -41,41 +39,12 @@ def add_parsers(sub) -> None:
 
 
 def spec_from_args(args: argparse.Namespace) -> tuple[RunSpec, Path, bool]:
-    """The run to train: a resumed run's config, then ``--config``, then the flags (last wins)."""
-    flags = sections_from_args(args)
-    file_cfg: dict[str, Any] = {}
-    if args.config:
-        file_cfg = io.read_json(args.config)
-        if not isinstance(file_cfg, dict):
-            raise ConfigError(f"{args.config} must hold a JSON object")
-        if not any(s in file_cfg for s in SECTIONS):
-            raise ConfigError(f"{args.config} has none of the sections {', '.join(SECTIONS)}")
-        for s in SECTIONS:
-            if not isinstance(file_cfg.get(s) or {}, dict):
-                raise ConfigError(f"{args.config}: section {s!r} must be a JSON object")
-        if file_cfg.get("model_type", args.model_type) != args.model_type:
-            raise ConfigError(
-                f"{args.config} is for model {file_cfg['model_type']!r}, not {args.model_type!r}"
-            )
-    cls = get_model_class(args.model_type)
-    if args.resume:
-        old = read_run_spec(args.resume)
-        base = {
-            "model": cfgio.to_dict(old.model),
-            "train": cfgio.to_dict(old.train),
-            "data": cfgio.to_dict(old.data),
-        }
-    else:  # the family's training defaults (a GAN's Adam settings) under the file and the flags
-        base = {s: {} for s in SECTIONS} | {"train": dict(cls.train_defaults)}
-    merged = {s: base[s] | (file_cfg.get(s) or {}) | flags[s] for s in SECTIONS}
-    spec = RunSpec(
-        args.model_type,
-        cfgio.from_dict(cls.config_class, merged["model"], f"{args.model_type} config"),
-        cfgio.from_dict(DataConfig, merged["data"], "data config"),
-        cfgio.from_dict(TrainConfig, merged["train"], "train config"),
-    )
+    """The run to train: a resumed run's config, then ``--config``, then the flags (last wins),
+    merged by ``genzoo.train.run_spec``."""
     if args.resume and args.out and args.out.resolve() != args.resume.resolve():
         raise ConfigError("--out and --resume name different runs; a resume continues in place")
+    file_cfg = read_config_file(args.config, args.model_type) if args.config else {}
+    spec = run_spec(args.model_type, file_cfg, sections_from_args(args), resume=args.resume)
     out = args.resume or args.out
     if out is None:
         raise ConfigError("say where to write the run: --out DIR (or --resume RUN)")

@@ -15,14 +15,11 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
+from genzoo.data import sources
+from genzoo.data.types import DatasetInfo, TensorData  # noqa: F401  (re-exported)
 from genzoo.errors import ConfigError, DataError
 
 SPLITS = ("train", "test")
-TOY_NAMES = ("moons", "rings", "eight-gaussians", "swiss-roll")
-IDX_NAMES = ("mnist", "fashion-mnist")
-SERIES_NAMES = ("sines", "sines-varlen", "gunpoint", "italy-power", "kdd-tsad-135", "ecg-anomaly", "csv")
-WINDOWED_NAMES = ("kdd-tsad-135", "ecg-anomaly", "csv")  # long series cut into windows
-DATASET_NAMES = ("digits", *IDX_NAMES, "folder", *TOY_NAMES, *SERIES_NAMES)
 
 
 @dataclass(kw_only=True)
@@ -47,33 +44,6 @@ class DataConfig:
     # kdd-tsad-135 / ecg-anomaly / csv: the window cut from the long series); None: 64
     window: int | None = None
     stride: int | None = None  # windowed sets: steps between window starts (None: window // 8)
-
-
-@dataclass(frozen=True)
-class DatasetInfo:
-    """What a model needs to know about the data, without the data itself."""
-
-    name: str
-    shape: tuple[int, ...]  # per-example shape: (C, H, W) for images, (2,) for toy sets
-    value_range: tuple[float, float] | None  # (0.0, 1.0) for images; None if unbounded
-    class_names: tuple[str, ...] | None
-
-    def is_image(self) -> bool:
-        """True for (C, H, W) image data."""
-        return len(self.shape) == 3
-
-
-@dataclass
-class TensorData:
-    """A whole split held in memory: x (N, *info.shape) float32, y (N,) int64 or None."""
-
-    x: torch.Tensor
-    y: torch.Tensor | None
-    info: DatasetInfo
-    split: str
-
-    def __len__(self) -> int:
-        return int(self.x.shape[0])
 
 
 def data_root(root: str | None = None) -> Path:
@@ -112,34 +82,13 @@ def load_dataset(
     if split not in SPLITS:
         raise DataError(f"unknown split {split!r} for dataset {cfg.name!r}; use 'train' or 'test'")
     check_data_config(cfg)
-    name = cfg.name
-    if name == "digits":
-        from genzoo.data.digits import load_digits
-
-        data = load_digits(split)
-    elif name in IDX_NAMES:
-        from genzoo.data.idx import load_idx
-
-        data = load_idx(name, split, data_root(cfg.root), download=download, mirrors=mirrors)
-    elif name == "folder":
-        from genzoo.data.folder import load_folder
-
-        data = load_folder(cfg.path, split, image_size=cfg.image_size, channels=cfg.channels)
-    elif name in TOY_NAMES:
-        from genzoo.data.toy2d import make_toy
-
-        data = make_toy(name, split, cfg.n_points)
-    elif name in SERIES_NAMES:
-        from genzoo.data.timeseries import load_series
-
-        data = load_series(name, split, cfg.window, cfg.stride, cfg.path)
-    else:  # unreachable after check_data_config
-        raise AssertionError(name)
+    source = sources.get_source(cfg.name)
+    data = source.load(cfg, split, root=data_root(cfg.root), download=download, mirrors=mirrors)
     if cfg.classes is not None:  # checked first: a bad index is an error before any work
         select_classes(data, cfg.classes)
     elif cfg.limit is not None:  # (with classes, the limit applies after the selection, below)
         data = _first(data, cfg.limit)
-    if name != "folder" and (cfg.image_size is not None or cfg.channels is not None):
+    if not source.converts_itself and (cfg.image_size is not None or cfg.channels is not None):
         x = convert_images(data.x, cfg.image_size, cfg.channels)
         info = dataclasses.replace(data.info, shape=tuple(x.shape[1:]))
         data = TensorData(x=x, y=data.y, info=info, split=split)
@@ -193,8 +142,7 @@ def check_data_config(cfg: DataConfig) -> None:
     unknown name, non-positive counts or sizes, channels other than 1 or 3, image settings for
     point sets, a folder path for another dataset, a data root that is a file."""
     name = cfg.name
-    if name not in DATASET_NAMES:
-        raise ConfigError(f"unknown dataset {name!r}; known datasets: {', '.join(DATASET_NAMES)}")
+    source = sources.get_source(name)
     if cfg.limit is not None and cfg.limit < 1:
         raise ConfigError(f"limit (--data-limit) must be a positive number of examples, got {cfg.limit}")
     if cfg.classes is not None and (not cfg.classes or min(cfg.classes) < 0):
@@ -209,7 +157,7 @@ def check_data_config(cfg: DataConfig) -> None:
         raise ConfigError(f"window (--data-window) must be at least 2 steps, got {cfg.window}")
     if cfg.stride is not None and cfg.stride < 1:
         raise ConfigError(f"stride (--data-stride) must be a positive number of steps, got {cfg.stride}")
-    points = "a set of 2-D points" if name in TOY_NAMES else "a set of series" if name in SERIES_NAMES else ""
+    points = {"points": "a set of 2-D points", "series": "a set of series"}.get(source.kind, "")
     if points and (cfg.image_size is not None or cfg.channels is not None):
         option = (
             "image_size (--data-image-size)" if cfg.image_size is not None else "channels (--data-channels)"
@@ -217,22 +165,22 @@ def check_data_config(cfg: DataConfig) -> None:
         raise ConfigError(f"{option} applies to images; {name} is {points}")
     if cfg.binarize != "none" and points:
         raise ConfigError(f"binarize (--data-binarize) applies to [0, 1] images; {name} is {points}")
-    if cfg.path and name not in ("folder", "csv"):
+    if cfg.path and "path" not in source.options:
         raise ConfigError(
             f"path (--data-path) is for the folder dataset; {name} does not read it (use --data folder, "
             "or --data csv for a series file)"
         )
-    if name == "csv" and not cfg.path:
-        raise ConfigError("the csv dataset needs path (--data-path): a CSV with one row per time step")
-    if cfg.window is not None and name not in ("sines", "sines-varlen", *WINDOWED_NAMES):
+    if "path" in source.needs and not cfg.path:
+        raise ConfigError(f"the {name} dataset needs path (--data-path): {source.description}")
+    windowed = ", ".join(sources.names(reading="stride"))  # long series cut into windows
+    if cfg.window is not None and "window" not in source.options:
         raise ConfigError(
             f"window (--data-window) applies to the sines and the windowed series sets "
-            f"({', '.join(WINDOWED_NAMES)}); {name} does not take it"
+            f"({windowed}); {name} does not take it"
         )
-    if cfg.stride is not None and name not in WINDOWED_NAMES:
+    if cfg.stride is not None and "stride" not in source.options:
         raise ConfigError(
-            f"stride (--data-stride) applies to the windowed series sets ({', '.join(WINDOWED_NAMES)}); "
-            f"{name} does not take it"
+            f"stride (--data-stride) applies to the windowed series sets ({windowed}); {name} does not take it"
         )
     check_root(cfg.root)
 
@@ -264,57 +212,12 @@ def convert_images(x: torch.Tensor, image_size: int | None, channels: int | None
 
 
 def list_datasets(root: str | None = None) -> list[dict]:
-    """One dict per dataset: name, shape, classes (count or None), description, present.
+    """One dict per registered source: name, shape, classes (count or None), description, present.
 
     `present` is True when the data can be used without a download: always for digits and the
     toy sets, for mnist / fashion-mnist when all four files (right sizes) sit under the data
     root, and False for folder (it needs --data-path).
     """
-    from genzoo.data.idx import DESCRIPTIONS as IDX_DESCRIPTIONS
-    from genzoo.data.idx import files_present
-    from genzoo.data.toy2d import DESCRIPTIONS as TOY_DESCRIPTIONS
-    from genzoo.data.toy2d import NUM_CLASSES as TOY_CLASSES
-
-    rows: list[dict] = [
-        dict(
-            name="digits",
-            shape=(1, 8, 8),
-            classes=10,
-            description="scikit-learn 8x8 handwritten digits (bundled, 1500 train / 297 test)",
-            present=True,
-        )
-    ]
     check_root(root)
     base = data_root(root)
-    for name in IDX_NAMES:
-        rows.append(
-            dict(
-                name=name,
-                shape=(1, 28, 28),
-                classes=10,
-                description=IDX_DESCRIPTIONS[name],
-                present=files_present(name, base),
-            )
-        )
-    rows.append(
-        dict(
-            name="folder",
-            shape=None,
-            classes=None,
-            description="directory of .png/.jpg images, subfolders = classes (needs --data-path)",
-            present=False,
-        )
-    )
-    for name in TOY_NAMES:
-        rows.append(
-            dict(
-                name=name,
-                shape=(2,),
-                classes=TOY_CLASSES[name],
-                description=TOY_DESCRIPTIONS[name],
-                present=True,
-            )
-        )
-    from genzoo.data.timeseries import series_rows
-
-    return rows + series_rows()
+    return [s.row(base) for s in sources.sources()]

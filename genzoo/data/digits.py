@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from genzoo.data.base import DatasetInfo, TensorData
+from genzoo.data.sources import Source, register
+from genzoo.data.types import DatasetInfo, TensorData
 
 N_TRAIN = 1500  # of 1797; the remaining 297 are the test split
 INFO = DatasetInfo(
@@ -28,3 +29,15 @@ def load_digits(split: str) -> TensorData:
     x = torch.from_numpy(np.ascontiguousarray(images[idx, None]))  # (N, 1, 8, 8)
     y = torch.from_numpy(labels[idx])  # (N,)
     return TensorData(x=x, y=y, info=INFO, split=split)
+
+
+register(
+    Source(
+        name="digits",
+        load=lambda cfg, split, **_: load_digits(split),
+        description="scikit-learn 8x8 handwritten digits (bundled, 1500 train / 297 test)",
+        kind="images",
+        shape=(1, 8, 8),
+        classes=10,
+    )
+)

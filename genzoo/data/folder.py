@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from genzoo.data.base import DatasetInfo, TensorData
+from genzoo.data.sources import Source, register
+from genzoo.data.types import DatasetInfo, TensorData
 from genzoo.errors import ConfigError, DataError
 
 EXTENSIONS = {".png", ".jpg", ".jpeg"}
@@ -147,3 +148,18 @@ def load_folder(
     )
     y = None if labels is None else torch.from_numpy(labels[idx])
     return TensorData(x=x, y=y, info=info, split=split)
+
+
+register(
+    Source(
+        name="folder",
+        load=lambda cfg, split, **_: load_folder(
+            cfg.path, split, image_size=cfg.image_size, channels=cfg.channels
+        ),
+        description="directory of .png/.jpg images, subfolders = classes (needs --data-path)",
+        kind="images",
+        options=("path",),  # a missing path is the loader's error, which says more
+        present=lambda root: False,
+        converts_itself=True,
+    )
+)

@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from genzoo.data.base import DatasetInfo, TensorData
+from genzoo.data.sources import Source, register
+from genzoo.data.types import DatasetInfo, TensorData
 from genzoo.errors import DataError
 from genzoo.fetch import download_verified, file_digest, mirrors_from_env
 
@@ -161,3 +162,21 @@ def load_idx(
     )
     y = torch.from_numpy(labels.astype(np.int64))
     return TensorData(x=torch.from_numpy(x), y=y, info=info, split=split)
+
+
+register(
+    *(
+        Source(
+            name=name,
+            load=lambda cfg, split, *, root, download=True, mirrors=None, _n=name: load_idx(
+                _n, split, root, download=download, mirrors=mirrors
+            ),
+            description=DESCRIPTIONS[name],
+            kind="images",
+            shape=(1, 28, 28),
+            classes=10,
+            present=lambda root, _n=name: files_present(_n, root),
+        )
+        for name in CHECKSUMS
+    )
+)

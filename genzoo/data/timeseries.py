@@ -41,7 +41,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from genzoo.data.base import DatasetInfo, TensorData
+from genzoo.data.sources import Source, register
+from genzoo.data.types import DatasetInfo, TensorData
 from genzoo.errors import DataError
 
 if TYPE_CHECKING:
@@ -331,26 +332,44 @@ def _csv_labelled(path: str | None) -> bool:
     return any(c.strip().lower() == "is_anomaly" for c in first)
 
 
-def series_rows() -> list[dict]:
-    """Rows of ``genzoo datasets`` for the series sources."""
-    shapes = {"sines": (64, 2), "sines-varlen": (64, 3), "gunpoint": (150, 2), "italy-power": (24, 2)}
-    shapes |= {"kdd-tsad-135": (64, 2), "ecg-anomaly": (64, 2), "csv": None}
-    classes = {"sines": 3, "sines-varlen": 3, "gunpoint": 2, "italy-power": 2, "kdd-tsad-135": 2}
-    classes |= {"ecg-anomaly": 2, "csv": None}
-    present = aeon_present()
-    return [
-        dict(
-            name=n,
-            shape=shapes[n],
-            classes=classes[n],
-            description=DESCRIPTIONS[n],
-            present=n.startswith("sines") or (present and n != "csv"),
+SERIES_SHAPES = {"sines": (64, 2), "sines-varlen": (64, 3), "gunpoint": (150, 2), "italy-power": (24, 2)}
+SERIES_SHAPES |= {"kdd-tsad-135": (64, 2), "ecg-anomaly": (64, 2), "csv": None}
+SERIES_CLASSES = {"sines": 3, "sines-varlen": 3, "gunpoint": 2, "italy-power": 2, "kdd-tsad-135": 2}
+SERIES_CLASSES |= {"ecg-anomaly": 2, "csv": None}
+
+
+def _series_options(name: str) -> tuple[str, ...]:
+    """The data options a series source reads: sines their length, windowed sets window and
+    stride, and csv its file."""
+    if name in ("sines", "sines-varlen"):
+        return ("window",)
+    if name in ANOMALY:
+        return ("window", "stride")
+    return ("path", "window", "stride") if name == "csv" else ()
+
+
+register(
+    *(
+        Source(
+            name=name,
+            load=lambda cfg, split, _n=name, **_: load_series(_n, split, cfg.window, cfg.stride, cfg.path),
+            description=DESCRIPTIONS[name],
+            kind="series",
+            options=_series_options(name),
+            needs=("path",) if name == "csv" else (),
+            shape=SERIES_SHAPES[name],
+            classes=SERIES_CLASSES[name],
+            present=(lambda root: True)
+            if name.startswith("sines")
+            else (lambda root: False)
+            if name == "csv"
+            else (lambda root: aeon_present()),
         )
-        for n in DESCRIPTIONS
-    ]
+        for name in DESCRIPTIONS
+    )
+)
 
 
-# -------------------------------------------------------------------------------------- pictures
 def plot_series(
     rows: list[torch.Tensor],
     path: str | Path | None = None,

@@ -10,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from genzoo.data.base import DatasetInfo, TensorData
+from genzoo.data.sources import Source, register
+from genzoo.data.types import DatasetInfo, TensorData
 from genzoo.errors import DataError
 
 SEEDS = {"train": 0, "test": 1}
@@ -83,3 +84,19 @@ def make_toy(name: str, split: str, n_points: int) -> TensorData:
     xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
     yt = None if y is None else torch.from_numpy(np.asarray(y, dtype=np.int64))
     return TensorData(x=xt, y=yt, info=info, split=split)
+
+
+register(
+    *(
+        Source(
+            name=name,
+            load=lambda cfg, split, _n=name, **_: make_toy(_n, split, cfg.n_points),
+            description=DESCRIPTIONS[name],
+            kind="points",
+            options=("n_points",),
+            shape=(2,),
+            classes=NUM_CLASSES[name],
+        )
+        for name in DESCRIPTIONS
+    )
+)

@@ -9,7 +9,7 @@ from typing import Any
 from genzoo import config as cfgio
 from genzoo import io
 from genzoo.data import DataConfig
-from genzoo.errors import TrainingError
+from genzoo.errors import ConfigError, TrainingError
 from genzoo.registry import get_model_class
 from genzoo.train.config import TrainConfig
 
@@ -62,3 +62,78 @@ def check_resume(run: Path, spec: RunSpec) -> None:
         if changed:
             desc = ", ".join(f"{k}: {x!r} -> {y!r}" for k, (x, y) in changed.items())
             raise TrainingError(f"cannot resume {run} with a different {what} config ({desc})")
+
+
+SECTIONS = ("model", "train", "data")
+
+
+def read_config_file(path: str | Path, model_type: str) -> dict[str, dict[str, Any]]:
+    """The model/train/data sections of a JSON config file (e.g. another run's config.json) for
+    a run of ``model_type``: checked to be an object with at least one section, each an object."""
+    file_cfg = io.read_json(path)
+    if not isinstance(file_cfg, dict):
+        raise ConfigError(f"{path} must hold a JSON object")
+    if not any(s in file_cfg for s in SECTIONS):
+        raise ConfigError(f"{path} has none of the sections {', '.join(SECTIONS)}")
+    for s in SECTIONS:
+        if not isinstance(file_cfg.get(s) or {}, dict):
+            raise ConfigError(f"{path}: section {s!r} must be a JSON object")
+    if file_cfg.get("model_type", model_type) != model_type:
+        raise ConfigError(f"{path} is for model {file_cfg['model_type']!r}, not {model_type!r}")
+    return {s: dict(file_cfg.get(s) or {}) for s in SECTIONS}
+
+
+def run_spec(
+    model_type: str,
+    *layers: dict[str, dict[str, Any]],
+    resume: str | Path | None = None,
+) -> RunSpec:
+    """The spec of a run to train: a resumed run's config (or, for a new run, the family's
+    training defaults), then each of ``layers`` ({section: {field: value}}, e.g. a config file,
+    then the command-line flags), the last one winning; every field strictly checked."""
+    cls = get_model_class(model_type)
+    if resume is not None:
+        old = read_run_spec(Path(resume))
+        base = {
+            "model": cfgio.to_dict(old.model),
+            "train": cfgio.to_dict(old.train),
+            "data": cfgio.to_dict(old.data),
+        }
+    else:  # the family's training defaults (a GAN's Adam settings) under the file and the flags
+        base = {s: {} for s in SECTIONS} | {"train": dict(cls.train_defaults)}
+    merged = {s: dict(base[s]) for s in SECTIONS}
+    for layer in layers:
+        for s in SECTIONS:
+            merged[s] |= layer.get(s) or {}
+    return RunSpec(
+        model_type,
+        cfgio.from_dict(cls.config_class, merged["model"], f"{model_type} config"),
+        cfgio.from_dict(DataConfig, merged["data"], "data config"),
+        cfgio.from_dict(TrainConfig, merged["train"], "train config"),
+    )
+
+
+def sections_of(model_type: str, changes: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Flat keyword changes as sections, named as the options are: model and training fields as
+    they are (``lr``, ``latent_dim``), data fields with ``data_`` (``data_root``, ``data`` for the name)."""
+    fields = {
+        "model": cfgio.field_types(get_model_class(model_type).config_class),
+        "train": cfgio.field_types(TrainConfig),
+    }
+    data_fields = cfgio.field_types(DataConfig)
+    out: dict[str, dict[str, Any]] = {s: {} for s in SECTIONS}
+    for key, value in changes.items():
+        if key == "data":
+            out["data"]["name"] = value
+        elif key.startswith("data_") and key[5:] in data_fields:
+            out["data"][key[5:]] = value
+        elif key in fields["train"]:
+            out["train"][key] = value
+        elif key in fields["model"]:
+            out["model"][key] = value
+        else:
+            raise ConfigError(
+                f"unknown setting {key!r} for a {model_type} run; give a training or {model_type} config "
+                "field (e.g. steps, lr), or a data field as data_<field> (e.g. data_root)"
+            )
+    return out
