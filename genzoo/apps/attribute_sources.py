@@ -95,7 +95,7 @@ def run_attributes(
         raise GenzooError(f"{model.model_type} cannot encode images, so --from a table does not apply")
     data = run.data_config(which, **overrides)
     classify = None if conditional.is_conditional(model) else shipped_classifier(data.name, model.shape)
-    names = getattr(model, "class_names", None) or None
+    names = tuple(model.class_names) if conditional.is_conditional(model) else None
     if classify is not None:
         from genzoo.eval.features import load_feature_net
 

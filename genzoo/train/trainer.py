@@ -77,9 +77,12 @@ def with_data_classes(spec: RunSpec, info: DatasetInfo) -> RunSpec:
     """A class-conditional model's config with the data's class names when it names none (so
     ``--class sneaker`` works for a cvae of fashion-mnist); a class count that differs from the
     data's is a ConfigError."""
-    names = getattr(spec.model, "class_names", None)
-    if names is None:
+    from genzoo.models.capabilities import Capability
+    from genzoo.registry import get_model_class
+
+    if Capability.CONDITIONAL not in get_model_class(spec.model_type).capabilities:
         return spec
+    names = spec.model.class_names
     if not info.class_names:
         raise ConfigError(f"{spec.model_type} needs labelled data (class labels); {info.name} has none")
     k = spec.model.num_classes
