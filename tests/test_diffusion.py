@@ -18,11 +18,12 @@ from genzoo.data import DataConfig, load_dataset
 from genzoo.errors import ConfigError, GenzooError
 from genzoo.eval.likelihood import evaluate_likelihood
 from genzoo.models import diffusion
+from genzoo.models.capabilities import Capability
 from genzoo.models.diffusion import CDDPM, DDPM, CDDPMConfig, DDPMConfig, discretized_gaussian_log_prob
 from genzoo.registry import get_model_class
 from genzoo.sampling import Noise, Schedule
 from genzoo.train import RunSpec, TrainConfig, train
-from tests.conftest import TINY, tiny_spec
+from tests.conftest import TINY, Stub, tiny_spec
 
 FP32 = {"sample_precision": "fp32"}
 
@@ -290,12 +291,13 @@ def test_training_drops_labels_at_the_configured_rate():
 
 
 def test_prompts_match_class_names_with_plurals_and_synonyms():
-    class Fashion:
+    class Fashion(Stub):
+        capabilities = frozenset({Capability.SAMPLER, Capability.CONDITIONAL})
         num_classes = 10
         class_names = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat") + (
             "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")  # fmt: skip
 
-    f = Fashion()
+    f = Fashion((1, 2, 2))
     want = {"ankle boot": 9, "Ankle Boots": 9, "a picture of sneakers": 7, "T-shirt": 0, "tops": 0,
             "pants": 1, "dresses": 3, "shirt": 6, "handbag": 8}  # fmt: skip
     assert {p: class_from_prompt(f, p) for p in want} == want
@@ -303,7 +305,11 @@ def test_prompts_match_class_names_with_plurals_and_synonyms():
         GenzooError, match=r"no class matches the prompt 'dog'; the classes are: T-shirt/top, Trouser"
     ):
         class_from_prompt(f, "dog")
-    digits = type("Digits", (), {"num_classes": 10, "class_names": tuple(map(str, range(10)))})()
+    digits = type(
+        "Digits",
+        (Stub,),
+        {"capabilities": Fashion.capabilities, "num_classes": 10, "class_names": tuple(map(str, range(10)))},
+    )((1, 2, 2))
     assert [class_from_prompt(digits, p) for p in ("seven", "a 3", "the digit nine", "7")] == [7, 3, 9, 7]
 
 
