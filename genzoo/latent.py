@@ -68,53 +68,46 @@ def _labels(model: Any, x: torch.Tensor, y: Any) -> torch.Tensor | None:
 
 
 # ------------------------------------------------------------------------------- encode / decode
-@torch.no_grad()
-def latent_codes(model: Any, x: torch.Tensor, y: Any = None, batch: int = 500) -> torch.Tensor:
-    """The codes z = encode(x) (or encode(x, y) for a conditional model) of x (N, *shape): (N, d)."""
-    check_can_encode(model, "encoding")
+def _chunked(model: Any, fn: Any, t: torch.Tensor, y: torch.Tensor | None, batch: int) -> torch.Tensor:
+    """fn(t, y), a method of ``model``, of t (N, ...) in chunks of ``batch`` on the model's device, in
+    eval mode, without gradients: the results concatenated on the CPU."""
     dev = model_device(model)
     out = []
-    with evaluating(model):
-        y = _labels(model, x, y)
-        for i in range(0, x.shape[0], batch):
+    with torch.no_grad(), evaluating(model):
+        for i in range(0, t.shape[0], batch):
             yb = None if y is None else y[i : i + batch].to(dev)
-            out.append(model.encode(x[i : i + batch].to(dev), yb))
+            out.append(fn(t[i : i + batch].to(dev), yb))
     return torch.cat(out).cpu()
 
 
-@torch.no_grad()
+def latent_codes(model: Any, x: torch.Tensor, y: Any = None, batch: int = 500) -> torch.Tensor:
+    """The codes z = encode(x) (or encode(x, y) for a conditional model) of x (N, *shape): (N, d)."""
+    check_can_encode(model, "encoding")
+    with torch.no_grad(), evaluating(model):
+        y = _labels(model, x, y)
+    return _chunked(model, model.encode, x, y, batch)
+
+
 def decode(model: Any, z: torch.Tensor, y: Any = None, batch: int = 500) -> torch.Tensor:
     """decode(z, y) of codes z (N, d) in chunks: (N, *shape) on the CPU. Any Decoder (an
     autoencoder's decoder, a VAE's, a flow's inverse, a GAN's generator); a conditional model
     needs labels y (an int or (N,))."""
     caps.require(model, Capability.DECODER, "decoding codes")
-    dev = model_device(model)
     if caps.has(model, Capability.CONDITIONAL):
         if y is None:
             raise GenzooError(f"{model_kind(model)} is class-conditional: give the labels y to decode with")
         y = torch.as_tensor(y, dtype=torch.long)
         y = y.expand(z.shape[0]) if y.dim() == 0 else y
-    out = []
-    with evaluating(model):
-        for i in range(0, z.shape[0], batch):
-            yb = None if y is None else y[i : i + batch].to(dev)
-            out.append(model.decode(z[i : i + batch].to(dev), yb))
-    return torch.cat(out).cpu()
+    return _chunked(model, model.decode, z, y, batch)
 
 
-@torch.no_grad()
 def reconstruct(model: Any, x: torch.Tensor, y: Any = None, batch: int = 500) -> torch.Tensor:
     """decode(encode(x, y), y) of x (N, *shape) in eval mode, in chunks: (N, *shape) on the CPU; a
     conditional model without labels uses its inferred ones."""
     check_can_encode(model, "reconstruction")
-    dev = model_device(model)
-    out = []
-    with evaluating(model):
+    with torch.no_grad(), evaluating(model):
         y = _labels(model, x, y)
-        for i in range(0, x.shape[0], batch):
-            yb = None if y is None else y[i : i + batch].to(dev)
-            out.append(model.reconstruct(x[i : i + batch].to(dev), yb))
-    return torch.cat(out).cpu()
+    return _chunked(model, model.reconstruct, x, y, batch)
 
 
 # ------------------------------------------------------------------------------------ paths in z

@@ -48,14 +48,14 @@ def save_grid(rows: Sequence[torch.Tensor], path: str | Path, scale: int | None 
 
 def save_rows(rows: Sequence[torch.Tensor], path: str | Path, labels: Sequence[str] = ()) -> Path:
     """Rows of images (N, C, H, W) as a grid (``save_grid``); rows of series (N, T, D + 1) as line
-    plots, one panel per example with the rows drawn over each other and named by ``labels`` (more
-    than three rows, e.g. a grid of samples, become one row of panels)."""
+    plots, one panel per example with the rows drawn over each other and named by ``labels`` (rows
+    without a name of their own, e.g. a grid of samples under one label, become one row of panels)."""
     if rows[0].dim() == 4:
         return save_grid(rows, path)
     from genzoo.data.timeseries import plot_series
 
-    rows = [torch.cat(list(rows))] if len(rows) > 3 else list(rows)
-    names = tuple(labels[: len(rows)]) or ("series",) * len(rows)
+    names = tuple(labels) or ("series",) * len(rows)
+    rows = [torch.cat(list(rows))] if len(names) < len(rows) else list(rows)  # e.g. a grid of samples
     path = Path(path)
     plot_series(rows, path, labels=names, per_row=min(len(rows[0]), 10))
     return path

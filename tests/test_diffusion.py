@@ -575,7 +575,7 @@ def test_sampler_options_on_a_model_without_a_sampler_are_an_error(tmp_path, cap
     run = train(tiny_spec("ae", steps=2, image_every=0), tmp_path / "ae", progress=False)
     assert main(["sample", str(run), "-o", str(tmp_path / "x.png"), "--steps", "5"]) == 2
     assert (
-        "--steps apply to models with an iterative sampler (ddpm, cddpm), not ae" in capsys.readouterr().err
+        "--steps apply to models with an iterative sampler (cddpm, ddpm), not ae" in capsys.readouterr().err
     )
     assert main(["inpaint", str(run), "-o", str(tmp_path / "x.png"), "--jump-length", "3"]) == 2
     assert "--jump-length apply to the diffusion models' inpainting; ae fills by reconstruction" in (

@@ -11,6 +11,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 import genzoo
 from genzoo import config as cfgio
@@ -272,5 +273,10 @@ def test_cli_train_eval_and_anomaly_on_windows(tmp_path, capsys):
     assert main(["anomaly", out, "--normal", "0", "--score", "recon"]) == 0
     text = capsys.readouterr().out
     assert "AUROC" in text and "normal" in text
-    assert main(["sample", out, "-o", str(tmp_path / "s.png")]) == 2  # pictures are image grids
-    assert "writes images" in capsys.readouterr().err
+    # series get the image commands' verbs as line plots
+    for cmd in (["sample", "-n", "4"], ["reconstruct", "-n", "3"], ["interpolate", "--steps", "4"]):
+        png = tmp_path / f"{cmd[0]}.png"
+        assert main([cmd[0], out, "-o", str(png), *cmd[1:]]) == 0, capsys.readouterr().err
+        assert Image.open(png).size[0] > 100  # a matplotlib figure
+    assert main(["traverse", out, "-o", str(tmp_path / "t.png")]) == 2  # decoded image strips only
+    assert "draws decoded images" in capsys.readouterr().err
