@@ -39,6 +39,8 @@ import torch.nn.functional as F
 
 from genzoo import conditional, latent
 from genzoo.errors import ConfigError, GenzooError
+from genzoo.models import capabilities as caps
+from genzoo.models.capabilities import Capability
 
 Metric = Literal["cosine", "l2", "hamming"]
 METRICS: tuple[str, ...] = ("cosine", "l2", "hamming")
@@ -52,7 +54,8 @@ def check_can_retrieve(model: object) -> None:
         kind = latent.model_kind(model)
         raise GenzooError(
             f"{kind} is class-conditional: its code leaves out the class (given as a label), so "
-            "retrieval by code does not apply; use an unconditional model (ae, dae, deep-ae, vae, beta-vae)"
+            "retrieval by code does not apply; use an unconditional model that can encode "
+            f"({', '.join(n for n in caps.families_with(Capability.ENCODER) if n not in caps.families_with(Capability.CONDITIONAL))})"
         )
 
 

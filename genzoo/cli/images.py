@@ -23,6 +23,7 @@ from genzoo.cli.options import (
 from genzoo.errors import ConfigError, GenzooError
 from genzoo.models import capabilities as caps
 from genzoo.models.capabilities import Capability
+from genzoo.registry import model_classes
 
 
 def _run_command(sub, name: str, help_: str) -> argparse.ArgumentParser:
@@ -136,7 +137,9 @@ def _sample_rows(model, args: argparse.Namespace, g: torch.Generator) -> list[to
     if args.temperature is not None:
         if "temperature" not in caps.sample_options(model):
             raise GenzooError(
-                f"--temperature applies to models that sample with one (flows), not {model.model_type}"
+                f"--temperature applies to models that sample with one "
+                f"({', '.join(n for n, c in model_classes().items() if 'temperature' in c.sample_options)}), "
+                f"not {model.model_type}"
             )
         if not (math.isfinite(args.temperature) and args.temperature > 0):
             raise ConfigError(f"--temperature must be a number > 0, got {args.temperature}")
