@@ -34,7 +34,8 @@ def build(name: str, **changes):
 def toy_spec(model: str = "gan", data: str = "eight-gaussians", model_cfg: dict | None = None, **train_kw):
     cls = get_model_class(model)
     tc = {"steps": 1000, "batch_size": 256, "lr": 1e-3, "ema_decay": 0.0, "image_every": 0}
-    tc |= {"ckpt_every": 10_000, "log_every": 100, "threads": 1} | train_kw
+    # fp32 pinned: the quality thresholds below must hold on every CPU, whatever "auto" picks there
+    tc |= {"ckpt_every": 10_000, "log_every": 100, "threads": 1, "precision": "fp32"} | train_kw
     return RunSpec(
         model,
         cfgio.from_dict(cls.config_class, model_cfg or TOY_GAN),

@@ -55,6 +55,19 @@ class GenerativeModel(nn.Module):
     def loss(self, batch: Batch, player: str = "model") -> Output:
         raise NotImplementedError
 
+    def bf16_default(self) -> bool:
+        """Whether ``precision="auto"`` trains this model under bf16 autocast on a CPU with native
+        bf16 (AMX, AVX-512-BF16). A family says True, for the architectures where
+        ``benchmarks/bench_precision.py`` measured a real speedup (docs/training.md); default fp32."""
+        return False
+
+    def precision_name(self) -> str:
+        """This model in a precision message: 'gan mlp', 'ddpm (1x28x28 data)'."""
+        arch = getattr(self.config, "arch", "auto")
+        if arch != "auto":
+            return f"{self.model_type} {arch}"
+        return f"{self.model_type} ({'x'.join(map(str, self.shape))} data)"
+
     def players_at(self, step: int) -> tuple[str, ...]:
         """The players that step at training step ``step``, in order (e.g. a GAN's D every step
         and G every k-th); default: all of them."""

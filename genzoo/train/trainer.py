@@ -29,10 +29,11 @@ from genzoo.data import DatasetInfo, TensorData, load_dataset
 from genzoo.data.base import dynamic_binarize_generator
 from genzoo.errors import ConfigError, TrainingError, TrainingStopped
 from genzoo.models.base import GenerativeModel
+from genzoo.precision import choose_precision
 from genzoo.registry import get_model_class
 from genzoo.train import checkpoint as ckpt
 from genzoo.train import distributed as dd
-from genzoo.train.config import TrainConfig, check_train_config, resolve_precision
+from genzoo.train.config import TrainConfig, check_train_config
 from genzoo.train.ema import EMA
 from genzoo.train.run import RunSpec, check_resume
 from genzoo.train.signals import StopRequest
@@ -144,7 +145,10 @@ class Trainer:
         if resume:
             self._restore()  # before any collective call: every process checks the same files
         self.ema = self._ema_from_checkpoint(resume) if tc.ema_decay > 0 else None
-        self.precision = resolve_precision(tc.precision)
+        # auto: bf16 only where the CPU has native bf16 and the model declares it (one line why,
+        # on the first metrics.jsonl record of each fit: a resume on another CPU may choose anew)
+        choice = choose_precision(tc.precision, self.model.bf16_default(), self.model.precision_name())
+        self.precision, self.precision_reason = choice.precision, choice.reason
         self.channels_last = tc.channels_last
         if self.channels_last:
             self.model.to(memory_format=torch.channels_last)  # 4-D weights only; the rest unchanged
@@ -415,12 +419,14 @@ class Trainer:
             "threads": torch.get_num_threads(),
             "precision": self.precision,
         }
+        if self.precision_reason:  # the first record of this fit says why
+            rec["precision_reason"], self.precision_reason = self.precision_reason, ""
         if self.info.is_main:
             with open(self.run / "metrics.jsonl", "a") as f:
                 f.write(json.dumps(rec) + "\n")
             if self.tb is not None:
                 for k, v in rec.items():
-                    if k != "step" and isinstance(v, int | float):  # not the precision's name
+                    if k != "step" and isinstance(v, int | float):  # not the precision's name or why
                         self.tb.add_scalar(k, v, self.step)
             bar.set_postfix({k: f"{rec[k]:.4g}" for k in names[:3]})
 
