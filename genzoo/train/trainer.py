@@ -59,7 +59,9 @@ class BatchSchedule:
         if global_batch % info.world:
             raise ConfigError(f"batch_size {global_batch} is not divisible by {info.world} processes")
         if global_batch > n:
-            raise ConfigError(f"batch_size {global_batch} is larger than the {n} training examples")
+            raise ConfigError(
+                f"batch_size {global_batch} is larger than the {n} training examples; pass a smaller --batch-size"
+            )
         self.n, self.gb, self.seed, self.info = n, global_batch, seed, info
         self.per_epoch = n // global_batch
         self._epoch, self._perm = -1, torch.empty(0)
@@ -103,10 +105,33 @@ def tensorboard_writer(run: Path):
     return SummaryWriter(str(run / "tb"))
 
 
+def fit_batch_to_data(spec: RunSpec, n: int, info: dd.DistInfo) -> RunSpec:
+    """The spec with a batch no larger than the ``n`` training examples: a larger batch becomes
+    the whole set (rounded down to a multiple of the processes), said in one line on stderr."""
+    fitted = n // info.world * info.world
+    if spec.train.batch_size <= n or fitted < 1:
+        return spec
+    if info.is_main:
+        print(
+            f"genzoo: note: batch_size {spec.train.batch_size} is larger than the {n} training examples of "
+            f"{spec.data.name}; training with batch_size {fitted} (pass --batch-size to choose another)",
+            file=sys.stderr,
+        )
+    return dataclasses.replace(spec, train=cfgio.replace(spec.train, batch_size=fitted))
+
+
 class Trainer:
     def __init__(
-        self, spec: RunSpec, out: str | Path, *, resume: bool = False, progress: bool = True
+        self,
+        spec: RunSpec,
+        out: str | Path,
+        *,
+        resume: bool = False,
+        progress: bool = True,
+        fit_batch: bool = True,
     ) -> None:
+        """``fit_batch``: a batch larger than the training set becomes the whole set (with a note)
+        instead of an error; the CLI turns it off when --batch-size was given."""
         self.spec, self.run, self.progress = spec, Path(out), progress
         tc = spec.train
         check_train_config(tc)
@@ -126,6 +151,9 @@ class Trainer:
             torch.set_num_threads(tc.threads)
         self.data: TensorData = load_dataset(spec.data, "train")
         self.spec = spec = with_data_classes(spec, self.data.info)
+        if fit_batch:  # config.json records the batch trained with, so a resume keeps it
+            self.spec = spec = fit_batch_to_data(spec, len(self.data), self.info)
+            tc = spec.train
         torch.manual_seed(tc.seed)  # the same initial weights in every process
         self.model: GenerativeModel = get_model_class(spec.model_type)(spec.model, self.data.info.shape)
         self.params = {p: self.model.player_parameters(p) for p in self.model.players}
@@ -439,15 +467,17 @@ def train(
     progress: bool = True,
     stop_at: int | None = None,
     time_limit_s: float | None = None,
+    fit_batch: bool = True,
 ) -> Path:
     """Train (or resume) a run; returns the run directory. A distributed run leaves its process
-    group when this returns or raises."""
+    group when this returns or raises. ``fit_batch``: a batch larger than the training set
+    becomes the whole set, with a one-line note (False: that is a ConfigError)."""
     try:
-        return Trainer(spec, out, resume=resume, progress=progress).fit(
+        return Trainer(spec, out, resume=resume, progress=progress, fit_batch=fit_batch).fit(
             stop_at=stop_at, time_limit_s=time_limit_s
         )
     finally:
         dd.teardown()
 
 
-__all__ = ["BatchSchedule", "RunSpec", "Trainer", "lr_at", "train"]
+__all__ = ["BatchSchedule", "RunSpec", "Trainer", "fit_batch_to_data", "lr_at", "train"]
