@@ -103,6 +103,7 @@ def test_d_steps_update_g_every_kth_step(tmp_path):
 
 
 # -- learning -----------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_a_short_seeded_run_covers_the_eight_gaussians(tmp_path):
     run = train(toy_spec(), tmp_path / "toy", progress=False)
     points = genzoo.load(run).sample(2000, generator=torch.Generator().manual_seed(0))
@@ -127,6 +128,7 @@ def test_mode_coverage_counts_modes_and_quality():
         mode_coverage(torch.zeros(4, 2), "moons")
 
 
+@pytest.mark.slow
 def test_cgan_samples_follow_the_class_on_a_decidable_case(tmp_path):
     """eight-gaussians labelled by component: cgan samples of class c fall on mode c."""
     spec = toy_spec(

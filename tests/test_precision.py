@@ -92,15 +92,15 @@ def test_each_player_of_a_multi_player_model_learns_under_bf16(name):
 @pytest.mark.parametrize(
     "kind, declares, expected",
     [
-        ("AMX", True, "bf16: native bf16 (AMX) and ddpm (1x8x8 data) declares it"),
-        ("AVX-512-BF16", True, "bf16: native bf16 (AVX-512-BF16) and ddpm (1x8x8 data) declares it"),
-        (None, True, "fp32: ddpm (1x8x8 data) declares bf16 but this CPU has no native bf16"),
-        ("AMX", False, "fp32: ddpm (1x8x8 data) gains nothing from bf16"),
+        ("AMX", True, "bf16: native bf16 (AMX) and ddpm on 1x8x8 images declares it"),
+        ("AVX-512-BF16", True, "bf16: native bf16 (AVX-512-BF16) and ddpm on 1x8x8 images declares it"),
+        (None, True, "fp32: ddpm on 1x8x8 images declares bf16 but this CPU has no native bf16"),
+        ("AMX", False, "fp32: ddpm on 1x8x8 images gains nothing from bf16"),
     ],
 )
 def test_auto_decides_per_model_and_says_why(monkeypatch, kind, declares, expected):
     monkeypatch.setattr(prec, "native_bf16_kind", lambda: kind)
-    choice = prec.choose_precision("auto", declares, "ddpm (1x8x8 data)")
+    choice = prec.choose_precision("auto", declares, "ddpm on 1x8x8 images")
     assert choice.reason.startswith(expected)
     assert choice.precision == expected[:4]
     assert prec.choose_precision("fp32", True, "x") == prec.PrecisionChoice(
@@ -108,11 +108,15 @@ def test_auto_decides_per_model_and_says_why(monkeypatch, kind, declares, expect
     )
 
 
-def test_a_2d_mlp_gan_trains_in_fp32_even_with_native_bf16():
+@pytest.mark.parametrize("name", ["gan", "cgan"])
+def test_a_2d_mlp_gan_trains_in_fp32_even_with_native_bf16(name):
     """A 2-D MLP of 128 units gains nothing from bf16 (docs/training.md): auto gives fp32."""
-    cls = get_model_class("gan")
-    model = cls(cfgio.from_dict(cls.config_class, {"latent_dim": 2, "hidden": (128, 128)}), (2,))
-    assert not model.bf16_default() and model.precision_name() == "gan mlp"
+    cls = get_model_class(name)
+    cfg = {"arch": "mlp", "latent_dim": 2, "hidden": (128, 128)} | (
+        {"num_classes": 8} if name == "cgan" else {}
+    )
+    model = cls(cfgio.from_dict(cls.config_class, cfg), (2,))
+    assert not model.bf16_default() and model.precision_name() == f"{name} mlp on 2-D points"
 
 
 def test_every_model_declares_its_default_on_each_architecture():
@@ -130,10 +134,13 @@ def test_auto_choice_is_logged_once_and_shown_by_info(tmp_path, monkeypatch, cap
     m = records(run)
     assert m[0]["precision"] == "fp32" and "precision_reason" not in m[1]
     assert m[0]["precision_reason"] == (
-        "fp32: ae conv declares bf16 but this CPU has no native bf16"
-        if get_model_class("ae")(cfgio.from_dict(get_model_class("ae").config_class, TINY["ae"]), SHAPE).bf16_default()
-        else "fp32: ae conv gains nothing from bf16 (benchmarks/bench_precision.py)"
+        "fp32: ae conv on 1x8x8 images declares bf16 but this CPU has no native bf16"
     )  # fmt: skip
     capsys.readouterr()
     assert main(["info", str(run)]) == 0
     assert f"precision:  {m[0]['precision_reason']}" in capsys.readouterr().out
+    monkeypatch.setattr(prec, "native_bf16_kind", lambda: "AMX")  # a resume on an AMX machine
+    train(tiny_spec("ae", precision="auto", steps=6, log_every=2, image_every=0), run, resume=True, progress=False)  # fmt: skip
+    m = records(run)
+    assert [r["precision"] for r in m] == ["fp32", "fp32", "bf16"]
+    assert m[2]["precision_reason"] == "bf16: native bf16 (AMX) and ae conv on 1x8x8 images declares it"

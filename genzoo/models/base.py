@@ -62,11 +62,11 @@ class GenerativeModel(nn.Module):
         return False
 
     def precision_name(self) -> str:
-        """This model in a precision message: 'gan mlp', 'ddpm (1x28x28 data)'."""
+        """This model in a precision message: 'gan mlp on 2-D points', 'ddpm on 1x28x28 images'."""
         arch = getattr(self.config, "arch", "auto")
-        if arch != "auto":
-            return f"{self.model_type} {arch}"
-        return f"{self.model_type} ({'x'.join(map(str, self.shape))} data)"
+        size = "x".join(map(str, self.shape))
+        data = {1: f"{size}-D points", 2: f"{size} series"}.get(len(self.shape), f"{size} images")
+        return f"{self.model_type}{'' if arch == 'auto' else ' ' + arch} on {data}"
 
     def players_at(self, step: int) -> tuple[str, ...]:
         """The players that step at training step ``step``, in order (e.g. a GAN's D every step

@@ -14,6 +14,8 @@ import copy
 import dataclasses
 import json
 import math
+import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -120,6 +122,13 @@ def fit_batch_to_data(spec: RunSpec, n: int, info: dd.DistInfo) -> RunSpec:
     return dataclasses.replace(spec, train=cfgio.replace(spec.train, batch_size=fitted))
 
 
+def crash_step() -> int | None:
+    """The step after which a test asks training to die at once (``GENZOO_CRASH_AT=step:N``: a
+    SIGKILL after step N and its checkpoint, if any): a crash at a named moment, not after a sleep."""
+    at = os.environ.get("GENZOO_CRASH_AT", "")
+    return int(at.removeprefix("step:")) if at.startswith("step:") else None
+
+
 class Trainer:
     def __init__(
         self,
@@ -177,6 +186,7 @@ class Trainer:
         # on the first metrics.jsonl record of each fit: a resume on another CPU may choose anew)
         choice = choose_precision(tc.precision, self.model.bf16_default(), self.model.precision_name())
         self.precision, self.precision_reason = choice.precision, choice.reason
+        self.crash_at = crash_step()
         self.channels_last = tc.channels_last
         if self.channels_last:
             self.model.to(memory_format=torch.channels_last)  # 4-D weights only; the rest unchanged
@@ -414,6 +424,8 @@ class Trainer:
                     self._images()
                 if save_now:
                     self.save(elapsed())
+                if self.step == self.crash_at:
+                    os.kill(os.getpid(), signal.SIGKILL)
                 bar.update(1)
             bar.close()
         if self.tb is not None:
