@@ -105,7 +105,10 @@ def test_d_steps_update_g_every_kth_step(tmp_path):
 # -- learning -----------------------------------------------------------------------------------
 @pytest.mark.slow
 def test_a_short_seeded_run_covers_the_eight_gaussians(tmp_path):
-    run = train(toy_spec(), tmp_path / "toy", progress=False)
+    # sampled from an EMA of G (0.99): G's last weights sit at a random point of its oscillation,
+    # and the high-quality share of seed 0 moved 0.48-0.83 with the CPU's fp32/bf16 kernels
+    # (0.67-0.83 with the EMA, seeds 0-2, fp32 on AVX-512)
+    run = train(toy_spec(ema_decay=0.99), tmp_path / "toy", progress=False)
     points = genzoo.load(run).sample(2000, generator=torch.Generator().manual_seed(0))
     cover = mode_coverage(points, "eight-gaussians")
     assert cover["modes_covered"] >= 6, cover
