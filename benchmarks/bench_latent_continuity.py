@@ -166,11 +166,12 @@ def decoded_sets(
 
 
 def prior_text(model: Any) -> str:
-    if hasattr(model, "prior_tril"):
+    from genzoo.models.base import FittedCodePrior
+    from genzoo.models.capabilities import Capability, has
+
+    if isinstance(model, FittedCodePrior):
         return "N(mu, Sigma) fitted to the training codes at the last checkpoint"
-    if getattr(getattr(model, "config", None), "latent_dim", None) is not None and hasattr(
-        model, "posterior"
-    ):
+    if has(model, Capability.VARIATIONAL):
         return "the prior N(0, I)"
     return "model.sample"
 

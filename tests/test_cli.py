@@ -147,6 +147,7 @@ def test_loading_a_run_of_another_type_as_this_type_fails(ae_run, tmp_path, caps
     assert "cannot resume it as 'dae'" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_python_dash_m_and_help():
     out = subprocess.run(
         [sys.executable, "-m", "genzoo", "train", "dae", "--help"], capture_output=True, text=True

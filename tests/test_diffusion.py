@@ -226,6 +226,7 @@ def test_bad_sampler_settings_are_one_clear_error():
         model.inpaint(torch.rand(1, 1, 8, 8), torch.ones(1, 8, 8), steps=40)
 
 
+@pytest.mark.slow
 def test_a_tiny_model_learns_a_2d_toy_distribution(tmp_path):
     """Seeded, about 10 s: the maximum mean discrepancy of 1,000 samples to 1,000 test points falls
     below 0.03 (N(0, I) at the data's scale scores about 0.085; train vs test points about 0.002)."""

@@ -224,4 +224,7 @@ def test_sample_command_takes_a_temperature_for_a_flow_only(tmp_path, capsys):
     assert main(["sample", str(flow), "--temperature", "0", "-o", str(out)]) == 2
     assert "--temperature must be a number > 0" in capsys.readouterr().err
     assert main(["sample", str(ae), "--temperature", "0.7", "-o", str(out)]) == 2
-    assert "--temperature applies to models that sample with one (glow, realnvp), not ae" in capsys.readouterr().err
+    assert (
+        "--temperature applies to models that sample with one (glow, realnvp), not ae"
+        in capsys.readouterr().err
+    )

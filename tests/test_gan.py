@@ -34,7 +34,8 @@ def build(name: str, **changes):
 def toy_spec(model: str = "gan", data: str = "eight-gaussians", model_cfg: dict | None = None, **train_kw):
     cls = get_model_class(model)
     tc = {"steps": 1000, "batch_size": 256, "lr": 1e-3, "ema_decay": 0.0, "image_every": 0}
-    tc |= {"ckpt_every": 10_000, "log_every": 100, "threads": 1} | train_kw
+    # fp32 pinned: the quality thresholds below must hold on every CPU, whatever "auto" picks there
+    tc |= {"ckpt_every": 10_000, "log_every": 100, "threads": 1, "precision": "fp32"} | train_kw
     return RunSpec(
         model,
         cfgio.from_dict(cls.config_class, model_cfg or TOY_GAN),
@@ -102,8 +103,12 @@ def test_d_steps_update_g_every_kth_step(tmp_path):
 
 
 # -- learning -----------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_a_short_seeded_run_covers_the_eight_gaussians(tmp_path):
-    run = train(toy_spec(), tmp_path / "toy", progress=False)
+    # sampled from an EMA of G (0.99): G's last weights sit at a random point of its oscillation,
+    # and the high-quality share of seed 0 moved 0.48-0.83 with the CPU's fp32/bf16 kernels
+    # (0.67-0.83 with the EMA, seeds 0-2, fp32 on AVX-512)
+    run = train(toy_spec(ema_decay=0.99), tmp_path / "toy", progress=False)
     points = genzoo.load(run).sample(2000, generator=torch.Generator().manual_seed(0))
     cover = mode_coverage(points, "eight-gaussians")
     assert cover["modes_covered"] >= 6, cover
@@ -126,6 +131,7 @@ def test_mode_coverage_counts_modes_and_quality():
         mode_coverage(torch.zeros(4, 2), "moons")
 
 
+@pytest.mark.slow
 def test_cgan_samples_follow_the_class_on_a_decidable_case(tmp_path):
     """eight-gaussians labelled by component: cgan samples of class c fall on mode c."""
     spec = toy_spec(

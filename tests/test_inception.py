@@ -52,6 +52,7 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+@pytest.mark.slow
 def test_architecture_matches_inception_v3(net):
     # 21,820,000 numbers: the count of pytorch-fid's blocks up to the pool (scripts/check_inception_port.py)
     assert sum(v.numel() for k, v in net.state_dict().items() if "num_batches" not in k) == 21_820_000
@@ -75,6 +76,7 @@ def test_architecture_matches_inception_v3(net):
     }
 
 
+@pytest.mark.slow
 @torch.no_grad()
 def test_features_equal_pytorch_fids_on_pinned_random_weights(net):
     # printed by scripts/check_inception_port.py from pytorch-fid 0.3.0's own network (2026-11-24):
@@ -93,6 +95,7 @@ def test_fid_pools_exclude_padding():
     assert torch.equal(inception._avg_pool_3x3(x), x)  # padding counted would give 4/9 in the corners
 
 
+@pytest.mark.slow
 @torch.no_grad()
 def test_features_are_batch_independent_and_gray_means_repeated_rgb(net):
     x = torch.rand(3, 1, 28, 28, generator=torch.Generator().manual_seed(1))
@@ -103,6 +106,7 @@ def test_features_are_batch_independent_and_gray_means_repeated_rgb(net):
     assert not torch.allclose(f[0], f[1])
 
 
+@pytest.mark.slow
 def test_pth_and_safetensors_load_the_same_network(weights, net, tmp_path):
     from genzoo import io
 
@@ -114,6 +118,7 @@ def test_pth_and_safetensors_load_the_same_network(weights, net, tmp_path):
         assert torch.equal(other(x), net(x))
 
 
+@pytest.mark.slow
 def test_wrong_weights_are_named(tmp_path, weights):
     state = random_state()
     cases = {
@@ -148,6 +153,7 @@ def test_a_pickle_with_code_is_refused(tmp_path, capsys):
     assert "must never run" not in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_a_file_that_is_not_weights_is_named_in_one_line(tmp_path, weights):
     """torch.load's message is many lines of advice (load it unsafely, file an issue): never quoted."""
     (tmp_path / "empty.pth").write_bytes(b"")
@@ -195,6 +201,7 @@ def no_weights(tmp_path, monkeypatch):
     monkeypatch.delenv("GENZOO_INCEPTION_WEIGHTS", raising=False)
 
 
+@pytest.mark.slow
 def test_score_a_folder_with_inception(rgb_folder, weights, tmp_path, no_weights, capsys):
     from genzoo.data import load_dataset
 
@@ -236,6 +243,7 @@ def test_the_cache_key_of_a_folder_follows_its_files(rgb_folder):
     assert dataset_key(DataConfig(name="mnist", root="/anywhere")) == "mnist"
 
 
+@pytest.mark.slow
 def test_auto_features_for_a_run_without_a_shipped_network(
     tmp_path, weights, rgb_folder, no_weights, monkeypatch
 ):
@@ -254,6 +262,7 @@ def test_auto_features_for_a_run_without_a_shipped_network(
     assert result["feature_net"] == "inception-v3" and result["samples"]["n_samples"] == 8
 
 
+@pytest.mark.slow
 def test_bench_on_a_folder_with_inception(rgb_folder, weights, tmp_path, no_weights, capsys):
     out = tmp_path / "bench.md"
     argv = ["bench", "--data", "folder", "--data-path", str(rgb_folder), "--models", "ae", "--budget", "2s"]
@@ -314,6 +323,7 @@ def test_corrupt_sample_files_are_one_line_errors(tmp_path, capsys):
 # ---------------------------------------------------------------- genzoo download inception
 
 
+@pytest.mark.slow
 def test_download_inception_from_a_local_mirror(tmp_path, weights, serve, monkeypatch, capsys):
     site = tmp_path / "site" / "inception"
     site.mkdir(parents=True)
@@ -370,6 +380,7 @@ def test_reference_sets_ignore_limit_and_follow_settings(no_weights):
     assert resized.startswith("mnist-") and resized != dataset_key(DataConfig(name="mnist", channels=3))
 
 
+@pytest.mark.slow
 def test_bad_images_and_options_are_named(no_weights, weights, tmp_path, capsys):
     data = DataConfig(name="digits")
     x = torch.rand(8, 1, 8, 8)
@@ -398,6 +409,7 @@ def test_bad_images_and_options_are_named(no_weights, weights, tmp_path, capsys)
     assert "at least 4 images" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_runs_on_points_and_moved_folders(tmp_path, weights, rgb_folder, no_weights, monkeypatch, capsys):
     monkeypatch.setenv("GENZOO_INCEPTION_WEIGHTS", str(weights))
     run = tmp_path / "moons"

@@ -157,6 +157,7 @@ def test_baselines_have_the_asked_length_and_beat_chance(digits):
     assert retrieval.query_time(train_bits, bits, "hamming", repeats=1) > 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("code, steps", [("sigmoid-noise", 400), ("straight-through", 120)])
 def test_binary_code_option_trains_and_gives_bits(code, steps, tmp_path_factory, digits):
     torch.manual_seed(0)

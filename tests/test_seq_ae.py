@@ -221,6 +221,7 @@ def test_sampling_needs_a_fitted_code_distribution():
         m.sample(2)
 
 
+@pytest.mark.slow
 def test_reconstructs_a_sine_better_than_its_mean_after_a_short_seeded_run(tmp_path):
     data = {"name": "sines", "window": 24, "limit": 512}
     spec = RunSpec(

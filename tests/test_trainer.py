@@ -206,20 +206,17 @@ def _assert_resume_matches_uninterrupted(run: Path, tmp_path: Path, stop: int, e
         assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), name
 
 
+@pytest.mark.slow
 def test_a_killed_process_leaves_a_run_that_resumes_bit_identically(tmp_path):
+    """SIGKILL after step 7 (GENZOO_CRASH_AT): the checkpoint of step 6 is what is left."""
     run = tmp_path / "r"
-    cmd = [sys.executable, "-m", "genzoo", "train", *TINY_CLI, "--out", str(run), "--steps", "100000", "--ckpt-every", "3", "--quiet"]  # fmt: skip
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.time() + 60
-        while not (run / "checkpoints/latest").exists() and time.time() < deadline:
-            time.sleep(0.05)
-        time.sleep(0.7)  # let it write a few more checkpoints, then kill it mid-flight
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
+    cmd = [sys.executable, "-m", "genzoo", "train", *TINY_CLI, "--out", str(run), "--steps", "100000", "--ckpt-every", "3", "--log-every", "1", "--quiet"]  # fmt: skip
+    env = os.environ | {"GENZOO_CRASH_AT": "step:7"}
+    proc = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=300)
+    assert proc.returncode == -signal.SIGKILL
     assert genzoo.load(run).model_type == "ae"
     stop = int((run / "checkpoints/latest").read_text().strip().split("-")[1])
+    assert stop == 6 and metrics(run)[-1]["step"] == 7  # logged (every step), not checkpointed
     _assert_resume_matches_uninterrupted(run, tmp_path, stop, extra=3)
 
 
@@ -321,6 +318,7 @@ def _torchrun(*args: str) -> list[str]:
     return [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "genzoo", *args]  # fmt: skip
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", DDP_MODELS)
 def test_two_process_ddp_matches_one_process_with_the_same_global_batch(tmp_path, model):
     common = ["train", *DDP_MODELS[model], "--steps", "12", "--batch-size", "32", "--ckpt-every", "6", "--image-every", "0", "--quiet"]  # fmt: skip
@@ -353,6 +351,7 @@ def test_two_process_ddp_matches_one_process_with_the_same_global_batch(tmp_path
     assert math.isfinite(metrics(tmp_path / "two")[-1]["loss"])
 
 
+@pytest.mark.slow
 def test_two_process_ddp_trains_a_gan(tmp_path):
     """Two players under DDP: D's step leaves G without gradients and G's step D (found unused),
     G(z) made in D's step is reused by G's, G plays every 2nd step; both processes stay in step."""
@@ -397,6 +396,7 @@ def _wait_for_metrics(run: Path, proc: subprocess.Popen, lines: int = 2, timeout
     raise AssertionError(f"training did not log {lines} lines in time (exit code {proc.poll()})")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 def test_a_signal_stops_after_the_step_with_a_checkpoint_and_resume_matches(tmp_path, sig, code):
     run, steps = tmp_path / "r", 200_000
@@ -416,6 +416,7 @@ def test_a_signal_stops_after_the_step_with_a_checkpoint_and_resume_matches(tmp_
     _assert_resume_matches_uninterrupted(run, tmp_path, stop)
 
 
+@pytest.mark.slow
 def test_sigterm_stops_every_process_of_a_distributed_run_at_the_same_step(tmp_path):
     run = tmp_path / "r"
     env = os.environ | {"OMP_NUM_THREADS": "1"}
@@ -457,6 +458,7 @@ def test_sigterm_stops_every_process_of_a_distributed_run_at_the_same_step(tmp_p
     assert metrics(run)[-1]["step"] == stop + 4
 
 
+@pytest.mark.slow
 def test_an_error_in_a_distributed_run_exits_cleanly_in_every_process(tmp_path):
     """The process group is left on error too: each rank prints the error and exits with 2."""
     run = tmp_path / "r"

@@ -32,6 +32,23 @@ def cmd_datasets(args: argparse.Namespace) -> None:
         )
 
 
+def precision_reason(lines: list[str]) -> str | None:
+    """What precision the run's latest training trained in, and why (its metrics.jsonl lines);
+    a run logged before the reason was recorded gives just the precision."""
+    records = []
+    for line in lines:
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    records = [r for r in records if isinstance(r, dict)]
+    why = [r["precision_reason"] for r in records if "precision_reason" in r]
+    if why:
+        return str(why[-1])
+    last = [r["precision"] for r in records if "precision" in r]
+    return f"{last[-1]} (the log does not say why)" if last else None
+
+
 def cmd_info(args: argparse.Namespace) -> None:
     import genzoo
 
@@ -59,7 +76,10 @@ def cmd_info(args: argparse.Namespace) -> None:
         print(f"data:       {cfg['data']['name']}  shape {tuple(cfg['shape'])}")
     metrics = run / "metrics.jsonl"
     if metrics.is_file() and metrics.read_text().strip():
-        print("last log:   " + metrics.read_text().strip().splitlines()[-1])
+        lines = metrics.read_text().strip().splitlines()
+        if why := precision_reason(lines):
+            print(f"precision:  {why}")
+        print("last log:   " + lines[-1])
     for s in SECTIONS:
         if s in cfg:
             print(f"{s + ':':<11} {json.dumps(cfg[s])}")

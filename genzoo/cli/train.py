@@ -7,6 +7,7 @@ import argparse
 import os
 from pathlib import Path
 
+from genzoo import io
 from genzoo.cli.options import OutputDir, add_config_options, sections_from_args
 from genzoo.data import DataConfig
 from genzoo.errors import ConfigError
@@ -51,8 +52,17 @@ def spec_from_args(args: argparse.Namespace) -> tuple[RunSpec, Path, bool]:
     return spec, out, bool(args.resume)
 
 
+def batch_size_given(args: argparse.Namespace) -> bool:
+    """Whether the user chose the batch size (--batch-size or the --config file): then a batch
+    larger than the training set is an error, not fitted to the set as a default batch is."""
+    if sections_from_args(args)["train"].get("batch_size") is not None:
+        return True
+    file_cfg = io.read_json(args.config) if args.config else {}
+    return isinstance(file_cfg, dict) and "batch_size" in (file_cfg.get("train") or {})
+
+
 def cmd_train(args: argparse.Namespace) -> None:
     spec, out, resume = spec_from_args(args)
-    path = train(spec, out, resume=resume, progress=not args.quiet)
+    path = train(spec, out, resume=resume, progress=not args.quiet, fit_batch=not batch_size_given(args))
     if os.environ.get("RANK", "0") == "0":
         print(f"trained {spec.model_type} to step {spec.train.steps}; run in {path}")

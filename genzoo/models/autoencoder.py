@@ -67,6 +67,9 @@ class DeepAEConfig:
 class _AutoencoderBase(FittedCodePrior, GenerativeModel):
     """Reconstruction loss, code prior and the encode/decode/reconstruct API of every AE."""
 
+    def bf16_default(self) -> bool:  # bench_precision: conv 1.5x (8x8) to 3.9x (28x28); mlp 0.97-1.14x
+        return getattr(self.config, "arch", "mlp") == "conv"
+
     def __init__(self, config, shape: tuple[int, ...]) -> None:
         super().__init__(config, shape)
         if config.latent_dim < 1:

@@ -83,6 +83,19 @@ class GenerativeModel(nn.Module):
     def loss(self, batch: Batch, player: str = "model") -> Output:
         raise NotImplementedError
 
+    def bf16_default(self) -> bool:
+        """Whether ``precision="auto"`` trains this model under bf16 autocast on a CPU with native
+        bf16 (AMX, AVX-512-BF16). A family says True, for the architectures where
+        ``benchmarks/bench_precision.py`` measured a real speedup (docs/training.md); default fp32."""
+        return False
+
+    def precision_name(self) -> str:
+        """This model in a precision message: 'gan mlp on 2-D points', 'ddpm on 1x28x28 images'."""
+        arch = getattr(self.config, "arch", "auto")
+        size = "x".join(map(str, self.shape))
+        data = {1: f"{size}-D points", 2: f"{size} series"}.get(len(self.shape), f"{size} images")
+        return f"{self.model_type}{'' if arch == 'auto' else ' ' + arch} on {data}"
+
     def players_at(self, step: int) -> tuple[str, ...]:
         """The players that step at training step ``step``, in order (e.g. a GAN's D every step
         and G every k-th); default: all of them."""

@@ -63,6 +63,9 @@ class SeqAutoencoder(FittedCodePrior, GenerativeModel):
     data_ranks = (2,)  # (T, D) series
     config_class = SeqAEConfig
 
+    def bf16_default(self) -> bool:  # bench_precision: LSTM 0.83-1.14x on sines: no real gain, fp32
+        return False
+
     def __init__(self, config: SeqAEConfig, shape: tuple[int, ...]) -> None:
         super().__init__(config, shape)
         for name in ("hidden", "layers", "latent_dim"):

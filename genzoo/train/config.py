@@ -29,7 +29,8 @@ class TrainConfig:
     keep_checkpoints: int = 1  # how many recent checkpoints to keep
     threads: int = 0  # torch CPU threads per process (0: torch's default)
     # autocast dtype of the forward pass; weights, gradients and optimiser state stay fp32.
-    # auto: bf16 where the CPU has native bf16 (AVX-512-BF16 or AMX), else fp32.
+    # auto: bf16 where the CPU has native bf16 (AVX-512-BF16 or AMX) and the model declares it
+    # (GenerativeModel.bf16_default, from benchmarks/bench_precision.py), else fp32.
     precision: Literal["auto", "fp32", "bf16"] = "auto"
     channels_last: bool = True  # NHWC layout for image batches and conv weights (faster on CPU)
     compile: bool = False  # torch.compile the model's loss (needs a C++ compiler on CPU)

@@ -14,6 +14,8 @@ import copy
 import dataclasses
 import json
 import math
+import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -29,10 +31,11 @@ from genzoo.data import DatasetInfo, TensorData, load_dataset
 from genzoo.data.base import dynamic_binarize_generator
 from genzoo.errors import ConfigError, TrainingError, TrainingStopped
 from genzoo.models.base import GenerativeModel
+from genzoo.precision import choose_precision
 from genzoo.registry import get_model_class
 from genzoo.train import checkpoint as ckpt
 from genzoo.train import distributed as dd
-from genzoo.train.config import TrainConfig, check_train_config, resolve_precision
+from genzoo.train.config import TrainConfig, check_train_config
 from genzoo.train.ema import EMA
 from genzoo.train.run import RunSpec, check_resume
 from genzoo.train.signals import StopRequest
@@ -58,7 +61,9 @@ class BatchSchedule:
         if global_batch % info.world:
             raise ConfigError(f"batch_size {global_batch} is not divisible by {info.world} processes")
         if global_batch > n:
-            raise ConfigError(f"batch_size {global_batch} is larger than the {n} training examples")
+            raise ConfigError(
+                f"batch_size {global_batch} is larger than the {n} training examples; pass a smaller --batch-size"
+            )
         self.n, self.gb, self.seed, self.info = n, global_batch, seed, info
         self.per_epoch = n // global_batch
         self._epoch, self._perm = -1, torch.empty(0)
@@ -105,10 +110,40 @@ def tensorboard_writer(run: Path):
     return SummaryWriter(str(run / "tb"))
 
 
+def fit_batch_to_data(spec: RunSpec, n: int, info: dd.DistInfo) -> RunSpec:
+    """The spec with a batch no larger than the ``n`` training examples: a larger batch becomes
+    the whole set (rounded down to a multiple of the processes), said in one line on stderr."""
+    fitted = n // info.world * info.world
+    if spec.train.batch_size <= n or fitted < 1:
+        return spec
+    if info.is_main:
+        print(
+            f"genzoo: note: batch_size {spec.train.batch_size} is larger than the {n} training examples of "
+            f"{spec.data.name}; training with batch_size {fitted} (pass --batch-size to choose another)",
+            file=sys.stderr,
+        )
+    return dataclasses.replace(spec, train=cfgio.replace(spec.train, batch_size=fitted))
+
+
+def crash_step() -> int | None:
+    """The step after which a test asks training to die at once (``GENZOO_CRASH_AT=step:N``: a
+    SIGKILL after step N and its checkpoint, if any): a crash at a named moment, not after a sleep."""
+    at = os.environ.get("GENZOO_CRASH_AT", "")
+    return int(at.removeprefix("step:")) if at.startswith("step:") else None
+
+
 class Trainer:
     def __init__(
-        self, spec: RunSpec, out: str | Path, *, resume: bool = False, progress: bool = True
+        self,
+        spec: RunSpec,
+        out: str | Path,
+        *,
+        resume: bool = False,
+        progress: bool = True,
+        fit_batch: bool = True,
     ) -> None:
+        """``fit_batch``: a batch larger than the training set becomes the whole set (with a note)
+        instead of an error; the CLI turns it off when --batch-size was given."""
         self.spec, self.run, self.progress = spec, Path(out), progress
         tc = spec.train
         check_train_config(tc)
@@ -128,6 +163,9 @@ class Trainer:
             torch.set_num_threads(tc.threads)
         self.data: TensorData = load_dataset(spec.data, "train")
         self.spec = spec = with_data_classes(spec, self.data.info)
+        if fit_batch:  # config.json records the batch trained with, so a resume keeps it
+            self.spec = spec = fit_batch_to_data(spec, len(self.data), self.info)
+            tc = spec.train
         torch.manual_seed(tc.seed)  # the same initial weights in every process
         self.model: GenerativeModel = get_model_class(spec.model_type)(spec.model, self.data.info.shape)
         self.params = {p: self.model.player_parameters(p) for p in self.model.players}
@@ -147,7 +185,11 @@ class Trainer:
         if resume:
             self._restore()  # before any collective call: every process checks the same files
         self.ema = self._ema_from_checkpoint(resume) if tc.ema_decay > 0 else None
-        self.precision = resolve_precision(tc.precision)
+        # auto: bf16 only where the CPU has native bf16 and the model declares it (one line why,
+        # on the first metrics.jsonl record of each fit: a resume on another CPU may choose anew)
+        choice = choose_precision(tc.precision, self.model.bf16_default(), self.model.precision_name())
+        self.precision, self.precision_reason = choice.precision, choice.reason
+        self.crash_at = crash_step()
         self.channels_last = tc.channels_last
         if self.channels_last:
             self.model.to(memory_format=torch.channels_last)  # 4-D weights only; the rest unchanged
@@ -385,6 +427,8 @@ class Trainer:
                     self._images()
                 if save_now:
                     self.save(elapsed())
+                if self.step == self.crash_at:
+                    os.kill(os.getpid(), signal.SIGKILL)
                 bar.update(1)
             bar.close()
         if self.tb is not None:
@@ -418,12 +462,14 @@ class Trainer:
             "threads": torch.get_num_threads(),
             "precision": self.precision,
         }
+        if self.precision_reason:  # the first record of this fit says why
+            rec["precision_reason"], self.precision_reason = self.precision_reason, ""
         if self.info.is_main:
             with open(self.run / "metrics.jsonl", "a") as f:
                 f.write(json.dumps(rec) + "\n")
             if self.tb is not None:
                 for k, v in rec.items():
-                    if k != "step" and isinstance(v, int | float):  # not the precision's name
+                    if k != "step" and isinstance(v, int | float):  # not the precision's name or why
                         self.tb.add_scalar(k, v, self.step)
             bar.set_postfix({k: f"{rec[k]:.4g}" for k in names[:3]})
 
@@ -436,15 +482,17 @@ def train(
     progress: bool = True,
     stop_at: int | None = None,
     time_limit_s: float | None = None,
+    fit_batch: bool = True,
 ) -> Path:
     """Train (or resume) a run; returns the run directory. A distributed run leaves its process
-    group when this returns or raises."""
+    group when this returns or raises. ``fit_batch``: a batch larger than the training set
+    becomes the whole set, with a one-line note (False: that is a ConfigError)."""
     try:
-        return Trainer(spec, out, resume=resume, progress=progress).fit(
+        return Trainer(spec, out, resume=resume, progress=progress, fit_batch=fit_batch).fit(
             stop_at=stop_at, time_limit_s=time_limit_s
         )
     finally:
         dd.teardown()
 
 
-__all__ = ["BatchSchedule", "RunSpec", "Trainer", "lr_at", "train"]
+__all__ = ["BatchSchedule", "RunSpec", "Trainer", "fit_batch_to_data", "lr_at", "train"]
