@@ -50,6 +50,7 @@ def test_train_writes_a_run_and_info_describes_it(ae_run, capsys):
     assert main(["info", str(ae_run)]) == 0
     out = capsys.readouterr().out
     assert "ae" in out and "step:       30" in out and "digits" in out and genzoo.__version__ in out
+    assert "can:        decoder, encoder, sampler  (latent dim: 4)" in out
 
 
 def test_sample_and_reconstruct_write_images(ae_run, tmp_path):

@@ -19,7 +19,7 @@ from genzoo.eval.modes import mode_coverage
 from genzoo.models.gan import d_loss, g_loss
 from genzoo.registry import get_model_class
 from genzoo.train import RunSpec, Trainer, train, train_config_for
-from tests.conftest import SHAPE, TINY
+from tests.conftest import SHAPE, TEST_PRECISION, TINY
 
 GANS = ("gan", "dcgan", "cgan", "acgan")
 TOY_GAN = {"latent_dim": 2, "hidden": (128, 128)}  # covers all 8 modes in 1,000 steps for seeds 0-4
@@ -35,7 +35,7 @@ def toy_spec(model: str = "gan", data: str = "eight-gaussians", model_cfg: dict 
     cls = get_model_class(model)
     tc = {"steps": 1000, "batch_size": 256, "lr": 1e-3, "ema_decay": 0.0, "image_every": 0}
     # fp32 pinned: the quality thresholds below must hold on every CPU, whatever "auto" picks there
-    tc |= {"ckpt_every": 10_000, "log_every": 100, "threads": 1, "precision": "fp32"} | train_kw
+    tc |= {"ckpt_every": 10_000, "log_every": 100, "threads": 1, "precision": TEST_PRECISION} | train_kw
     return RunSpec(
         model,
         cfgio.from_dict(cls.config_class, model_cfg or TOY_GAN),

@@ -9,6 +9,7 @@ from pathlib import Path
 from genzoo import __version__, io
 from genzoo.cli.options import SECTIONS
 from genzoo.data import list_datasets
+from genzoo.models import capabilities
 from genzoo.train.checkpoint import pointed
 
 
@@ -59,6 +60,13 @@ def cmd_info(args: argparse.Namespace) -> None:
     print(f"run:        {run}")
     print(f"model:      {cfg['model_type']}  ({sum(p.numel() for p in model.parameters()):,} parameters)")
     print(f"version:    saved by genzoo {cfg.get('genzoo_version')}, this is {__version__}")
+    can = capabilities.describe(model)
+    extra = [
+        f"{k.replace('_', ' ')}: {', '.join(map(str, v)) if isinstance(v, list) else v}"
+        for k, v in can.items()
+        if k not in ("model_type", "capabilities", "likelihood_kind") and v not in ([], None)
+    ]
+    print(f"can:        {', '.join(can['capabilities'])}" + (f"  ({'; '.join(extra)})" if extra else ""))
     if (mdir / "state.json").is_file():
         state = io.read_json(mdir / "state.json")
         step = state.get("step") if isinstance(state, dict) else None
