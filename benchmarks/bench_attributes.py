@@ -37,7 +37,9 @@ from machine import stamp
 import genzoo
 from genzoo import latent
 from genzoo.apps import arithmetic as arith
+from genzoo.apps import attribute_file
 from genzoo.apps import attributes as attr
+from genzoo.apps.pixel_statistics import PIXEL_ATTRIBUTES
 from genzoo.cli import main as cli
 from genzoo.data import DataConfig, load_dataset
 from genzoo.eval.features import extract, load_feature_net
@@ -52,14 +54,14 @@ def measure(name: str, data_root: str, a: argparse.Namespace, classify) -> dict:
     tr, te = load_dataset(data, "train"), load_dataset(data, "test")
     t0 = time.time()
     attrs = attr.compute_attributes(model, tr.x, tr.y, class_names=tr.info.class_names, n=a.n_attr, seed=0)
-    attr.save_attributes(attrs, run / attr.FILE_NAME)
+    attribute_file.save_attributes(attrs, run / attribute_file.FILE_NAME)
     t_attr = time.time() - t0
     idx = torch.randperm(len(te), generator=torch.Generator().manual_seed(a.seed))[: a.n].sort().values
     z = latent.latent_codes(model, te.x[idx])  # (n, d)
     reference = classify(latent.decode(model, z))  # class of the unedited decode
     amounts = arith.amounts(-2.0, 2.0, a.steps)
     rows = {}
-    for stat, (high, _low) in attr.PIXEL_ATTRIBUTES.items():
+    for stat, (high, _low) in PIXEL_ATTRIBUTES.items():
         images = arith.edit(model, attrs, high, z, amounts)  # (n, T, 1, 28, 28)
         rows[stat] = arith.slider_report(images, amounts, stat, 1.0, classify, reference)
         r = rows[stat]
@@ -85,7 +87,7 @@ def table(results: list[dict], steps: int) -> str:
             s, k, am = r["mean_statistic"], r["class_kept"], r["amounts"]
             at = {round(v, 4): i for i, v in enumerate(am)}
             kept = " / ".join(f"{k[at[v]]:.2f}" if v in at else "-" for v in (-2.0, -1.0, 1.0, 2.0))
-            hi, lo = attr.PIXEL_ATTRIBUTES[stat]
+            hi, lo = PIXEL_ATTRIBUTES[stat]
             lines.append(
                 f"| {res['model']} | {stat} ({hi}/{lo}) | {r['monotone']:.2f} | {r['spearman']:.2f} "
                 f"| {s[0]:.3g} / {s[mid]:.3g} / {s[-1]:.3g} | {kept} |"

@@ -138,7 +138,8 @@ def row_gunpoint(a) -> dict:
                 labels=("series", f"seq-ae (d={d})", f"PCA ({d})"),
                 title=f"GunPoint test series and reconstructions, code size {d}",
             )
-            from genzoo.latent import latent_map, save_figure
+            from genzoo.latent_map import latent_map
+            from genzoo.viz import save_figure
 
             fig = latent_map(
                 model, test.x, test.y, class_names=test.info.class_names, title=f"GunPoint test codes, d={d}"

@@ -27,8 +27,9 @@ from genzoo import __version__, io
 from genzoo import config as cfgio
 from genzoo.data import DataConfig, TensorData, load_dataset
 from genzoo.errors import ConfigError
-from genzoo.eval.evaluate import draw_samples, evaluate_images, floor_note, real_floor
+from genzoo.eval.evaluate import draw_samples, evaluate_images
 from genzoo.eval.features import Extractor, FeatureKind, check_device, choose_extractor
+from genzoo.eval.reference import floor_note, real_floor
 from genzoo.registry import get_model_class, list_models
 from genzoo.train import RunSpec, TrainConfig, train, train_config_for
 

@@ -1,4 +1,5 @@
-"""Image grids and training-progress strips/GIFs written with Pillow (no torchvision)."""
+"""Image grids and training-progress strips/GIFs written with Pillow (no torchvision); 2-D scatters
+and any matplotlib figure (``save_figure``) written as PNG."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import re
 from collections.abc import Sequence
 from io import BytesIO
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -13,6 +15,9 @@ from PIL import Image, ImageDraw
 
 from genzoo import io
 from genzoo.errors import GenzooError
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
 def grid_array(rows: Sequence[torch.Tensor], pad: int = 2, scale: int = 1) -> np.ndarray:
@@ -161,8 +166,17 @@ def save_scatter(real: torch.Tensor, fake: torch.Tensor, path: str | Path, size:
     ax.set(xlim=(lo[0] - pad[0], hi[0] + pad[0]), ylim=(lo[1] - pad[1], hi[1] + pad[1]), xticks=[], yticks=[])
     ax.set_aspect("equal", adjustable="box")
     fig.tight_layout(pad=0.2)
+    return save_figure(fig, path)
+
+
+def save_figure(fig: Figure, path: str | Path) -> Path:
+    """Write a matplotlib figure as PNG atomically (rendered to memory first), then close it."""
+    import matplotlib.pyplot as plt
+
     buf = BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
+    try:
+        fig.savefig(buf, format="png")
+    finally:
+        plt.close(fig)
     io.atomic_write_bytes(path, buf.getvalue())
     return Path(path)

@@ -1,4 +1,5 @@
-"""Attribute vectors, latent arithmetic and sliders (genzoo.apps.attributes / arithmetic, the CLI)."""
+"""Attribute vectors, latent arithmetic and sliders (genzoo.apps.attributes, attribute_file,
+pixel_statistics, attribute_table, arithmetic; the CLI)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from PIL import Image
 import genzoo
 from genzoo import latent
 from genzoo.apps import arithmetic as arith
+from genzoo.apps import attribute_file, attribute_table
 from genzoo.apps import attributes as attr
+from genzoo.apps.pixel_statistics import PIXEL_ATTRIBUTES, pixel_statistics
 from genzoo.cli import main as cli_main
 from genzoo.data import DataConfig, load_dataset
 from genzoo.data.folder import image_names
@@ -34,7 +37,7 @@ def bar(h: int, w: int, top: int, left: int, height: int, width: int, shear: flo
 # ------------------------------------------------------------------------------ pixel statistics
 def test_pixel_statistics_of_hand_made_bars():
     thin, thick = bar(16, 16, 3, 5, 10, 2), bar(16, 16, 3, 5, 10, 4)
-    s = attr.pixel_statistics(torch.cat([thin, thick]))
+    s = pixel_statistics(torch.cat([thin, thick]))
     # thickness = 2 area / perimeter = 2 w L / (2 w + 2 L)
     assert s["thickness"].tolist() == pytest.approx([2 * 20 / 24, 2 * 40 / 28])
     assert s["width"].tolist() == pytest.approx([2, 4])
@@ -49,14 +52,14 @@ def test_slant_sign_follows_the_lean():
         bar(16, 16, 2, 10, 12, 2, -0.5),
         bar(16, 16, 2, 7, 12, 2),
     )
-    slant = attr.pixel_statistics(torch.cat([right, left, upright]))["slant"]
+    slant = pixel_statistics(torch.cat([right, left, upright]))["slant"]
     assert slant[0] > 0.3 and slant[1] < -0.3 and abs(float(slant[2])) < 1e-6
     assert float(slant[0]) == pytest.approx(-float(slant[1]))  # mirror images
     assert float(slant[0]) == pytest.approx(0.5, abs=0.1)  # the shear that drew it
 
 
 def test_empty_images_give_zero_statistics():
-    s = attr.pixel_statistics(torch.zeros(2, 3, 8, 8))
+    s = pixel_statistics(torch.zeros(2, 3, 8, 8))
     assert all(v.abs().max() == 0 for v in s.values())
 
 
@@ -151,12 +154,14 @@ def write(path, text: str):
 
 
 def test_attribute_table_reads_the_celeba_layout(tmp_path):
-    t = attr.read_attribute_table(
+    t = attribute_table.read_attribute_table(
         write(tmp_path / "a.txt", "3\nSmiling Male\n001.png  1 -1\n002.png -1  1\n003.png  1  1\n")
     )
     assert t.files == ["001.png", "002.png", "003.png"] and t.names == ["Smiling", "Male"]
     assert t.high.tolist() == [[True, False], [False, True], [True, True]]
-    zero_one = attr.read_attribute_table(write(tmp_path / "b.csv", "2\nimage_id,Smiling\n1.png,0\n2.png,1\n"))
+    zero_one = attribute_table.read_attribute_table(
+        write(tmp_path / "b.csv", "2\nimage_id,Smiling\n1.png,0\n2.png,1\n")
+    )
     assert zero_one.names == ["Smiling"] and zero_one.high[:, 0].tolist() == [False, True]
 
 
@@ -173,15 +178,17 @@ def test_attribute_table_reads_the_celeba_layout(tmp_path):
 )
 def test_bad_attribute_tables_name_the_line(tmp_path, text, why):
     with pytest.raises(DataError, match=why):
-        attr.read_attribute_table(write(tmp_path / "t.txt", text))
+        attribute_table.read_attribute_table(write(tmp_path / "t.txt", text))
 
 
 def test_table_matching_by_file_name(tmp_path):
-    t = attr.read_attribute_table(write(tmp_path / "t.txt", "3\nSmiling\na.png 1\nb.png -1\nzz.png 1\n"))
+    t = attribute_table.read_attribute_table(
+        write(tmp_path / "t.txt", "3\nSmiling\na.png 1\nb.png -1\nzz.png 1\n")
+    )
     everything = ["faces/a.png", "faces/b.png", "faces/c.png"]
     with pytest.raises(DataError, match="names 1 image\\(s\\) not in the folder \\(zz.png\\)"):
-        attr.match_table(t, everything, everything)
-    idx, high = attr.match_table(
+        attribute_table.match_table(t, everything, everything)
+    idx, high = attribute_table.match_table(
         t, ["faces/c.png", "faces/b.png", "faces/a.png"], everything, ignore_missing=True
     )
     assert idx.tolist() == [1, 2] and high[:, 0].tolist() == [False, True]
@@ -203,7 +210,7 @@ def test_an_edit_moves_its_statistic_in_the_right_direction(ae_run):
     train_x = load_dataset(DataConfig(name="digits"), "train")
     test = load_dataset(DataConfig(name="digits"), "test")
     a = attr.compute_attributes(model, train_x.x, train_x.y, class_names=train_x.info.class_names)
-    assert set(a.pairs) == set(attr.PIXEL_ATTRIBUTES) and a.classes == tuple(str(i) for i in range(10))
+    assert set(a.pairs) == set(PIXEL_ATTRIBUTES) and a.classes == tuple(str(i) for i in range(10))
     z = latent.latent_codes(model, test.x[:100])
     amounts = arith.amounts(-2, 2, 5)
     for name, stat in (("thick", "thickness"), ("right-slanted", "slant"), ("bright", "brightness")):
@@ -219,8 +226,8 @@ def test_attributes_file_round_trip_and_model_check(ae_run, tmp_path):
     model = genzoo.load(ae_run)
     x = load_dataset(DataConfig(name="digits"), "test")
     a = attr.compute_attributes(model, x.x, x.y, class_names=x.info.class_names, n=200)
-    path = attr.save_attributes(a, tmp_path / "a.safetensors")
-    b = attr.load_attributes(path, model)
+    path = attribute_file.save_attributes(a, tmp_path / "a.safetensors")
+    b = attribute_file.load_attributes(path, model)
     assert b.names == a.names and b.pairs == a.pairs and b.classes == a.classes
     assert torch.equal(b.centroids, a.centroids) and torch.equal(b.counts, a.counts)
     assert b.meta["source"] == "pixels" and b.meta["model_type"] == "ae" and b.meta["images"] == "200"
@@ -228,16 +235,16 @@ def test_attributes_file_round_trip_and_model_check(ae_run, tmp_path):
     with torch.no_grad():
         next(other.parameters()).add_(1.0)
     with pytest.raises(CheckpointError, match="other weights of this ae"):
-        attr.load_attributes(path, other)
+        attribute_file.load_attributes(path, other)
     small = attr.Attributes(a.names, a.centroids[:, :4], a.counts, a.pairs, a.classes, a.meta)
-    attr.save_attributes(small, tmp_path / "small.safetensors")
+    attribute_file.save_attributes(small, tmp_path / "small.safetensors")
     with pytest.raises(
         CheckpointError, match="computed for a ae with latent size 4, not this ae with latent size 16"
     ):
-        attr.load_attributes(tmp_path / "small.safetensors", model)
+        attribute_file.load_attributes(tmp_path / "small.safetensors", model)
     (tmp_path / "junk.safetensors").write_bytes(b"junk")
     with pytest.raises(CheckpointError, match="not a readable safetensors"):
-        attr.load_attributes(tmp_path / "junk.safetensors")
+        attribute_file.load_attributes(tmp_path / "junk.safetensors")
 
 
 # ---------------------------------------------------------------------------------------- the CLI
@@ -268,7 +275,7 @@ def cli_run(ae_run, tmp_path_factory):
 
 
 def test_cli_writes_attributes_arithmetic_and_edit_pictures(cli_run, tmp_path, capsys):
-    assert (cli_run / attr.FILE_NAME).is_file()
+    assert (cli_run / attribute_file.FILE_NAME).is_file()
     assert (
         main(["arithmetic", str(cli_run), "--expr", "7 + 2*thick - 2*thin", "-o", str(tmp_path / "a.png")])
         == 0
@@ -340,7 +347,7 @@ def test_a_table_matched_to_a_folder_dataset(tmp_path, capsys):
     spec = tiny_spec("ae", folder, steps=2, batch_size=8, threads=1, image_every=0, ckpt_every=2, log_every=1)
     train(spec, tmp_path / "run", progress=False)
     assert main(["attributes", str(tmp_path / "run"), "--from", str(table)]) == 0
-    a = attr.load_attributes(tmp_path / "run" / attr.FILE_NAME)
+    a = attribute_file.load_attributes(tmp_path / "run" / attribute_file.FILE_NAME)
     assert a.pairs == {"Smiling": ("Smiling", "not-Smiling")} and a.meta["source"] == "table"
     train_names = image_names(str(faces), "train")
     assert int(a.counts[0]) == sum(int(n[:3]) % 3 == 0 for n in train_names)
@@ -361,7 +368,7 @@ def test_a_gan_uses_sampled_latents(tmp_path, capsys):
     torch.testing.assert_close(model.decode(z), model.sample(3, torch.Generator().manual_seed(0)))
     assert not latent.can_encode(model) and attr.can_sample_latent(model)
     assert main(["attributes", str(tmp_path / "gan"), "-n", "200"]) == 0
-    a = attr.load_attributes(tmp_path / "gan" / attr.FILE_NAME, model)
+    a = attribute_file.load_attributes(tmp_path / "gan" / attribute_file.FILE_NAME, model)
     assert a.meta["codes"] == "sampled latents" and len(a.classes) > 0  # labels from the shipped classifier
     assert main(["edit", str(tmp_path / "gan"), "--attr", "thick", "-o", str(tmp_path / "g.png")]) == 0
     capsys.readouterr()
@@ -383,7 +390,8 @@ def test_models_without_codes_are_refused():
 
 
 def test_saving_attributes_never_overwrites_another_file(tmp_path):
-    from genzoo.apps.attributes import Attributes, save_attributes
+    from genzoo.apps.attribute_file import save_attributes
+    from genzoo.apps.attributes import Attributes
 
     attrs = Attributes(
         centroids=torch.zeros(2, 3),

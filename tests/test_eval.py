@@ -217,7 +217,7 @@ def test_eval_of_a_checkpoint_without_the_data(real_data_root, cache, tmp_path, 
     shutil.rmtree(cache)
     with pytest.raises(DataError, match="not cached"):
         from genzoo.data import DataConfig
-        from genzoo.eval.evaluate import reference_features
+        from genzoo.eval.reference import reference_features
 
         empty = DataConfig(name="mnist", root=str(tmp_path / "empty"))
         reference_features(empty, "test", 10_000, features.shipped_extractor("mnist"))

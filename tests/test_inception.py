@@ -23,7 +23,9 @@ from genzoo.cli import main
 from genzoo.data import DataConfig
 from genzoo.errors import CheckpointError, ConfigError
 from genzoo.eval import features, inception
-from genzoo.eval.evaluate import dataset_key, evaluate_images, load_samples
+from genzoo.eval.evaluate import evaluate_images
+from genzoo.eval.reference import dataset_key
+from genzoo.eval.samples_file import load_samples
 
 
 @functools.cache
@@ -370,7 +372,7 @@ def pixels() -> features.Extractor:
 
 def test_reference_sets_ignore_limit_and_follow_settings(no_weights):
     from genzoo.data import load_dataset
-    from genzoo.eval.evaluate import reference_features
+    from genzoo.eval.reference import reference_features
 
     full = len(load_dataset(DataConfig(name="digits"), "test"))
     ref = reference_features(DataConfig(name="digits", limit=16), "test", 10_000, pixels())

@@ -12,7 +12,7 @@ from torch import nn
 
 import genzoo
 from genzoo import config as cfgio
-from genzoo import latent, viz
+from genzoo import latent, latent_map, viz
 from genzoo.cli import main
 from genzoo.data import DataConfig, load_dataset
 from genzoo.errors import GenzooError
@@ -221,13 +221,13 @@ def test_map_2d_keeps_2d_codes_and_projects_more_by_pca():
 
     g = torch.Generator().manual_seed(0)
     two = torch.randn(50, 2, generator=g)
-    np.testing.assert_array_equal(latent.map_2d(two), two.double().numpy())
+    np.testing.assert_array_equal(latent_map.map_2d(two), two.double().numpy())
     five = torch.randn(50, 5, generator=g) * torch.tensor([5.0, 1, 1, 3, 0.1])
-    got = latent.map_2d(five)
+    got = latent_map.map_2d(five)
     want = PCA(n_components=2, random_state=0).fit_transform(five.double().numpy())
     np.testing.assert_allclose(got, want, atol=1e-9)
     assert got[:, 0].var() >= got[:, 1].var()
-    assert latent.map_2d(torch.randn(30, 6, generator=g), "tsne").shape == (30, 2)
+    assert latent_map.map_2d(torch.randn(30, 6, generator=g), "tsne").shape == (30, 2)
 
 
 def test_decoded_grid_puts_z1_left_to_right_and_z2_upwards():
@@ -238,7 +238,7 @@ def test_decoded_grid_puts_z1_left_to_right_and_z2_upwards():
             return out
 
     codes = torch.stack([torch.linspace(0, 1, 101), torch.linspace(2, 4, 101).flip(0)], 1)  # (101, 2)
-    arr, extent = latent.decoded_grid(Coords(d=2), codes, n=3)
+    arr, extent = latent_map.decoded_grid(Coords(d=2), codes, n=3)
     assert arr.shape == (6, 6, 1)
     z1, z2 = arr[0::2, 0::2, 0], arr[0::2, 1::2, 0]  # (3, 3) each: rows top to bottom
     assert (np.diff(z1.astype(int), axis=1) > 0).all() and (np.diff(z2.astype(int), axis=0) < 0).all()
@@ -249,10 +249,10 @@ def test_decoded_grid_puts_z1_left_to_right_and_z2_upwards():
 def test_latent_map_has_a_decoded_grid_only_for_a_2d_latent(d, panels, tmp_path):
     x = images(40)
     y = torch.arange(40) % 4
-    fig = latent.latent_map(LinearAE(d=d), x, y, class_names=["a", "b", "c", "d"])
+    fig = latent_map.latent_map(LinearAE(d=d), x, y, class_names=["a", "b", "c", "d"])
     assert len(fig.axes) == panels
     assert fig.axes[0].get_title().endswith("(codes)" if d == 2 else "(PCA)")
-    path = latent.save_figure(fig, tmp_path / "m.png")
+    path = viz.save_figure(fig, tmp_path / "m.png")
     w, h = Image.open(path).size
     assert w / h > (3 if panels == 3 else 2) and w / h < panels + 1
 

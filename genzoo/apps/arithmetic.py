@@ -17,7 +17,8 @@ from typing import Any
 
 import torch
 
-from genzoo.apps.attributes import Attributes, decode_codes, pixel_statistics
+from genzoo.apps.attributes import Attributes, decode_codes
+from genzoo.apps.pixel_statistics import pixel_statistics
 from genzoo.errors import ConfigError, GenzooError
 
 Terms = list[tuple[float, str]]

@@ -9,101 +9,41 @@ An ``Attributes`` object keeps the *centroids* (the group means) with names, so 
 "7 + thick - thin" is a sum of named centroids (``genzoo.apps.arithmetic``) and ``edit --attr thick``
 adds amount * (thick - thin) to a code. Three sources of groups:
 
-- ``pixels``: statistics computed from the images themselves (``pixel_statistics``); high = top
-  quartile of the statistic, low = bottom quartile (ties at the quartile included in both groups'
-  boundary as ``>= q75`` and ``<= q25``);
+- ``pixels``: statistics computed from the images themselves (``genzoo.apps.pixel_statistics``);
+  high = top quartile of the statistic, low = bottom quartile (ties at the quartile included in
+  both groups' boundary as ``>= q75`` and ``<= q25``);
 - ``labels``: one centroid per class, named by the class name ("7");
-- a CelebA ``list_attr``-style table (``read_attribute_table``): high = value 1, low = -1 (or 0),
-  matched to a folder dataset by file name.
+- a CelebA ``list_attr``-style table (``genzoo.apps.attribute_table``): high = value 1, low = -1
+  (or 0), matched to a folder dataset by file name.
 
 A model that can encode (ae, vae, ...; ``genzoo.latent.can_encode``) gives the codes of real
 images; a GAN cannot encode, so its groups are formed over sampled latents z ~ N(0, I) and the
 images G(z) (``sample_latent``/``generate``, asked by capability); their class is the model's own
 label (cgan) or the class the shipped classifier gives G(z).
+
+This module computes the centroids (``compute_attributes``); ``genzoo.apps.attribute_file`` saves
+and loads them, and ``genzoo.apps.attribute_sources`` picks the images of a run for each source.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import torch
 
-from genzoo import conditional, io, latent
-from genzoo.apps.attribute_table import (  # noqa: F401  (re-exported: part of this module's API)
-    AttributeTable,
-    match_table,
-    read_attribute_table,
-)
-from genzoo.errors import CheckpointError, ConfigError, DataError, GenzooError
+from genzoo import conditional, latent
+from genzoo.apps.pixel_statistics import PIXEL_ATTRIBUTES, pixel_statistics, quartile_groups
+from genzoo.errors import ConfigError, DataError, GenzooError
 from genzoo.models import capabilities as caps
 from genzoo.models.capabilities import Capability
 
-FILE_NAME = "attributes.safetensors"  # the default file inside RUN
-FORMAT = "genzoo-attributes/1"
-# pixel statistic -> (name of its high centroid, name of its low centroid)
-PIXEL_ATTRIBUTES: dict[str, tuple[str, str]] = {
-    "thickness": ("thick", "thin"),
-    "slant": ("right-slanted", "left-slanted"),
-    "width": ("wide", "narrow"),
-    "height": ("tall", "short"),
-    "brightness": ("bright", "dark"),
-}
 SOURCES = ("pixels", "labels")  # or a table file
-QUARTILE = 0.25  # high = top quartile, low = bottom quartile of a pixel statistic
 
 
-# ------------------------------------------------------------------------------ pixel statistics
-def pixel_statistics(x: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Five statistics of images x (N, C, H, W) in [0, 1], each (N,), on the gray image
-    g = mean over channels (N, H, W), ink bright on dark (MNIST's convention), i = row (down), j = column:
-
-    - brightness = mean_ij g
-    - width  = sum_j max_i g_ij   (columns holding ink; a column counts as much as its brightest pixel)
-    - height = sum_i max_j g_ij   (rows holding ink)
-    - thickness = 2 * area / perimeter, area = sum g, perimeter = TV(g) = sum |g_i,j+1 - g_ij| +
-      |g_i+1,j - g_ij| with zero padding (for a binary image: the number of ink-pixel edges facing
-      background). A w x L bar gives w L / (w + L), about w for long strokes; blur keeps both sums.
-    - slant = mu11 / mu02, the shear of the ink's second moments with y = -i pointing up:
-      mu11 = sum g (j - cj)(ci - i), mu02 = sum g (ci - i)^2 about the ink's centroid (ci, cj);
-      > 0 leans right (top to the right), 0 upright (the shear that deskewing removes).
-
-    Empty images get 0 for every statistic."""
-    if x.dim() != 4:
-        raise GenzooError(f"pixel statistics need images (N, C, H, W), got shape {tuple(x.shape)}")
-    g = x.detach().float().cpu().mean(1).clamp(0, 1)  # (N, H, W)
-    n, h, w = g.shape
-    area = g.sum((1, 2))  # (N,)
-    padded = torch.nn.functional.pad(g, (1, 1, 1, 1))  # (N, H+2, W+2)
-    tv = padded.diff(dim=2).abs().sum((1, 2)) + padded.diff(dim=1).abs().sum((1, 2))  # (N,)
-    rows = torch.arange(h, dtype=g.dtype)[None, :, None]  # i
-    cols = torch.arange(w, dtype=g.dtype)[None, None, :]  # j
-    m = area.clamp(min=1e-12)[:, None, None]
-    ci = (g * rows).sum((1, 2), keepdim=True) / m
-    cj = (g * cols).sum((1, 2), keepdim=True) / m
-    up = ci - rows  # y = -(i - ci), pointing up
-    mu11 = (g * (cols - cj) * up).sum((1, 2))
-    mu02 = (g * up * up).sum((1, 2))
-    return {
-        "thickness": torch.where(tv > 0, 2 * area / tv.clamp(min=1e-12), torch.zeros_like(area)),
-        "slant": torch.where(mu02 > 1e-12, mu11 / mu02.clamp(min=1e-12), torch.zeros_like(area)),
-        "width": g.amax(1).sum(1),
-        "height": g.amax(2).sum(1),
-        "brightness": g.mean((1, 2)),
-    }
-
-
-def quartile_groups(s: torch.Tensor, q: float = QUARTILE) -> tuple[torch.Tensor, torch.Tensor]:
-    """(high, low) boolean masks (N,) of a statistic s (N,): s >= its (1 - q) quantile, s <= its q quantile."""
-    lo, hi = torch.quantile(s.double(), torch.tensor([q, 1 - q], dtype=torch.float64)).tolist()
-    return s >= hi, s <= lo
-
-
-# ---------------------------------------------------------------------------- the attribute file
+# --------------------------------------------------------------------------- attribute centroids
 @dataclass
 class Attributes:
     """Named centroids (mean codes) of groups of images, and the attributes they form.
@@ -243,90 +183,6 @@ def attributes_from_codes(
     return Attributes(tuple(names), cents, counts, pairs, tuple(classes), md)
 
 
-def weights_fingerprint(model: Any) -> str:
-    """sha256 (16 hex digits) of a model's state dict: which weights an attributes file belongs to."""
-    h = hashlib.sha256()
-    for name, t in sorted(model.state_dict().items()):
-        h.update(name.encode())
-        h.update(t.detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()[:16]
-
-
-def save_attributes(attrs: Attributes, path: str | Path) -> Path:
-    """Write the centroids (safetensors: ``centroids`` (K, d), ``counts`` (K,)) with names, pairs,
-    classes and ``meta`` (source, model_type, latent_dim, weights) in the header."""
-    meta = dict(attrs.meta) | {
-        "format": FORMAT,
-        "names": json.dumps(list(attrs.names)),
-        "pairs": json.dumps({k: list(v) for k, v in attrs.pairs.items()}),
-        "classes": json.dumps(list(attrs.classes)),
-        "latent_dim": str(attrs.latent_dim),
-    }
-    path = Path(path)
-    if path.exists():  # never overwrite weights or anything else that is not an attributes file
-        try:
-            ours = _read_meta(path).get("format") == FORMAT
-        except CheckpointError:
-            ours = False
-        if not ours:
-            raise GenzooError(f"{path} exists and is not a genzoo attributes file; choose another -o")
-    io.save_tensors(path, {"centroids": attrs.centroids.float(), "counts": attrs.counts.long()}, meta)
-    return path
-
-
-def _read_meta(path: Path) -> dict[str, str]:
-    from safetensors import safe_open
-
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            return dict(f.metadata() or {})
-    except Exception as e:  # noqa: BLE001 - any unreadable header
-        raise CheckpointError(f"{path} is not a readable safetensors file ({e})") from None
-
-
-def load_attributes(path: str | Path, model: Any = None) -> Attributes:
-    """Read an attributes file; with ``model``, check that it was computed for this model (type,
-    latent size and weights) -- a CheckpointError in one line otherwise."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"attributes file {path} not found")
-    tensors = io.load_tensors(path)
-    meta = _read_meta(path)
-    if meta.get("format") != FORMAT or "centroids" not in tensors:
-        raise CheckpointError(f"{path} is not a genzoo attributes file (no {FORMAT!r} header)")
-    try:
-        names = tuple(json.loads(meta["names"]))
-        pairs = {k: (v[0], v[1]) for k, v in json.loads(meta["pairs"]).items()}
-        classes = tuple(json.loads(meta["classes"]))
-    except (KeyError, ValueError, TypeError, IndexError) as e:
-        raise CheckpointError(f"{path} has a damaged header ({e})") from None
-    cents, counts = tensors["centroids"], tensors.get("counts", torch.ones(len(names), dtype=torch.long))
-    if cents.dim() != 2 or len(names) != cents.shape[0] or len(counts) != len(names):
-        raise CheckpointError(f"{path}: {len(names)} names for centroids of shape {tuple(cents.shape)}")
-    extra = {k: v for k, v in meta.items() if k not in ("format", "names", "pairs", "classes")}
-    attrs = Attributes(names, cents.float(), counts.long(), pairs, classes, extra)
-    if model is not None:
-        check_model(attrs, model, path)
-    return attrs
-
-
-def check_model(attrs: Attributes, model: Any, path: str | Path = "the attributes file") -> None:
-    """A CheckpointError unless ``attrs`` were computed with this model (type, latent size, weights)."""
-    kind = latent.model_kind(model)
-    d = latent_dim(model)
-    theirs = attrs.meta.get("model_type", "?")
-    if theirs != kind or attrs.latent_dim != d:
-        raise CheckpointError(
-            f"{path} was computed for a {theirs} with latent size {attrs.latent_dim}, not this {kind} "
-            f"with latent size {d}; run `genzoo attributes` on this model"
-        )
-    if attrs.meta.get("weights") not in (None, weights_fingerprint(model)):
-        raise CheckpointError(
-            f"{path} was computed with other weights of this {kind} (another checkpoint or run); "
-            "run `genzoo attributes` again"
-        )
-
-
 # ------------------------------------------------------------------------------- codes of models
 def can_sample_latent(model: object) -> bool:
     """True for a model with a latent space to draw from and decode (the Decoder capability)."""
@@ -367,6 +223,15 @@ def sampled_codes(
     if y is None and classify is not None:
         y = classify(x)
     return z, x, y
+
+
+def weights_fingerprint(model: Any) -> str:
+    """sha256 (16 hex digits) of a model's state dict: which weights an attributes file belongs to."""
+    h = hashlib.sha256()
+    for name, t in sorted(model.state_dict().items()):
+        h.update(name.encode())
+        h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
 
 
 # ------------------------------------------------------------------------------ the whole recipe

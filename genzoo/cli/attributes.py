@@ -1,7 +1,8 @@
 """``genzoo attributes | arithmetic | edit``: attribute vectors, latent arithmetic and sliders.
 
-The logic lives in ``genzoo.apps.attributes`` (centroids, pixel statistics, tables) and
-``genzoo.apps.arithmetic`` (expressions, edits); this module reads options and data.
+The logic lives in ``genzoo.apps.attributes`` (centroids), ``attribute_file`` (the file),
+``pixel_statistics``, ``attribute_table`` and ``genzoo.apps.arithmetic`` (expressions, edits);
+this module reads options and data.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ import torch
 
 from genzoo import conditional, latent, viz
 from genzoo.apps import arithmetic as arith
+from genzoo.apps import attribute_file
 from genzoo.apps import attributes as attr
+from genzoo.apps.pixel_statistics import pixel_statistics
 from genzoo.cli.options import (
     OutputFile,
     add_run_and_png,
@@ -78,7 +81,7 @@ def _attributes_option(c: argparse.ArgumentParser) -> None:
         type=Path,
         default=None,
         metavar="FILE",
-        help=f"attributes file (default: RUN/{attr.FILE_NAME}, written by `genzoo attributes RUN`)",
+        help=f"attributes file (default: RUN/{attribute_file.FILE_NAME}, written by `genzoo attributes RUN`)",
     )
 
 
@@ -112,7 +115,7 @@ def add_parsers(sub) -> None:
         "--output",
         type=OutputFile(".safetensors"),
         default=None,
-        help=f"file to write (default: RUN/{attr.FILE_NAME})",
+        help=f"file to write (default: RUN/{attribute_file.FILE_NAME})",
     )
     a.add_argument(
         "-n", type=positive_int, default=10000, help="images (or GAN latents) used (default 10000)"
@@ -182,7 +185,7 @@ def _load(args: argparse.Namespace) -> Any:
 
 
 def _attributes_path(args: argparse.Namespace) -> Path:
-    return args.attributes if args.attributes is not None else Path(args.run) / attr.FILE_NAME
+    return args.attributes if args.attributes is not None else Path(args.run) / attribute_file.FILE_NAME
 
 
 def _read_attributes(args: argparse.Namespace, model: Any) -> attr.Attributes:
@@ -192,7 +195,7 @@ def _read_attributes(args: argparse.Namespace, model: Any) -> attr.Attributes:
             f"{args.run} has no attribute vectors ({path} not found); run `genzoo attributes {args.run}` "
             "first, or give --attributes FILE"
         )
-    return attr.load_attributes(path, model)
+    return attribute_file.load_attributes(path, model)
 
 
 def cmd_attributes(args: argparse.Namespace) -> None:
@@ -202,12 +205,12 @@ def cmd_attributes(args: argparse.Namespace) -> None:
     run = Run(args.run)
     model = run.model(args.which)
     attr.check_latent(model)
-    out = args.output or Path(args.run) / attr.FILE_NAME
+    out = args.output or Path(args.run) / attribute_file.FILE_NAME
     attrs = run_attributes(
         run, args.source, which=args.which, split=args.split, n=args.n, seed=args.seed,
         ignore_missing=args.ignore_missing, model=model, **data_overrides(args),
     )  # fmt: skip
-    attr.save_attributes(attrs, out)
+    attribute_file.save_attributes(attrs, out)
     print(f"{len(attrs.names)} centroids over {attrs.meta['images']} {attrs.meta['codes']}")
     if attrs.pairs:
         print("attributes (high/low): " + ", ".join(f"{a} ({h}/{lo})" for a, (h, lo) in attrs.pairs.items()))
@@ -274,6 +277,6 @@ def cmd_edit(args: argparse.Namespace) -> None:
     stat = arith.statistic_of(attrs, args.attr)
     print("amounts:   " + " ".join(f"{v:6.2f}" for v in a.tolist()))
     if stat is not None:
-        s = attr.pixel_statistics(row)[stat[0]]
+        s = pixel_statistics(row)[stat[0]]
         print(f"{stat[0]:<10} " + " ".join(f"{v:6.2f}" for v in s.tolist()))
     print(f"wrote {args.output}")

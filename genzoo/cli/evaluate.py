@@ -99,7 +99,8 @@ def add_parsers(sub) -> None:
 
 
 def cmd_eval(args: argparse.Namespace) -> None:
-    from genzoo.eval.evaluate import evaluate_images, evaluate_run, format_result, load_samples
+    from genzoo.eval.evaluate import evaluate_images, evaluate_run, format_result
+    from genzoo.eval.samples_file import load_samples
 
     if (args.run is None) == (args.samples is None):
         raise ConfigError("give either a RUN or --samples FILE.npz (with --data)")

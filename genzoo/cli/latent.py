@@ -1,7 +1,8 @@
 """``genzoo interpolate | traverse | latent-map``: pictures of a model's latent space.
 
 For any model that can encode and decode (see ``genzoo.latent``), on the run's own test split
-(or ``--data``). The logic lives in ``genzoo.latent``; this module reads options and data.
+(or ``--data``). The logic lives in ``genzoo.latent`` (paths, traversals) and
+``genzoo.latent_map`` (2-D maps); this module reads options and data.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from genzoo import conditional, latent, viz
 from genzoo.cli.options import add_run_and_png, add_run_data_options, positive_int, run_split, whole_number
 from genzoo.data import TensorData
 from genzoo.errors import ConfigError, GenzooError
+from genzoo.latent_map import latent_map
 
 
 def ints(s: str) -> tuple[int, ...]:
@@ -189,7 +191,7 @@ def cmd_latent_map(args: argparse.Namespace) -> None:
     g = torch.Generator().manual_seed(args.seed)
     idx = torch.randperm(len(test), generator=g)[:n].sort().values  # a seeded subset, in split order
     y = None if test.y is None else test.y[idx]
-    fig = latent.latent_map(
+    fig = latent_map(
         model,
         test.x[idx],
         y,
@@ -198,5 +200,5 @@ def cmd_latent_map(args: argparse.Namespace) -> None:
         class_names=test.info.class_names,
         title=f"{model.model_type} on {name}: {n} test images",
     )
-    latent.save_figure(fig, args.output)
+    viz.save_figure(fig, args.output)
     print(f"wrote {args.output}")

@@ -1,4 +1,5 @@
-"""Sample-quality metrics on feature vectors: FID, KID, precision/recall, class coverage.
+"""Sample-quality metrics on feature vectors: FID, KID, precision/recall, class coverage, and
+``sample_scores``, the table of all of them that ``genzoo eval`` reports.
 
 FID and KID are computed by torchmetrics (``FrechetInceptionDistance``,
 ``KernelInceptionDistance``) fed with features we extract once: a pass-through module stands in
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from typing import Any
 
 import torch
 from torch import nn
@@ -92,6 +94,29 @@ def class_coverage(shares: list[float]) -> float:
     """Effective number of classes exp(H(shares)) over the number of classes: 1 = balanced."""
     h = -sum(p * math.log(p) for p in shares if p > 0)
     return math.exp(h) / len(shares)
+
+
+def sample_scores(real: torch.Tensor, fake: torch.Tensor, logits: torch.Tensor | None) -> dict[str, Any]:
+    """The sample scores of features fake (M, d) against real (N, d): FID, KID, precision/recall
+    (k=3), the counts, and with the feature network's logits (M, K) the class shares and coverage."""
+    p, r = precision_recall(real, fake)
+    kid_mean, kid_std = kid(real, fake)
+    out: dict[str, Any] = {
+        "fid": fid(real, fake),
+        "kid": kid_mean,
+        "kid_std": kid_std,
+        "precision": p,
+        "recall": r,
+        "n_samples": len(fake),
+        "n_reference": len(real),
+    }
+    if logits is not None:
+        shares = class_shares(logits)
+        out |= {
+            "class_shares": [round(s, 4) for s in shares],
+            "class_coverage": class_coverage(shares),
+        }
+    return out
 
 
 def psnr(x_hat: torch.Tensor, x: torch.Tensor, peak: float = 1.0) -> float:

@@ -15,8 +15,9 @@ import torch
 from genzoo.data import DataConfig
 from genzoo.errors import ConfigError
 from genzoo.eval import metrics
-from genzoo.eval.evaluate import draw_samples, reference_features
+from genzoo.eval.evaluate import draw_samples
 from genzoo.eval.features import available, choose_extractor
+from genzoo.eval.reference import reference_features
 
 
 class FIDSelector:
