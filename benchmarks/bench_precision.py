@@ -35,7 +35,7 @@ from genzoo.data import DataConfig, load_dataset  # noqa: E402
 from genzoo.precision import native_bf16  # noqa: E402
 from genzoo.registry import get_model_class  # noqa: E402
 from genzoo.train import RunSpec, train_config_for  # noqa: E402
-from genzoo.train.trainer import with_data_classes  # noqa: E402
+from genzoo.train.run import with_data_classes  # noqa: E402
 
 IMAGE_FAMILIES = (
     "ae", "dae", "deep-ae", "vae", "beta-vae", "cvae", "gan", "dcgan", "cgan", "acgan",

@@ -24,7 +24,7 @@ from genzoo.models.base import GenerativeModel, Output
 from genzoo.train import TrainConfig, train
 from genzoo.train.distributed import DistInfo
 from genzoo.train.ema import EMA
-from genzoo.train.trainer import BatchSchedule, lr_at
+from genzoo.train.schedule import BatchSchedule, lr_at
 from tests.conftest import tiny_spec
 
 

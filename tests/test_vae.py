@@ -371,7 +371,7 @@ def test_the_loss_under_bf16_autocast_is_computed_in_fp32_and_agrees(likelihood)
 
 def test_a_cvae_takes_the_class_names_of_its_data_and_a_wrong_count_is_one_clear_error(tmp_path):
     from genzoo.data import DatasetInfo
-    from genzoo.train.trainer import with_data_classes
+    from genzoo.train.run import with_data_classes
 
     info = DatasetInfo("fashion", (1, 8, 8), (0.0, 1.0), tuple(f"c{i}" for i in range(10)))
     spec = with_data_classes(tiny_spec("cvae"), info)

@@ -1,17 +1,23 @@
-"""A run's specification (model type + model/data/train configs) and reading it back."""
+"""A run's specification (model type + model/data/train configs), reading it back, and fitting it to
+the data it trains on (the data's class names, a batch no larger than the set)."""
 
 from __future__ import annotations
 
+import dataclasses
+import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from genzoo import config as cfgio
 from genzoo import io
-from genzoo.data import DataConfig
+from genzoo.data import DataConfig, DatasetInfo
 from genzoo.errors import ConfigError, TrainingError
 from genzoo.registry import get_model_class
 from genzoo.train.config import TrainConfig
+
+if TYPE_CHECKING:
+    from genzoo.train import distributed as dd
 
 
 @dataclass
@@ -137,3 +143,41 @@ def sections_of(model_type: str, changes: dict[str, Any]) -> dict[str, dict[str,
                 "field (e.g. steps, lr), or a data field as data_<field> (e.g. data_root)"
             )
     return out
+
+
+def with_data_classes(spec: RunSpec, info: DatasetInfo) -> RunSpec:
+    """A class-conditional model's config with the data's class names when it names none (so
+    ``--class sneaker`` works for a cvae of fashion-mnist); a class count that differs from the
+    data's is a ConfigError."""
+    from genzoo.models.capabilities import Capability
+    from genzoo.registry import get_model_class
+
+    if Capability.CONDITIONAL not in get_model_class(spec.model_type).capabilities:
+        return spec
+    names = spec.model.class_names
+    if not info.class_names:
+        raise ConfigError(f"{spec.model_type} needs labelled data (class labels); {info.name} has none")
+    k = spec.model.num_classes
+    if k != len(info.class_names):
+        raise ConfigError(
+            f"{spec.model_type} has num_classes {k} but {info.name} has {len(info.class_names)} classes "
+            f"({', '.join(info.class_names[:12])}); pass --num-classes {len(info.class_names)}"
+        )
+    if names:
+        return spec
+    return dataclasses.replace(spec, model=cfgio.replace(spec.model, class_names=tuple(info.class_names)))
+
+
+def fit_batch_to_data(spec: RunSpec, n: int, info: dd.DistInfo) -> RunSpec:
+    """The spec with a batch no larger than the ``n`` training examples: a larger batch becomes
+    the whole set (rounded down to a multiple of the processes), said in one line on stderr."""
+    fitted = n // info.world * info.world
+    if spec.train.batch_size <= n or fitted < 1:
+        return spec
+    if info.is_main:
+        print(
+            f"genzoo: note: batch_size {spec.train.batch_size} is larger than the {n} training examples of "
+            f"{spec.data.name}; training with batch_size {fitted} (pass --batch-size to choose another)",
+            file=sys.stderr,
+        )
+    return dataclasses.replace(spec, train=cfgio.replace(spec.train, batch_size=fitted))

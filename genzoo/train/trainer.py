@@ -11,7 +11,6 @@ writes files).
 from __future__ import annotations
 
 import copy
-import dataclasses
 import json
 import math
 import os
@@ -25,80 +24,20 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from genzoo import config as cfgio
 from genzoo import io, viz
-from genzoo.data import DatasetInfo, TensorData, load_dataset
+from genzoo.data import TensorData, load_dataset
 from genzoo.data.base import dynamic_binarize_generator
-from genzoo.errors import ConfigError, TrainingError, TrainingStopped
+from genzoo.errors import TrainingError, TrainingStopped
 from genzoo.models.base import GenerativeModel
 from genzoo.precision import choose_precision
 from genzoo.registry import get_model_class
 from genzoo.train import checkpoint as ckpt
 from genzoo.train import distributed as dd
-from genzoo.train.config import TrainConfig, check_train_config
+from genzoo.train.config import check_train_config
 from genzoo.train.ema import EMA
-from genzoo.train.run import RunSpec, check_resume
+from genzoo.train.run import RunSpec, check_resume, fit_batch_to_data, with_data_classes
+from genzoo.train.schedule import BatchSchedule, lr_at
 from genzoo.train.signals import StopRequest
-
-
-def lr_at(step: int, cfg: TrainConfig, horizon: int | None = None) -> float:
-    """Linear warm-up to lr over warmup_steps, then cosine decay to min_lr_ratio * lr at step
-    ``horizon`` (default cfg.steps), constant after it."""
-    horizon = cfg.steps if horizon is None else horizon
-    if step < cfg.warmup_steps:
-        return cfg.lr * (step + 1) / cfg.warmup_steps
-    if cfg.schedule == "constant":
-        return cfg.lr
-    t = (step - cfg.warmup_steps) / max(1, horizon - cfg.warmup_steps)
-    floor = cfg.min_lr_ratio
-    return cfg.lr * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(t, 1.0))))
-
-
-class BatchSchedule:
-    """Global batch for step s: slice s mod E of the permutation for epoch s div E."""
-
-    def __init__(self, n: int, global_batch: int, seed: int, info: dd.DistInfo) -> None:
-        if global_batch % info.world:
-            raise ConfigError(f"batch_size {global_batch} is not divisible by {info.world} processes")
-        if global_batch > n:
-            raise ConfigError(
-                f"batch_size {global_batch} is larger than the {n} training examples; pass a smaller --batch-size"
-            )
-        self.n, self.gb, self.seed, self.info = n, global_batch, seed, info
-        self.per_epoch = n // global_batch
-        self._epoch, self._perm = -1, torch.empty(0)
-
-    def indices(self, step: int) -> torch.Tensor:
-        epoch, pos = divmod(step, self.per_epoch)
-        if epoch != self._epoch:
-            g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
-            self._epoch, self._perm = epoch, torch.randperm(self.n, generator=g)
-        block = self._perm[pos * self.gb : (pos + 1) * self.gb]
-        local = self.gb // self.info.world
-        return block[self.info.rank * local : (self.info.rank + 1) * local]
-
-
-def with_data_classes(spec: RunSpec, info: DatasetInfo) -> RunSpec:
-    """A class-conditional model's config with the data's class names when it names none (so
-    ``--class sneaker`` works for a cvae of fashion-mnist); a class count that differs from the
-    data's is a ConfigError."""
-    from genzoo.models.capabilities import Capability
-    from genzoo.registry import get_model_class
-
-    if Capability.CONDITIONAL not in get_model_class(spec.model_type).capabilities:
-        return spec
-    names = spec.model.class_names
-    if not info.class_names:
-        raise ConfigError(f"{spec.model_type} needs labelled data (class labels); {info.name} has none")
-    k = spec.model.num_classes
-    if k != len(info.class_names):
-        raise ConfigError(
-            f"{spec.model_type} has num_classes {k} but {info.name} has {len(info.class_names)} classes "
-            f"({', '.join(info.class_names[:12])}); pass --num-classes {len(info.class_names)}"
-        )
-    if names:
-        return spec
-    return dataclasses.replace(spec, model=cfgio.replace(spec.model, class_names=tuple(info.class_names)))
 
 
 def tensorboard_writer(run: Path):
@@ -108,21 +47,6 @@ def tensorboard_writer(run: Path):
     except ImportError:
         return None
     return SummaryWriter(str(run / "tb"))
-
-
-def fit_batch_to_data(spec: RunSpec, n: int, info: dd.DistInfo) -> RunSpec:
-    """The spec with a batch no larger than the ``n`` training examples: a larger batch becomes
-    the whole set (rounded down to a multiple of the processes), said in one line on stderr."""
-    fitted = n // info.world * info.world
-    if spec.train.batch_size <= n or fitted < 1:
-        return spec
-    if info.is_main:
-        print(
-            f"genzoo: note: batch_size {spec.train.batch_size} is larger than the {n} training examples of "
-            f"{spec.data.name}; training with batch_size {fitted} (pass --batch-size to choose another)",
-            file=sys.stderr,
-        )
-    return dataclasses.replace(spec, train=cfgio.replace(spec.train, batch_size=fitted))
 
 
 def crash_step() -> int | None:

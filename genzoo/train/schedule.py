@@ -1,0 +1,50 @@
+"""What each training step uses, as pure functions of the step: the learning rate (linear warm-up,
+then cosine decay) and the global batch (a per-epoch permutation that depends only on the seed and
+the epoch, so a resume needs no sampler state and each process takes its own slice)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from genzoo.errors import ConfigError
+from genzoo.train import distributed as dd
+from genzoo.train.config import TrainConfig
+
+
+def lr_at(step: int, cfg: TrainConfig, horizon: int | None = None) -> float:
+    """Linear warm-up to lr over warmup_steps, then cosine decay to min_lr_ratio * lr at step
+    ``horizon`` (default cfg.steps), constant after it."""
+    horizon = cfg.steps if horizon is None else horizon
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    if cfg.schedule == "constant":
+        return cfg.lr
+    t = (step - cfg.warmup_steps) / max(1, horizon - cfg.warmup_steps)
+    floor = cfg.min_lr_ratio
+    return cfg.lr * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(t, 1.0))))
+
+
+class BatchSchedule:
+    """Global batch for step s: slice s mod E of the permutation for epoch s div E."""
+
+    def __init__(self, n: int, global_batch: int, seed: int, info: dd.DistInfo) -> None:
+        if global_batch % info.world:
+            raise ConfigError(f"batch_size {global_batch} is not divisible by {info.world} processes")
+        if global_batch > n:
+            raise ConfigError(
+                f"batch_size {global_batch} is larger than the {n} training examples; pass a smaller --batch-size"
+            )
+        self.n, self.gb, self.seed, self.info = n, global_batch, seed, info
+        self.per_epoch = n // global_batch
+        self._epoch, self._perm = -1, torch.empty(0)
+
+    def indices(self, step: int) -> torch.Tensor:
+        epoch, pos = divmod(step, self.per_epoch)
+        if epoch != self._epoch:
+            g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+            self._epoch, self._perm = epoch, torch.randperm(self.n, generator=g)
+        block = self._perm[pos * self.gb : (pos + 1) * self.gb]
+        local = self.gb // self.info.world
+        return block[self.info.rank * local : (self.info.rank + 1) * local]
