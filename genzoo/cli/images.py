@@ -1,5 +1,6 @@
-"""``genzoo sample | reconstruct | denoise``: load a model and write a PNG grid; ``genzoo progress``:
-a run's training pictures as a strip or an animated GIF."""
+"""``genzoo sample | reconstruct | denoise``: load a model and write a PNG grid (``sample -o x.npz``:
+the raw samples, and their labels, for ``genzoo eval --samples``); ``genzoo progress``: a run's
+training pictures as a strip or an animated GIF."""
 
 from __future__ import annotations
 
@@ -21,21 +22,29 @@ from genzoo.cli.options import (
     whole_number,
 )
 from genzoo.errors import ConfigError, GenzooError
+from genzoo.eval.samples_file import save_samples
 from genzoo.models import capabilities as caps
 from genzoo.models.capabilities import Capability
 from genzoo.registry import model_classes
 
 
-def _run_command(sub, name: str, help_: str) -> argparse.ArgumentParser:
+def _run_command(sub, name: str, help_: str, **output: object) -> argparse.ArgumentParser:
     c = sub.add_parser(name, help=help_)
-    add_run_and_png(c)
+    add_run_and_png(c, **output)
     c.add_argument("--seed", type=whole_number, default=0)
     c.set_defaults(handler=cmd_images)
     return c
 
 
 def add_parsers(sub) -> None:
-    s = _run_command(sub, "sample", "draw new examples from a model")
+    s = _run_command(
+        sub,
+        "sample",
+        "draw new examples from a model",
+        suffixes=(".png", ".npz"),
+        output_help="PNG grid to write, or .npz: the raw samples (key x) and, for a conditional model, "
+        "their labels (key y), as `genzoo eval --samples` reads them (folders are created)",
+    )
     s.add_argument(
         "-n",
         type=positive_int,
@@ -116,6 +125,12 @@ def cmd_images(args: argparse.Namespace) -> None:
             f"{model.model_type} is not a denoising model; pass --noise to corrupt inputs anyway"
         )
     g = torch.Generator().manual_seed(args.seed)
+    if args.command == "sample" and args.output.suffix.lower() == ".npz":
+        x, y = _sample_array(model, args)
+        save_samples(args.output, x, y)
+        labelled = f" and their {len(y)} labels" if y is not None else ""
+        print(f"wrote {args.output} ({len(x)} samples{labelled}; score them with genzoo eval --samples)")
+        return
     with torch.no_grad():
         if args.command == "sample":
             rows = _sample_rows(model, args, g)
@@ -131,8 +146,32 @@ def cmd_images(args: argparse.Namespace) -> None:
     print(f"wrote {args.output}")
 
 
-def _sample_rows(model, args: argparse.Namespace, g: torch.Generator) -> list[torch.Tensor]:
-    """The rows of ``genzoo sample``: a square grid, a row per class, or the reverse trajectory."""
+@torch.no_grad()
+def _sample_array(model, args: argparse.Namespace) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The samples (n, *shape) of ``genzoo sample -o x.npz`` and, for a conditional model, their
+    labels (n,): the --class given (with 'all': -n per class), else those drawn from the seeds."""
+    if args.trajectory:
+        raise ConfigError("--trajectory draws a picture of the reverse path; write it to a .png")
+    kw = _sample_kwargs(model, args)
+    spec = class_spec(model, args)
+    if spec is None:
+        n = args.n or 64
+        seeds = range(args.seed, args.seed + n)
+        y = model.sample_labels(seeds, None)
+        return model.sample(n, seeds=seeds, y=y, **kw), y
+    classes = conditional.class_indices(model, spec)
+    n = args.n or (8 if spec.strip().lower() == "all" else 64)
+    seeds = range(args.seed, args.seed + n)
+    xs, ys = [], []
+    for c in classes:
+        y = torch.full((n,), c, dtype=torch.long)
+        xs.append(model.sample(n, seeds=seeds, y=y, **kw))
+        ys.append(y)
+    return torch.cat(xs), torch.cat(ys)
+
+
+def _sample_kwargs(model, args: argparse.Namespace) -> dict:
+    """The sampler options of ``genzoo sample`` (--sampler/--steps, --temperature), checked."""
     kw = sampler_kwargs(model, args)
     if args.temperature is not None:
         if "temperature" not in caps.sample_options(model):
@@ -144,6 +183,12 @@ def _sample_rows(model, args: argparse.Namespace, g: torch.Generator) -> list[to
         if not (math.isfinite(args.temperature) and args.temperature > 0):
             raise ConfigError(f"--temperature must be a number > 0, got {args.temperature}")
         kw["temperature"] = args.temperature
+    return kw
+
+
+def _sample_rows(model, args: argparse.Namespace, g: torch.Generator) -> list[torch.Tensor]:
+    """The rows of ``genzoo sample``: a square grid, a row per class, or the reverse trajectory."""
+    kw = _sample_kwargs(model, args)
     spec = class_spec(model, args)
     if args.trajectory:
         caps.require(model, Capability.ITERATIVE, "--trajectory")

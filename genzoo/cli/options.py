@@ -234,18 +234,17 @@ def add_which(p: argparse.ArgumentParser) -> None:
     )
 
 
-def add_run_and_png(p: argparse.ArgumentParser, run_help: str = "run directory or saved model") -> None:
-    """The RUN argument, ``--which`` and ``-o/--output FILE.png`` of the commands that draw a
-    model's pictures."""
+def add_run_and_png(
+    p: argparse.ArgumentParser,
+    run_help: str = "run directory or saved model",
+    suffixes: tuple[str, ...] = (".png",),
+    output_help: str = "PNG file to write (folders are created)",
+) -> None:
+    """The RUN argument, ``--which`` and ``-o/--output FILE.png`` (or another of ``suffixes``) of
+    the commands that draw a model's pictures."""
     p.add_argument("run", type=Path, help=run_help)
     add_which(p)
-    p.add_argument(
-        "-o",
-        "--output",
-        type=OutputFile(".png"),
-        required=True,
-        help="PNG file to write (folders are created)",
-    )
+    p.add_argument("-o", "--output", type=OutputFile(*suffixes), required=True, help=output_help)
 
 
 def data_overrides(args: argparse.Namespace) -> dict[str, Any]:

@@ -1,9 +1,11 @@
-"""Reading images to score from a file (``genzoo eval --samples x.npz``): an .npz or .npy of
-images in any of the common layouts, read without unpickling, every way the file can be
-unreadable reported as one ConfigError naming the file."""
+"""Images to score as a file (``genzoo sample -o x.npz``, ``genzoo eval --samples x.npz``): an .npz
+or .npy of images in any of the common layouts, read without unpickling, every way the file can be
+unreadable reported as one ConfigError naming the file; ``save_samples`` writes the form that
+``load_samples`` reads (key 'x', and 'y' for the labels of a conditional model's samples)."""
 
 from __future__ import annotations
 
+import io
 import zipfile
 import zlib
 from pathlib import Path
@@ -11,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from genzoo import io as gio
 from genzoo.errors import ConfigError
 
 SAMPLES_FORMAT = "images (N, H, W), (N, C, H, W) or (N, H, W, C) saved with numpy.savez"
@@ -73,3 +76,36 @@ def load_samples(path: str | Path) -> torch.Tensor:
     if x.shape[1] not in (1, 3) and x.shape[3] in (1, 3):
         x = x.permute(0, 3, 1, 2)  # channels-last (N, H, W, C), as numpy image pipelines write
     return x.contiguous()
+
+
+def save_samples(path: str | Path, x: torch.Tensor, y: torch.Tensor | None = None) -> Path:
+    """Write samples x (N, ...) as float32 under key 'x' of an .npz (and labels y (N,) as int64
+    under 'y'), atomically and without pickling: the file ``load_samples`` (``genzoo eval
+    --samples``) reads back exactly, and ``load_labels`` gives the labels of."""
+    path = Path(path)
+    arrays = {"x": x.detach().cpu().to(torch.float32).contiguous().numpy()}
+    if y is not None:
+        y = torch.as_tensor(y).detach().cpu().to(torch.int64).reshape(-1)
+        if len(y) != len(x):
+            raise ConfigError(f"{len(x)} samples need {len(x)} labels, got {len(y)}")
+        arrays["y"] = y.numpy()
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    gio.atomic_write_bytes(path, buf.getvalue())
+    return path
+
+
+def load_labels(path: str | Path) -> torch.Tensor | None:
+    """The labels (N,) long that ``save_samples`` stored beside the samples (key 'y'), or None."""
+    path = Path(path)
+    _read_array(path)  # the same checks and messages as the samples
+    loaded = np.load(path, allow_pickle=False)
+    if not isinstance(loaded, np.lib.npyio.NpzFile):
+        return None  # an .npy holds the images alone
+    with loaded as npz:
+        if "y" not in npz.files:
+            return None
+        y = npz["y"]
+    if y.dtype.kind not in "iu" or y.ndim != 1:
+        raise ConfigError(f"{path}: labels 'y' should be whole numbers (N,), got {y.dtype} {y.shape}")
+    return torch.from_numpy(y.astype(np.int64))
