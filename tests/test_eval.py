@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import shutil
 
 import numpy as np
@@ -187,7 +188,7 @@ def test_real_images_score_near_the_floor_and_noise_raises_fid(real_data_root, c
         result["samples"]["n_samples"] == 1000
         and result["samples"]["fid"] < 1.5 * result["real_floor"]["fid"]
     )
-    assert "FID (genzoo-mnist features)" in capsys.readouterr().out
+    assert "in genzoo-mnist features" in capsys.readouterr().out
 
 
 def test_eval_of_a_checkpoint_without_the_data(real_data_root, cache, tmp_path, monkeypatch, capsys):
@@ -305,7 +306,7 @@ def test_eval_of_a_digits_run_reports_fid(cache, tmp_path, capsys):
     assert math.isfinite(s["fid"]) and s["fid"] > result["real_floor"]["fid"] > 0
     assert 0 <= s["precision"] <= 1 and 0 <= s["recall"] <= 1 and len(s["class_shares"]) == 10
     assert result["real_floor"]["n_samples"] == 1500 and result["feature_notes"] == []
-    assert "FID (genzoo-digits features)" in out and "1500 vs 297 test" in out
+    assert "in genzoo-digits features" in out and "1500 samples vs 297 test images" in out
 
 
 def _one_error_line(err: str) -> str:
@@ -371,7 +372,7 @@ def test_resized_digits_fall_back_from_the_shipped_network(cache, tmp_path, monk
     line = _one_error_line(capsys.readouterr().err)
     assert "1x16x16" in line and "1x8x8" in line and "--data-image-size" in line
     assert main([*samples, "--data-image-size", "16"]) == 0
-    assert "FID (inception-v3 features)" in capsys.readouterr().out
+    assert "in inception-v3 features" in capsys.readouterr().out
 
 
 def test_resized_digits_without_inception_stop_bench_before_training(cache, tmp_path, monkeypatch, capsys):
@@ -463,3 +464,66 @@ def test_bench_by_default_runs_every_family_that_fits_the_data():
     images, series = models_for((1, 8, 8)), models_for((64, 2))
     assert "ae" in images and "seq-ae" not in images and series == ["seq-ae"]
     assert set(images) | set(series) == set(list_models())
+
+
+def test_save_samples_round_trips_exactly(tmp_path):
+    from genzoo.eval.samples_file import load_labels, load_samples, save_samples
+
+    x = torch.rand(7, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    y = torch.tensor([3, 1, 4, 1, 5, 9, 2])
+    save_samples(tmp_path / "s.npz", x, y)
+    assert torch.equal(load_samples(tmp_path / "s.npz"), x)
+    assert torch.equal(load_labels(tmp_path / "s.npz"), y)
+    save_samples(tmp_path / "u.npz", x)  # no labels: none stored
+    assert torch.equal(load_samples(tmp_path / "u.npz"), x) and load_labels(tmp_path / "u.npz") is None
+    with pytest.raises(ConfigError, match="7 samples need 7 labels"):
+        save_samples(tmp_path / "bad.npz", x, y[:3])
+
+
+def test_sample_to_npz_is_what_eval_samples_scores(cache, tmp_path, capsys):
+    """genzoo sample -o x.npz writes the samples (and a conditional model's labels) that genzoo eval
+    --samples reads; the text of eval names the scale and direction of every figure."""
+    from genzoo.eval.samples_file import load_labels, load_samples
+    from genzoo.train import train
+    from tests.conftest import tiny_spec
+
+    spec = tiny_spec("cvae", steps=2, ckpt_every=2, image_every=0, warmup_steps=0, log_every=1, threads=1)
+    train(spec, tmp_path / "cvae", progress=False)
+    out = tmp_path / "s.npz"
+    assert main(["sample", str(tmp_path / "cvae"), "-n", "12", "-o", str(out)]) == 0
+    x, y = load_samples(out), load_labels(out)
+    assert x.shape == (12, 1, 8, 8) and y is not None and y.shape == (12,)
+    import genzoo
+
+    model = genzoo.load(tmp_path / "cvae")
+    assert torch.equal(y, model.sample_labels(range(12), None))  # the labels drawn per seed
+    assert torch.allclose(x, model.sample(12, seeds=range(12), y=y))
+    assert main(["sample", str(tmp_path / "cvae"), "-n", "3", "--class", "all", "-o", str(out)]) == 0
+    assert torch.equal(load_labels(out), torch.arange(10).repeat_interleave(3))
+    assert main(["sample", str(tmp_path / "cvae"), "-n", "5", "--class", "7", "-o", str(out)]) == 0
+    assert load_labels(out).tolist() == [7] * 5
+    capsys.readouterr()
+    assert main(["eval", "--samples", str(out), "--data", "digits", "--json", str(tmp_path / "e.json")]) == 0
+    text = capsys.readouterr().out
+    result = json.loads((tmp_path / "e.json").read_text())
+    assert set(result) == {
+        "dataset", "model_type", "feature_net", "feature_net_sha256", "feature_net_test_accuracy",
+        "samples", "real_floor", "feature_notes",
+    }  # fmt: skip
+    assert "not comparable with Inception FID/KID" in text
+    lines = {line.split()[0]: line for line in text.splitlines() if line.strip()}
+    for name in ("FID", "KID", "precision", "recall"):
+        assert "is better" in lines[name], lines[name]
+    assert "raw MMD^2, not x1000" in lines["KID"] and "can be negative" in lines["KID"]
+    assert "0 to 1" in lines["precision"] and "0 to 1" in lines["recall"]
+    assert "effective number of classes / classes, 1 = all 10 classes equally often" in text
+    assert re.search(r"7: \d+\.\d%", text)  # the shares named by class, as percentages
+
+
+def test_only_sample_writes_npz(tmp_path):
+    from genzoo.cli import build_parser
+
+    args = build_parser().parse_args(["sample", "run", "-o", str(tmp_path / "s.npz")])
+    assert args.output.suffix == ".npz"
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["reconstruct", "run", "-o", str(tmp_path / "r.npz")])

@@ -99,7 +99,7 @@ def add_parsers(sub) -> None:
 
 
 def cmd_eval(args: argparse.Namespace) -> None:
-    from genzoo.eval.evaluate import evaluate_images, evaluate_run, format_result
+    from genzoo.eval.evaluate import class_names_of, evaluate_images, evaluate_run, format_result
     from genzoo.eval.samples_file import load_samples
 
     if (args.run is None) == (args.samples is None):
@@ -133,7 +133,11 @@ def cmd_eval(args: argparse.Namespace) -> None:
         )
     if args.json:
         io.atomic_write_json(args.json, result)
-    print(format_result(result))
+    names = None
+    if "class_shares" in result.get("samples", {}):  # name the shares by the dataset's classes
+        data = data_from_args(args) if args.samples is not None else result["dataset"]
+        names = class_names_of(data, args.data_root)
+    print(format_result(result, names))
 
 
 def cmd_bench(args: argparse.Namespace) -> None:

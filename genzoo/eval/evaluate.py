@@ -9,6 +9,7 @@ evaluation and formats its table; images given as a file are read by ``samples_f
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from genzoo import config as cfgio
 from genzoo import io, latent
 from genzoo.conditional import is_conditional
 from genzoo.data import DataConfig, load_dataset
-from genzoo.errors import CheckpointError, ConfigError, DataError
+from genzoo.errors import CheckpointError, ConfigError, DataError, GenzooError
 from genzoo.eval import metrics
 from genzoo.eval.features import Extractor, FeatureKind, check_device, choose_extractor
 from genzoo.eval.likelihood import evaluate_likelihood, has_likelihood, takes_samples
@@ -210,8 +211,17 @@ def evaluate_run(
     return result
 
 
-def format_result(result: dict[str, Any]) -> str:
-    """A plain-text table: each score with its sample count, and the real-data floor beside it."""
+def _class_shares_line(shares: list[float], class_names: Sequence[str] | None) -> str:
+    """The class shares as percentages, each named by its class (its index if no names are known)."""
+    names = list(class_names) if class_names and len(class_names) == len(shares) else None
+    parts = [f"{names[i] if names else i}: {100 * v:.1f}%" for i, v in enumerate(shares)]
+    return "  " + ", ".join(parts)
+
+
+def format_result(result: dict[str, Any], class_names: Sequence[str] | None = None) -> str:
+    """Plain text a student can read: each score with what it measures, its scale, which way is
+    better, and the real-data floor beside it. ``class_names``: the names of the feature network's
+    classes (the dataset's), for the class shares; the result itself (``--json``) is unchanged."""
     lines = [
         f"{result.get('model_type', 'samples')} on {result.get('dataset')}"
         + (f" (step {result['step']})" if "step" in result else "")
@@ -219,44 +229,79 @@ def format_result(result: dict[str, Any]) -> str:
     s, floor = result.get("samples"), result.get("real_floor")
     if s:
         fn = result["feature_net"]
-        lines.append(f"{'metric':<36} {'model':>12} {'real floor':>12}  n")
-        for key, label in (
-            ("fid", f"FID ({fn} features)"),
-            ("kid", f"KID ({fn} features)"),
-            ("precision", "precision (k=3)"),
-            ("recall", "recall (k=3)"),
+        ours = fn.startswith("genzoo")
+        lines += [
+            f"sample scores: {s['n_samples']} samples vs {s['n_reference']} test images, in {fn} features"
+            + (
+                f" (genzoo's own {result.get('dataset')} classifier: not comparable with Inception FID/KID "
+                "or published numbers)"
+                if ours
+                else ""
+            ),
+            f"real data: {floor['n_samples']} real training images scored the same way, about the best "
+            "a model can reach",
+            f"{'metric':<28} {'model':>12} {'real data':>12}  how to read it",
+        ]
+        for key, label, meaning in (
+            ("fid", "FID", "lower is better; 0 = the same feature mean and covariance as real images"),
+            (
+                "kid",
+                "KID (raw MMD^2, not x1000)",
+                "lower is better; an unbiased estimate, so near 0 it can be negative",
+            ),
+            ("precision", "precision (k=3)", "higher is better, 0 to 1: share of samples that look real"),
+            ("recall", "recall (k=3)", "higher is better, 0 to 1: share of real images the samples reach"),
         ):
-            lines.append(
-                f"{label:<36} {s[key]:>12.4f} {floor[key]:>12.4f}  {s['n_samples']} vs {s['n_reference']} test"
-            )
+            lines.append(f"{label:<28} {s[key]:>12.4f} {floor[key]:>12.4f}  {meaning}")
         if "class_coverage" in s:
-            lines.append(f"{'class coverage (exp H / classes)':<36} {s['class_coverage']:>12.4f}")
-            lines.append(f"{'class shares':<36} {' '.join(f'{v:.3f}' for v in s['class_shares'])}")
+            k = len(s["class_shares"])
+            lines.append(
+                f"{'class coverage':<28} {s['class_coverage']:>12.4f} {'':>12}  higher is better, 0 to 1: "
+                f"effective number of classes / classes, 1 = all {k} classes equally often"
+            )
+            lines.append(
+                f"class shares (the feature network's class of each sample, % of samples; "
+                f"{100 / k:.1f}% each when balanced):"
+            )
+            lines.append(_class_shares_line(s["class_shares"], class_names))
     if m := result.get("modes"):
         lines.append(
-            f"modes covered: {m['modes_covered']} of {m['n_modes']} (>= 1% of samples within 3 std); "
-            f"high-quality samples: {100 * m['high_quality']:.1f}% (n={m['n_samples']})"
+            f"modes covered: {m['modes_covered']} of {m['n_modes']} (>= 1% of samples within 3 std; higher is "
+            f"better); high-quality samples: {100 * m['high_quality']:.1f}% (within 3 std of a mode; higher "
+            f"is better; n={m['n_samples']})"
         )
     if rec := result.get("reconstruction"):
-        psnr = f", PSNR {rec['psnr_db']:.2f} dB" if rec.get("psnr_db") is not None else ""
-        lines.append(f"reconstruction: MSE/pixel {rec['mse']:.5f}{psnr} (n={rec['n']} test)")
+        psnr = f", PSNR {rec['psnr_db']:.2f} dB (higher is better)" if rec.get("psnr_db") is not None else ""
+        lines.append(
+            f"reconstruction: MSE per pixel {rec['mse']:.5f} (lower is better; 0 = exact){psnr} (n={rec['n']} test)"
+        )
     if ll := result.get("likelihood"):
         bound = f"IWAE bound, k={ll['k']}, " if "k" in ll else ""
         given = " given the labels" if ll.get("given_labels") else ""
         lines.append(
-            f"-log p(x){given}: {ll['nll_nats']:.2f} nats, {ll['bits_per_dim']:.4f} bits/dim "
-            f"({bound}n={ll['n']} test, {ll['seconds']:.1f} s)"
+            f"-log p(x){given}: {ll['nll_nats']:.2f} nats per example, {ll['bits_per_dim']:.4f} bits/dim "
+            f"(lower is better; bits/dim divides by the number of values, so sizes compare; "
+            f"{bound}n={ll['n']} test, {ll['seconds']:.1f} s)"
         )
         if "kind" in ll:
             lines.append(f"  ({ll['kind']})")
         if "neg_elbo_nats" in ll:
             lines.append(
-                f"-ELBO: {ll['neg_elbo_nats']:.2f} nats ({ll['neg_elbo_bits_per_dim']:.4f} bits/dim) = "
-                f"reconstruction {ll['recon_nats']:.2f} + KL {ll['kl_nats']:.2f}; "
-                f"active units {ll['active_units']} of {ll['latent_dim']}"
+                f"-ELBO: {ll['neg_elbo_nats']:.2f} nats ({ll['neg_elbo_bits_per_dim']:.4f} bits/dim; lower is "
+                f"better) = reconstruction {ll['recon_nats']:.2f} + KL {ll['kl_nats']:.2f}; "
+                f"active units {ll['active_units']} of {ll['latent_dim']} (latent dimensions the code uses)"
             )
     lines += [f"note: {n}" for n in result.get("feature_notes", []) + result.get("notes", [])]
     return "\n".join(lines)
 
 
-__all__ = ["evaluate_images", "evaluate_run", "format_result"]
+def class_names_of(data: DataConfig | str, data_root: str | None = None) -> tuple[str, ...] | None:
+    """The class names of a dataset's test split, to name the class shares; None if unknown or
+    the data cannot be read (the shares are then shown by index)."""
+    try:
+        return load_dataset(as_data_config(data, data_root), "test", download=False).info.class_names
+    except (GenzooError, OSError):
+        return None
+
+
+__all__ = ["class_names_of", "evaluate_images", "evaluate_run", "format_result"]
