@@ -87,7 +87,10 @@ def summarise(accs: Sequence[float]) -> dict[str, Any]:
 
 def format_table(result: dict[str, Any], descriptions: dict[str, str] | None = None) -> str:
     """A markdown table of ``result['rows']``: row, test accuracy mean +- std, per seed."""
-    lines = ["| method | test accuracy | per seed |", "|---|---|---|"]
+    lines = [
+        "| method | test accuracy (share correct, 0 to 1; higher is better) | per seed |",
+        "|---|---|---|",
+    ]
     for name, row in result["rows"].items():
         label = f"{name}: {descriptions[name]}" if descriptions and name in descriptions else name
         seeds = " ".join(f"{a:.3f}" for a in row["acc"])

@@ -238,6 +238,16 @@ def cmd_arithmetic(args: argparse.Namespace) -> None:
     print(f"wrote {args.output}")
 
 
+# what the numbers of each pixel statistic mean (genzoo.apps.pixel_statistics), for edit's printout
+STAT_UNITS = {
+    "brightness": "mean pixel value, 0 = black to 1 = white",
+    "width": "pixels: columns holding ink",
+    "height": "pixels: rows holding ink",
+    "thickness": "pixels: the stroke width, 2 x ink area / ink perimeter",
+    "slant": "shear of the ink, > 0 leans right, 0 upright, 1 = one pixel right per pixel up",
+}
+
+
 def cmd_edit(args: argparse.Namespace) -> None:
     if args.steps < 2:
         raise ConfigError(f"--steps must be at least 2 (both ends are included), got {args.steps}")
@@ -276,7 +286,9 @@ def cmd_edit(args: argparse.Namespace) -> None:
     viz.save_grid([row if x is None else torch.cat([x, row])], args.output)
     stat = arith.statistic_of(attrs, args.attr)
     print("amounts:   " + " ".join(f"{v:6.2f}" for v in a.tolist()))
+    print(f"  (amounts: multiples of the {args.attr} vector, high - low centroid; 0 = the starting code)")
     if stat is not None:
         s = pixel_statistics(row)[stat[0]]
         print(f"{stat[0]:<10} " + " ".join(f"{v:6.2f}" for v in s.tolist()))
+        print(f"  ({stat[0]} of each image: {STAT_UNITS.get(stat[0], 'see genzoo.apps.pixel_statistics')})")
     print(f"wrote {args.output}")

@@ -154,7 +154,7 @@ def cmd_anomaly(args: argparse.Namespace) -> None:
         report = {"score": score, "in": data.name, "ood": args.ood} | anomaly.ood_report(s_in, s_out)
         print(
             f"{model.model_type} trained on {data.name}; anomalies: {args.ood} test images; score {score}\n"
-            f"AUROC {report['auroc']:.4f}  AUPRC {report['auprc']:.4f}  (n {len(x)} + {len(xo)})\n"
+            f"AUROC {report['auroc']:.4f}  AUPRC {report['auprc']:.4f}  (n {len(x)} + {len(xo)})  {AUC_MEANING}\n"
             f"mean score: {data.name} {report['mean_in']:.4g}, {args.ood} {report['mean_out']:.4g}; "
             f"{100 * report['out_below_median_in']:.1f}% of {args.ood} scored less anomalous than the "
             f"median {data.name} image"
@@ -169,7 +169,7 @@ def cmd_anomaly(args: argparse.Namespace) -> None:
         print(
             f"{model.model_type} on {data.name}; normal: {', '.join(report['normal'])}; score {score}\n"
             f"AUROC {report['auroc']:.4f}  AUPRC {report['auprc']:.4f}  "
-            f"(n {report['n_normal']} normal + {report['n_anomalous']} anomalous)"
+            f"(n {report['n_normal']} normal + {report['n_anomalous']} anomalous)  {AUC_MEANING}"
         )
         for name, r in report["per_class"].items():
             print(f"  class {name:>12}: AUROC {r['auroc']:.4f}  AUPRC {r['auprc']:.4f}  (n {r['n']})")
@@ -181,6 +181,13 @@ def cmd_anomaly(args: argparse.Namespace) -> None:
         most, least = anomaly.extremes(scores, args.show)
         viz.save_grid([pool[most], pool[least]], args.output)
         print(f"wrote {args.output} (top row: most anomalous first; bottom row: least anomalous)")
+
+
+# what AUROC and AUPRC say, printed beside them
+AUC_MEANING = (
+    "(0 to 1, higher is better; AUROC: the chance an anomaly scores above a normal image, 0.5 = guessing; "
+    "AUPRC: precision averaged over recall, guessing = the share of anomalies)"
+)
 
 
 def cmd_classify(args: argparse.Namespace) -> None:

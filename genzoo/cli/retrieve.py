@@ -82,6 +82,10 @@ def cmd_retrieve(args: argparse.Namespace) -> None:
         prec = retrieval.precision_at_k(res.indices, db.y[keep], q_labels)
         for i, label, p in zip(query, q_labels.tolist(), prec.tolist(), strict=True):
             print(f"query {i} (label {label}): precision@{args.k} = {p:.2f}")
+        print(
+            f"  (precision@{args.k}: share of the {args.k} nearest images with the query's label, "
+            "0 to 1, higher is better)"
+        )
     print(
         f"wrote {args.output} ({len(query)} queries x {args.k} neighbours, {args.metric}, {len(keep)} images)"
     )
