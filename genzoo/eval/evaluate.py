@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from genzoo import config as cfgio
-from genzoo import io, latent
+from genzoo import io, latent, progress
 from genzoo.conditional import is_conditional
 from genzoo.data import DataConfig, load_dataset
 from genzoo.errors import CheckpointError, ConfigError, DataError
@@ -90,7 +90,7 @@ def draw_samples(model, n: int, seed: int = 0, batch: int = 1000) -> torch.Tenso
     """n samples with per-batch generators derived from seed (the same for any n)."""
     out = [
         model.sample(min(batch, n - i), generator=torch.Generator().manual_seed(seed * 100_003 + i))
-        for i in range(0, n, batch)
+        for i in progress.track(range(0, n, batch), n, "drawing samples", size=lambda i: min(batch, n - i))
     ]
     return torch.cat(out)
 
