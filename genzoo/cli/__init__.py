@@ -101,7 +101,12 @@ def command_of(argv: list[str]) -> str | None:
 
 def run(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    args = build_parser(command_of(argv), lazy=True).parse_args(argv)
+    command = command_of(argv)
+    if command == "train":  # the model is a subcommand: forgive its case, offer close names
+        from genzoo.cli.train import canonical_model
+
+        argv = canonical_model(argv)
+    args = build_parser(command, lazy=True).parse_args(argv)
     return args.handler(args) or 0
 
 

@@ -17,7 +17,7 @@ import torch
 from genzoo import config as cfgio
 from genzoo import io, latent, progress
 from genzoo.conditional import is_conditional
-from genzoo.data import DataConfig, load_dataset
+from genzoo.data import DataConfig, load_dataset, sources
 from genzoo.errors import CheckpointError, ConfigError, DataError
 from genzoo.eval import metrics
 from genzoo.eval.features import Extractor, FeatureKind, check_device, choose_extractor
@@ -102,7 +102,7 @@ def run_data_config(cfg: dict[str, Any], name: str | None, root: str | None, **c
         raise ConfigError("this model does not record its training data; pass --data NAME")
     data = cfgio.from_dict(DataConfig, cfg.get("data"), "data config")
     changes = {k: v for k, v in (("name", name), ("root", root), *changes.items()) if v is not None}
-    return cfgio.replace(data, **changes) if changes else data
+    return sources.canonical(cfgio.replace(data, **changes) if changes else data)
 
 
 @torch.no_grad()
