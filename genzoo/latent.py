@@ -93,7 +93,7 @@ def decode(model: Any, z: torch.Tensor, y: Any = None, batch: int = 500) -> torc
             raise GenzooError(f"{model_kind(model)} is class-conditional: give the labels y to decode with")
         y = torch.as_tensor(y, dtype=torch.long)
         y = y.expand(z.shape[0]) if y.dim() == 0 else y
-    return _chunked(model, model.decode, z, y, batch)
+    return _chunked(model, model.decode, z, y, batch, "decoding")
 
 
 def reconstruct(model: Any, x: torch.Tensor, y: Any = None, batch: int = 500) -> torch.Tensor:
@@ -102,7 +102,7 @@ def reconstruct(model: Any, x: torch.Tensor, y: Any = None, batch: int = 500) ->
     check_can_encode(model, "reconstruction")
     with torch.no_grad(), evaluating(model):
         y = _labels(model, x, y)
-    return _chunked(model, model.reconstruct, x, y, batch)
+    return _chunked(model, model.reconstruct, x, y, batch, "reconstructing")
 
 
 # ------------------------------------------------------------------------------------ paths in z
