@@ -65,14 +65,14 @@ def enabled(
     """Switch progress reports on (or off) inside the block; the previous settings come back after.
     ``clock`` (seconds) and ``tty`` are for tests."""
     s = _settings
-    old = (s.on, s.interval, s.stream, s.clock, s.tty)
-    s.on = on
+    old = (s.on, s.interval, s.stream, s.clock, s.tty, s.depth)
+    s.on, s.depth = on, 0  # a loop left open by an error elsewhere does not silence this block
     s.interval = s.interval if interval is None else float(interval)
     s.stream, s.clock, s.tty = stream, clock or monotonic, tty
     try:
         yield
     finally:
-        s.on, s.interval, s.stream, s.clock, s.tty = old
+        s.on, s.interval, s.stream, s.clock, s.tty, s.depth = old
 
 
 def from_environment(env: dict[str, str] | None = None) -> dict[str, Any]:
