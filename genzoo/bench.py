@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from genzoo import __version__, io
+from genzoo import __version__, io, progress
 from genzoo import config as cfgio
 from genzoo.data import DataConfig, TensorData, load_dataset
 from genzoo.errors import ConfigError
@@ -117,7 +117,9 @@ def bench_model(
     train(spec, run, progress=True, time_limit_s=budget_s)
     log = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     points, notes = [], []
-    for ck in sorted((run / "checkpoints").glob("step-*")):
+    cks = sorted((run / "checkpoints").glob("step-*"))
+    what = f"scoring {len(cks)} checkpoints of {name} on {n_eval:,} samples each"
+    for ck in progress.track(cks, len(cks), f"bench {name} scores", "checkpoints", what=what):
         state = io.read_json(ck / "state.json")
         step, t = state["step"], state["train_seconds"]
         model = get_model_class(name).load(ck)

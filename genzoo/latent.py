@@ -20,6 +20,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from genzoo import progress
 from genzoo.errors import GenzooError
 from genzoo.models import capabilities as caps
 from genzoo.models.base import device_of as model_device
@@ -59,13 +60,16 @@ def _labels(model: Any, x: torch.Tensor, y: Any) -> torch.Tensor | None:
 
 
 # ------------------------------------------------------------------------------- encode / decode
-def _chunked(model: Any, fn: Any, t: torch.Tensor, y: torch.Tensor | None, batch: int) -> torch.Tensor:
+def _chunked(
+    model: Any, fn: Any, t: torch.Tensor, y: torch.Tensor | None, batch: int, desc: str = "encoding"
+) -> torch.Tensor:
     """fn(t, y), a method of ``model``, of t (N, ...) in chunks of ``batch`` on the model's device, in
     eval mode, without gradients: the results concatenated on the CPU."""
     dev = model_device(model)
     out = []
     with torch.no_grad(), evaluating(model):
-        for i in range(0, t.shape[0], batch):
+        n = t.shape[0]
+        for i in progress.track(range(0, n, batch), n, desc, size=lambda i: min(batch, n - i)):
             yb = None if y is None else y[i : i + batch].to(dev)
             out.append(fn(t[i : i + batch].to(dev), yb))
     return torch.cat(out).cpu()
@@ -89,7 +93,7 @@ def decode(model: Any, z: torch.Tensor, y: Any = None, batch: int = 500) -> torc
             raise GenzooError(f"{model_kind(model)} is class-conditional: give the labels y to decode with")
         y = torch.as_tensor(y, dtype=torch.long)
         y = y.expand(z.shape[0]) if y.dim() == 0 else y
-    return _chunked(model, model.decode, z, y, batch)
+    return _chunked(model, model.decode, z, y, batch, "decoding")
 
 
 def reconstruct(model: Any, x: torch.Tensor, y: Any = None, batch: int = 500) -> torch.Tensor:
@@ -98,7 +102,7 @@ def reconstruct(model: Any, x: torch.Tensor, y: Any = None, batch: int = 500) ->
     check_can_encode(model, "reconstruction")
     with torch.no_grad(), evaluating(model):
         y = _labels(model, x, y)
-    return _chunked(model, model.reconstruct, x, y, batch)
+    return _chunked(model, model.reconstruct, x, y, batch, "reconstructing")
 
 
 # ------------------------------------------------------------------------------------ paths in z

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, TypeVar
 
+from genzoo import names
 from genzoo.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -29,12 +30,18 @@ def _ensure_loaded() -> None:
     import genzoo.models  # noqa: F401  (importing registers the built-in families)
 
 
-def get_model_class(name: str) -> type[GenerativeModel]:
+def canonical_name(name: str) -> str:
+    """The registered name of model ``name``, matched up to case and ``_``/``-`` (``VAE``,
+    ``beta_vae``); an unknown one is a ConfigError that offers the close names (``vea``: vae)."""
     _ensure_loaded()
-    try:
-        return _MODELS[name]
-    except KeyError:
-        raise ConfigError(f"unknown model {name!r}; available: {', '.join(list_models())}") from None
+    found = names.match(name, _MODELS)
+    if found is None:
+        raise ConfigError(names.unknown("model", name, list_models()))
+    return found
+
+
+def get_model_class(name: str) -> type[GenerativeModel]:
+    return _MODELS[canonical_name(name)]
 
 
 def list_models() -> list[str]:

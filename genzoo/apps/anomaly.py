@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 import torch
 
-from genzoo import conditional
+from genzoo import conditional, progress
 from genzoo.errors import ConfigError, GenzooError
 from genzoo.eval.likelihood import per_example_nll
 from genzoo.latent import evaluating, model_device, model_kind
@@ -73,11 +73,16 @@ def anomaly_scores(
     dev = model_device(model)
     with evaluating(model):
         if score == "likelihood":
-            nll, _ = per_example_nll(model, x.to(dev), batch, k=k, generator=g)
+            nll, _ = per_example_nll(
+                model, x.to(dev), batch, k=k, generator=g, desc="anomaly scores", hint="-n to score fewer"
+            )
             out = nll
         else:
             parts = []
-            for xb in x.split(batch):
+            what = f"{score} anomaly scores of {len(x):,} images"
+            for xb in progress.track(
+                x.split(batch), len(x), "anomaly scores", size=len, what=what, hint="-n to score fewer"
+            ):
                 xb = xb.to(dev)
                 if score == "recon":
                     parts.append((model.reconstruct(xb).float() - xb).pow(2).flatten(1).mean(1))

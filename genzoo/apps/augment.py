@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 
+from genzoo import progress
 from genzoo.apps.classifier import accuracy, train_classifier
 from genzoo.apps.pretrain import check_counts, label_subset, num_classes_of, split_xy, summarise
 from genzoo.errors import ConfigError
@@ -125,8 +126,17 @@ def augment_eval(
     names = [n for n in ROWS if generated_only or n != "generated only"]
     out: dict[str, list[float]] = {n: [] for n in names}
     sizes: dict[str, int] = {}
+    jobs = len(names) + (samples is None)  # per seed: drawing the generated set, then a classifier per row
+    what = (
+        f"{'samples and ' if samples is None else ''}{len(names)} classifiers for each of {len(seeds)} seeds"
+    )
+    bar = progress.task(len(seeds) * jobs, "augment", "jobs", what=what)
     for i, (seed, idx) in enumerate(zip(seeds, subsets, strict=True)):
-        gen = samples[i] if samples is not None else sample_per_class(model, per_class, seed, **sample_kw)
+        if samples is not None:
+            gen = samples[i]
+        else:
+            gen = sample_per_class(model, per_class, seed, **sample_kw)
+            bar.update()
         if len(gen[1]) != k * per_class:
             raise ConfigError(f"a generated set has {len(gen[1])} examples; {k} x {per_class} were asked")
         sets = training_sets(x[idx], y[idx], gen)
@@ -135,8 +145,10 @@ def augment_eval(
             sizes[name] = len(ys)
             net = train_classifier(xs, ys, k, steps=steps, seed=seed, batch_size=batch_size, lr=lr)
             out[name].append(accuracy(net, xt, yt))
+            bar.update()
         if log:
             log(f"seed {seed}: " + ", ".join(f"{n} {v[-1]:.3f}" for n, v in out.items()))
+    bar.close()
     return {
         "model": model_kind(model),
         "labels": labels,

@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 import torch
 
-from genzoo import conditional
+from genzoo import conditional, progress
 from genzoo.apps.classifier import accuracy, train_classifier
 from genzoo.apps.inpaint import make_mask
 from genzoo.data.corrupt import apply_noise
@@ -59,7 +59,14 @@ def class_log_likelihoods(
         raise ConfigError(f"k must be at least 1, got {k}")
     dev = model_device(model)
     cols = []
-    with evaluating(model):
+    how = f"the IWAE bound (k={k})" if bound == "iwae" else "the ELBO"
+    what = f"log p(x|y) by {how} for {model.num_classes} classes of {len(x):,} images"
+    with (
+        evaluating(model),
+        progress.task(
+            model.num_classes * len(x), "class bounds", "images", what=what, hint="-n to score fewer"
+        ) as bar,
+    ):
         for c in range(model.num_classes):
             g = torch.Generator().manual_seed(seed)  # the same draws for every class: a paired comparison
             rows = []
@@ -71,6 +78,7 @@ def class_log_likelihoods(
                     rows.append(-(t["recon"] + t["kl"]))
                 else:
                     rows.append(model.log_likelihood(xb, k=k, y=y, generator=g))
+                bar.update(len(xb))
             cols.append(torch.cat(rows).double().cpu())
     return torch.stack(cols, 1)
 

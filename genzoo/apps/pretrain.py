@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from genzoo import conditional, latent
+from genzoo import conditional, latent, progress
 from genzoo.apps.classifier import accuracy, few_labels, fit
 from genzoo.errors import ConfigError, DataError, GenzooError
 from genzoo.latent import model_kind
@@ -224,15 +224,20 @@ def pretrain_eval(
     subsets = [label_subset(y, labels, s, k) for s in seeds]  # every bad --labels fails before training
     z_test = codes(model, xt)
     out: dict[str, list[float]] = {name: [] for name in ROWS}
+    what = f"{len(ROWS)} classifiers for each of {len(seeds)} seeds ({steps:,} steps each)"
+    bar = progress.task(len(seeds) * len(ROWS), "pretrain-eval", "classifiers", what=what)
     for seed, idx in zip(seeds, subsets, strict=True):
         xs, ys = x[idx], y[idx]
         for name in ("fine-tune", "scratch"):
             clf, params = encoder_classifier(model, xs, k, seed, reset=name == "scratch")
             fit(clf, xs, ys, steps=steps, batch_size=batch_size, lr=lr, seed=seed, params=params)
             out[name].append(accuracy(clf, xt, yt))
+            bar.update()
         out["logistic"].append(logistic_accuracy(codes(model, xs), ys, z_test, yt))
+        bar.update()
         if log:
             log(f"seed {seed}: " + ", ".join(f"{n} {v[-1]:.3f}" for n, v in out.items()))
+    bar.close()
     return {
         "model": model_kind(model),
         "labels": labels,

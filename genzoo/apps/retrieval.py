@@ -37,7 +37,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from genzoo import conditional, latent
+from genzoo import conditional, latent, progress
 from genzoo.errors import ConfigError, GenzooError
 from genzoo.models import capabilities as caps
 from genzoo.models.capabilities import Capability
@@ -251,7 +251,8 @@ def average_precision(
     n = len(db)
     ranks = torch.arange(1, n + 1, dtype=torch.float64)  # (N,)
     out, i = [], 0
-    for order in rankings(db, queries, metric, chunk):  # (C, N)
+    ranked = rankings(db, queries, metric, chunk)
+    for order in progress.track(ranked, len(queries), "ranking the database", "queries", size=len):  # (C, N)
         rel = db_labels[order] == q_labels[i : i + len(order), None]  # (C, N) bool, in rank order
         hits = rel.cumsum(1, dtype=torch.float64)  # relevant items within the first r
         r = hits[:, -1]

@@ -16,7 +16,7 @@ import argparse
 import importlib
 import sys
 
-from genzoo import __version__
+from genzoo import __version__, progress
 from genzoo.errors import GenzooError, TrainingStopped
 
 # command -> (module in genzoo.cli that adds it, its one-line help), in help order. A module's
@@ -101,7 +101,12 @@ def command_of(argv: list[str]) -> str | None:
 
 def run(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    args = build_parser(command_of(argv), lazy=True).parse_args(argv)
+    command = command_of(argv)
+    if command == "train":  # the model is a subcommand: forgive its case, offer close names
+        from genzoo.cli.train import canonical_model
+
+        argv = canonical_model(argv)
+    args = build_parser(command, lazy=True).parse_args(argv)
     return args.handler(args) or 0
 
 
@@ -111,7 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     message and 128 + the signal."""
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
     try:
-        return run(argv)
+        with progress.enabled(**progress.from_environment()):  # long loops report on stderr
+            return run(argv)
     except TrainingStopped as e:  # not an error: the run was checkpointed and can be resumed
         if str(e):  # other ranks of a distributed run stop silently; rank 0 speaks for all
             print(f"genzoo: {e}", file=sys.stderr)

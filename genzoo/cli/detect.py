@@ -19,6 +19,7 @@ from genzoo.cli.options import (
     OutputFile,
     add_run_data_options,
     add_which,
+    dataset_name,
     positive_int,
     run_split,
     whole_number,
@@ -42,7 +43,11 @@ def add_parsers(sub) -> None:
         "--normal", type=ints, default=None, help="normal class indices (default: the run's classes)"
     )
     a.add_argument(
-        "--ood", default=None, metavar="DATASET", help="score this dataset's test split as anomalies"
+        "--ood",
+        type=dataset_name,
+        default=None,
+        metavar="DATASET",
+        help="score this dataset's test split as anomalies",
     )
     a.add_argument(
         "--score", choices=anomaly.SCORES, default="auto", help="auto: -log p(x) if the model has it"

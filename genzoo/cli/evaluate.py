@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from genzoo import io
+from genzoo import io, names
 from genzoo.cli.options import (
     OutputDir,
     OutputFile,
@@ -14,6 +14,7 @@ from genzoo.cli.options import (
     add_feature_options,
     add_which,
     data_from_args,
+    dataset_name,
     image_count,
     mirror_url,
     positive_int,
@@ -35,7 +36,10 @@ def add_parsers(sub) -> None:
         "--samples", type=Path, help="score these images instead (.npz, (N,28,28) uint8 or [0,1] floats)"
     )
     e.add_argument(
-        "--data", default=None, help="dataset to compare with (needed with --samples or a model without data)"
+        "--data",
+        type=dataset_name,
+        default=None,
+        help="dataset to compare with (needed with --samples or a model without data)",
     )
     add_which(e)
     e.add_argument("--n", type=image_count, default=10_000, help="number of samples (default 10000)")
@@ -54,7 +58,7 @@ def add_parsers(sub) -> None:
     b = sub.add_parser(
         "bench", help="train models for the same time budget, score them, write a table and a plot"
     )
-    b.add_argument("--data", default="mnist")
+    b.add_argument("--data", type=dataset_name, default="mnist")
     add_data_options(b)
     b.add_argument("--budget", default="10m", help="wall-clock training time per model, e.g. 90s, 10m")
     b.add_argument("--models", default=None, help="comma-separated (default: every registered model)")
@@ -75,7 +79,10 @@ def add_parsers(sub) -> None:
     b.set_defaults(handler=cmd_bench)
 
     dl = sub.add_parser("download", help="fetch a dataset or the FID Inception weights (checksums checked)")
-    dl.add_argument("what", choices=("inception", *IDX_SETS), help="inception, or a dataset")
+    what = ("inception", *IDX_SETS)
+    dl.add_argument(
+        "what", type=lambda s: names.match(s, what) or s, choices=what, help="inception, or a dataset"
+    )
     dl.add_argument(
         "--mirror",
         action="append",
@@ -147,11 +154,10 @@ def cmd_bench(args: argparse.Namespace) -> None:
 
     # every setting is checked before the first (long) training run
     models = args.models.split(",") if args.models else None  # None: every family that fits the data
-    for m in models or []:
-        try:
-            get_model_class(m)
-        except ConfigError as e:
-            raise ConfigError(f"--models: {e}") from None
+    try:
+        models = models and [get_model_class(m).model_type for m in models]  # VAE: vae
+    except ConfigError as e:
+        raise ConfigError(f"--models: {e}") from None
     budget = parse_duration(args.budget)
     if budget <= 0:
         raise ConfigError(f"--budget must be a positive duration, got {args.budget!r}")

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
 from genzoo import config as cfgio
-from genzoo.data import DataConfig, TensorData
+from genzoo.data import DataConfig, TensorData, sources
+from genzoo.errors import ConfigError
 
 SECTIONS = ("model", "train", "data")
 
@@ -127,6 +128,15 @@ def data_from_args(args: argparse.Namespace) -> DataConfig:
         image_size=args.data_image_size,
         channels=args.data_channels,
     )
+
+
+def dataset_name(s: str) -> str:
+    """argparse type: a dataset's registered name, whatever its case or ``_``/``-`` (``MNIST``,
+    ``fashion_mnist``); an unknown one is an error offering the close names."""
+    try:
+        return sources.canonical_name(s)
+    except ConfigError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def positive_int(s: str) -> int:
@@ -266,7 +276,9 @@ def run_split(args: argparse.Namespace, split: str, whole: bool = False) -> tupl
 
 def add_run_data_options(p: argparse.ArgumentParser) -> None:
     """``--data``/``--data-root`` of the commands that read a run's own data (or another set)."""
-    p.add_argument("--data", default=None, help="dataset (default: the one the model was trained on)")
+    p.add_argument(
+        "--data", type=dataset_name, default=None, help="dataset (default: the one the model was trained on)"
+    )
     p.add_argument("--data-root", default=None)
 
 

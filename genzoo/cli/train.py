@@ -11,7 +11,7 @@ from genzoo import io
 from genzoo.cli.options import OutputDir, add_config_options, sections_from_args
 from genzoo.data import DataConfig
 from genzoo.errors import ConfigError
-from genzoo.registry import get_model_class, list_models
+from genzoo.registry import canonical_name, get_model_class, list_models
 from genzoo.train import RunSpec, TrainConfig, train
 from genzoo.train.run import read_config_file, run_spec
 
@@ -37,6 +37,16 @@ def add_parsers(sub) -> None:
         add_config_options(mp, "train", TrainConfig, dest, defaults=cls.train_defaults)
         add_config_options(mp, "data", DataConfig, dest)
         mp.set_defaults(handler=cmd_train)
+
+
+def canonical_model(argv: list[str]) -> list[str]:
+    """``argv`` of ``genzoo train MODEL ...`` with MODEL under its registered name (``VAE``,
+    ``beta_vae``); an unknown one is one ConfigError line offering the close names (``vea``: vae)
+    instead of argparse's list of choices."""
+    for j in range(argv.index("train") + 1, len(argv)):
+        if not argv[j].startswith("-"):
+            return [*argv[:j], canonical_name(argv[j]), *argv[j + 1 :]]
+    return argv
 
 
 def spec_from_args(args: argparse.Namespace) -> tuple[RunSpec, Path, bool]:

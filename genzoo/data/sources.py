@@ -7,11 +7,13 @@ imported, as the model families do (``genzoo.registry``); ``load_dataset``, the 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from genzoo import names as genzoo_names  # (names() below lists the sources)
 from genzoo.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -72,13 +74,27 @@ def _ensure_loaded() -> None:
 
 
 def get_source(name: str) -> Source:
-    """The source named ``name``; an unknown name is one ConfigError listing the registered ones."""
+    """The source named ``name`` (see ``canonical_name``); an unknown name is one ConfigError
+    offering the close names and listing the registered ones."""
+    return _SOURCES[canonical_name(name)]
+
+
+def canonical_name(name: str) -> str:
+    """The registered name of dataset ``name``, matched up to case and ``_``/``-`` (``MNIST``,
+    ``fashion_mnist``); an unknown one is a ConfigError that offers the close names."""
     _ensure_loaded()
-    try:
-        return _SOURCES[name]
-    except KeyError:
-        known = ", ".join(s.name for s in sources())
-        raise ConfigError(f"unknown dataset {name!r}; known datasets: {known}") from None
+    found = genzoo_names.match(name, _SOURCES)
+    if found is None:
+        raise ConfigError(
+            genzoo_names.unknown("dataset", name, [s.name for s in sources()], "known datasets")
+        )
+    return found
+
+
+def canonical(cfg: DataConfig) -> DataConfig:
+    """``cfg`` with its dataset under the registered name (what a run's config records)."""
+    name = canonical_name(cfg.name)
+    return cfg if name == cfg.name else dataclasses.replace(cfg, name=name)
 
 
 def sources() -> list[Source]:

@@ -16,9 +16,9 @@ from typing import Any
 import torch
 
 from genzoo import config as cfgio
-from genzoo import io, latent
+from genzoo import io, latent, progress
 from genzoo.conditional import is_conditional
-from genzoo.data import DataConfig, load_dataset
+from genzoo.data import DataConfig, load_dataset, sources
 from genzoo.errors import CheckpointError, ConfigError, DataError, GenzooError
 from genzoo.eval import metrics
 from genzoo.eval.features import Extractor, FeatureKind, check_device, choose_extractor
@@ -91,7 +91,7 @@ def draw_samples(model, n: int, seed: int = 0, batch: int = 1000) -> torch.Tenso
     """n samples with per-batch generators derived from seed (the same for any n)."""
     out = [
         model.sample(min(batch, n - i), generator=torch.Generator().manual_seed(seed * 100_003 + i))
-        for i in range(0, n, batch)
+        for i in progress.track(range(0, n, batch), n, "drawing samples", size=lambda i: min(batch, n - i))
     ]
     return torch.cat(out)
 
@@ -103,7 +103,7 @@ def run_data_config(cfg: dict[str, Any], name: str | None, root: str | None, **c
         raise ConfigError("this model does not record its training data; pass --data NAME")
     data = cfgio.from_dict(DataConfig, cfg.get("data"), "data config")
     changes = {k: v for k, v in (("name", name), ("root", root), *changes.items()) if v is not None}
-    return cfgio.replace(data, **changes) if changes else data
+    return sources.canonical(cfgio.replace(data, **changes) if changes else data)
 
 
 @torch.no_grad()

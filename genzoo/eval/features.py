@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
@@ -23,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from genzoo import progress
 from genzoo.errors import CheckpointError, ConfigError
 from genzoo.eval import inception
 
@@ -165,7 +165,7 @@ def load_feature_net(dataset: str) -> tuple[ConvFeatureNet, dict]:
 def extract(net: ConvFeatureNet, x: torch.Tensor, batch: int = 1000) -> tuple[torch.Tensor, torch.Tensor]:
     """(features (N, net.num_features), logits (N, classes)) of images x (N, *net.input_shape) in [0, 1]."""
     feats, logits = [], []
-    for chunk in x.split(batch):
+    for chunk in progress.track(x.split(batch), len(x), "features", size=len):
         f = net.features(chunk.float())
         feats.append(f)
         logits.append(net.head(f))
@@ -218,16 +218,13 @@ class Extractor:
 
         In full fp32 on any device (TF32 off), so GPU features agree with CPU ones to float rounding
         and may share their cache."""
-        from tqdm.auto import tqdm
-
         net = self.net.to(check_device(device))
         head = getattr(net, "head", None)
         feats, logits = [], []
         chunks = x.split(self.batch)
-        slow = len(chunks) > 1 and sys.stderr.isatty()  # a bar only where it can be seen
         try:
             with torch.backends.cudnn.flags(enabled=True, allow_tf32=False):
-                for chunk in tqdm(chunks, desc=f"{self.name} features", disable=not slow, leave=False):
+                for chunk in progress.track(chunks, len(x), f"{self.name} features", size=len):
                     f = net.features(chunk.to(device).float())
                     feats.append(f.cpu())
                     if head is not None:

@@ -21,6 +21,7 @@ from typing import Any
 
 import torch
 
+from genzoo import progress
 from genzoo.errors import ConfigError
 from genzoo.models import capabilities as caps
 from genzoo.models.capabilities import Capability
@@ -64,17 +65,22 @@ def per_example_nll(
     k: int | None = None,
     y: torch.Tensor | None = None,
     generator: torch.Generator | None = None,
+    desc: str = "eval likelihood",
+    hint: str | None = "--n to use fewer",
 ) -> tuple[torch.Tensor, int | None]:
     """-log p(x) of each example of x (N, *shape) in nats, (N,), by the model's ``log_likelihood``
     (an exact value, or a bound: see its ``likelihood_kind``), and the importance samples k used
-    (None for a model that takes none); ``y`` labels make it -log p(x|y)."""
+    (None for a model that takes none); ``y`` labels make it -log p(x|y). Progress (``genzoo.progress``)
+    calls the loop ``desc`` and names ``hint`` as the way to make it shorter."""
     if k is not None and k < 1:
         raise ConfigError(f"the number of importance samples (--iwae-k) must be at least 1, got {k}")
     caps.require(model, Capability.LIKELIHOOD, "a likelihood")
     k = (k if k is not None else model.likelihood_k) if takes_samples(model) else None
-    nll = torch.cat(
-        [-model.log_likelihood(c, y=yc, k=k, generator=generator) for c, yc in _chunks(x, y, batch)]
+    what = f"{'IWAE ' if k is not None else ''}likelihood{f' k={k}' if k is not None else ''} on {len(x):,} images"
+    chunks = progress.track(
+        _chunks(x, y, batch), len(x), desc, size=lambda c: len(c[0]), what=what, hint=hint
     )
+    nll = torch.cat([-model.log_likelihood(c, y=yc, k=k, generator=generator) for c, yc in chunks])
     return nll, k
 
 
@@ -111,7 +117,7 @@ def evaluate_likelihood(
     if y is not None:
         out["given_labels"] = True
     if caps.has(model, Capability.VARIATIONAL):
-        chunks = _chunks(x, y, batch)
+        chunks = progress.track(_chunks(x, y, batch), len(x), "eval ELBO terms", size=lambda c: len(c[0]))
         parts = [model.elbo_terms(c, yc, generator=g) for c, yc in chunks]
         recon, kl = torch.cat([p["recon"] for p in parts]), torch.cat([p["kl"] for p in parts])
         out |= {

@@ -19,7 +19,7 @@ import torch
 
 from genzoo import config as cfgio
 from genzoo import io
-from genzoo.data import DataConfig, load_dataset
+from genzoo.data import DataConfig, load_dataset, sources
 from genzoo.errors import CheckpointError, DataError
 from genzoo.eval.features import Extractor, cache_dir, shipped_input_shape
 from genzoo.eval.metrics import sample_scores
@@ -52,7 +52,7 @@ def _stats_path(data: DataConfig, what: str, ext: Extractor, suffix: str) -> Pat
 
 def as_data_config(data: DataConfig | str, root: str | None = None) -> DataConfig:
     """``data`` as a DataConfig: a dataset name (with ``root``) or the config itself."""
-    return DataConfig(name=data, root=root) if isinstance(data, str) else data
+    return sources.canonical(DataConfig(name=data, root=root) if isinstance(data, str) else data)
 
 
 def known_shape(data: DataConfig) -> tuple[int, int, int] | None:

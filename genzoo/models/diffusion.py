@@ -26,7 +26,7 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
-from genzoo import sampling
+from genzoo import progress, sampling
 from genzoo.conditional import ClassConditional
 from genzoo.errors import ConfigError, GenzooError
 from genzoo.models.base import Batch, GenerativeModel, Output, device_of, evaluating
@@ -231,16 +231,25 @@ class DDPM(GenerativeModel):
         ``guidance`` w of a conditional model, ``callback(t, x_t, x0_hat)`` after every step."""
         sampler, steps, eta = self._settings(sampler, steps, eta)
         dev, n = device_of(self), len(seeds)
-        out = []
-        for lo in range(0, n, SAMPLE_BATCH):
-            hi = min(n, lo + SAMPLE_BATCH)
-            noise = Noise(seeds[lo:hi], dev)
-            yc = None if y is None else y[lo:hi].to(dev)
-            denoise = self.denoiser(yc, guidance)
-            x = sampling.sample(
-                denoise, self.schedule, noise.randn(*self.shape), noise, sampler, steps, eta, callback
-            )
-            out.append(self._from_model(x))
+        out, chunks = [], -(-n // SAMPLE_BATCH)
+        what = f"{sampler} sampling, {steps} steps for {n:,} samples"
+        with progress.task(chunks * steps, "diffusion sampling", "steps", what=what) as bar:
+
+            def step(t: int, x_t: torch.Tensor, x0_hat: torch.Tensor) -> None:  # after every network call
+                bar.update()
+                if callback:
+                    callback(t, x_t, x0_hat)
+
+            for i, lo in enumerate(range(0, n, SAMPLE_BATCH)):
+                hi = min(n, lo + SAMPLE_BATCH)
+                noise = Noise(seeds[lo:hi], dev)
+                yc = None if y is None else y[lo:hi].to(dev)
+                denoise = self.denoiser(yc, guidance)
+                x = sampling.sample(
+                    denoise, self.schedule, noise.randn(*self.shape), noise, sampler, steps, eta, step
+                )
+                out.append(self._from_model(x))
+                bar.update(max(0, (i + 1) * steps - bar.done))  # a sampler's last step may skip the callback
         return torch.cat(out) if out else torch.empty(0, *self.shape)
 
     def progress_rows(self, x: torch.Tensor, generator: torch.Generator | None = None) -> list[torch.Tensor]:

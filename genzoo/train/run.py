@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from genzoo import config as cfgio
 from genzoo import io
-from genzoo.data import DataConfig, DatasetInfo
+from genzoo.data import DataConfig, DatasetInfo, sources
 from genzoo.errors import ConfigError, TrainingError
 from genzoo.registry import get_model_class
 from genzoo.train.config import TrainConfig
@@ -112,9 +112,9 @@ def run_spec(
         for s in SECTIONS:
             merged[s] |= layer.get(s) or {}
     return RunSpec(
-        model_type,
+        cls.model_type,  # the registered name, whatever the case asked
         cfgio.from_dict(cls.config_class, merged["model"], f"{model_type} config"),
-        cfgio.from_dict(DataConfig, merged["data"], "data config"),
+        sources.canonical(cfgio.from_dict(DataConfig, merged["data"], "data config")),  # MNIST: mnist
         cfgio.from_dict(TrainConfig, merged["train"], "train config"),
     )
 

@@ -30,6 +30,7 @@ from genzoo.data.base import dynamic_binarize_generator
 from genzoo.errors import TrainingError, TrainingStopped
 from genzoo.models.base import GenerativeModel
 from genzoo.precision import choose_precision
+from genzoo.progress import enabled as loop_reports
 from genzoo.registry import get_model_class
 from genzoo.train import checkpoint as ckpt
 from genzoo.train import distributed as dd
@@ -412,9 +413,10 @@ def train(
     group when this returns or raises. ``fit_batch``: a batch larger than the training set
     becomes the whole set, with a one-line note (False: that is a ConfigError)."""
     try:
-        return Trainer(spec, out, resume=resume, progress=progress, fit_batch=fit_batch).fit(
-            stop_at=stop_at, time_limit_s=time_limit_s
-        )
+        with loop_reports(False):  # its own bar speaks; sampling for its pictures stays quiet
+            return Trainer(spec, out, resume=resume, progress=progress, fit_batch=fit_batch).fit(
+                stop_at=stop_at, time_limit_s=time_limit_s
+            )
     finally:
         dd.teardown()
 
