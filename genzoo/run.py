@@ -223,9 +223,13 @@ class Run:
         seconds = state.get("train_seconds")
         if isinstance(seconds, int | float) and seconds > 0 and step:
             parts[0] += f" in {seconds:.1f} s ({step / seconds:.3g} steps/s)"
-        last = self.metrics()[-1] if self.metrics() else {}
+        last = next((r for r in reversed(self.metrics()) if "steps_per_s" in r), {})  # a loss record
         names = sorted(
-            (k for k, v in last.items() if k not in _NOT_LOSSES and isinstance(v, int | float)),
+            (
+                k
+                for k, v in last.items()
+                if k not in _NOT_LOSSES and not k.startswith("select_") and isinstance(v, int | float)
+            ),
             key=lambda k: (k != "loss", k),
         )
         losses = [f"{k} {last[k]:.4g}" for k in names]
