@@ -25,7 +25,7 @@ SKIP = {
 }
 # small sizes appended to each command's line (the values it states stay in the line, overridden)
 QUICK = {
-    "train": ["--steps", "30", "--batch-size", "32", "--image-every", "15", "--quiet"],
+    "train": ["--steps", "12", "--batch-size", "32", "--image-every", "6", "--quiet"],
     "eval": ["--n", "100"],
     "sample": ["-n", "4"],
     "inpaint": ["-n", "2", "--steps", "5", "--resamples", "1"],
@@ -54,7 +54,7 @@ def using_it() -> list[str]:
 def quick(argv: list[str]) -> list[str]:
     cmd, extra = argv[0], list(QUICK.get(argv[0], []))
     if cmd == "train" and "--resume" in argv:
-        extra = ["--steps", "45", "--quiet"]  # the run's own batch size; 15 steps more
+        extra = ["--steps", "18", "--quiet"]  # the run's own batch size; 6 steps more
     if cmd == "train" and "--select-by" in argv:
         extra += ["--select-samples", "100"]
     if cmd == "eval" and "--iwae-k" in argv:
