@@ -87,7 +87,7 @@ def test_the_readme_using_it_block_runs_as_written(tmp_path, monkeypatch, capsys
             f"\nREADME: ran {len(ran)} lines in {sum(times.values()):.0f} s, slowest:",
             sorted(times.items(), key=lambda t: -t[1])[:5],
         )
-    assert len(ran) >= 35 and len(skipped) == len(SKIP)
+    assert len(ran) >= 35 and {why for _, why in skipped} == set(SKIP.values())  # each reason used
     for png in (
         "recon.png",
         "denoise.png",
