@@ -32,6 +32,10 @@ if TYPE_CHECKING:
     from genzoo.train.run import RunSpec
 
 Which = str | int  # "latest", "best" or a training step
+# metrics.jsonl fields that are not loss terms (Run.summary)
+_NOT_LOSSES = frozenset(
+    {"step", "lr", "steps_per_s", "examples_per_s", "elapsed_s", "threads", "precision", "precision_reason"}
+)
 
 
 class Run:
@@ -210,6 +214,50 @@ class Run:
             if p.stem[5:].isdigit():
                 files[int(p.stem[5:])] = p
         return dict(sorted(files.items()))
+
+    def summary(self) -> str:
+        """One line on how training went: steps, time, speed, the final logged losses, the best
+        ``--select-by`` checkpoint and its score, where the pictures are."""
+        state, step = self.state(), self.latest
+        parts = [f"trained {self.model_type} to step {step}"]
+        seconds = state.get("train_seconds")
+        if isinstance(seconds, int | float) and seconds > 0 and step:
+            parts[0] += f" in {seconds:.1f} s ({step / seconds:.3g} steps/s)"
+        last = next((r for r in reversed(self.metrics()) if "steps_per_s" in r), {})  # a loss record
+        names = sorted(
+            (
+                k
+                for k, v in last.items()
+                if k not in _NOT_LOSSES and not k.startswith("select_") and isinstance(v, int | float)
+            ),
+            key=lambda k: (k != "loss", k),
+        )
+        losses = [f"{k} {last[k]:.4g}" for k in names]
+        if losses:
+            parts.append("final " + ", ".join(losses[:5]))
+        if self.best is not None:
+            sel = self.state("best").get("select") or {}
+            score = sel.get("score")
+            shown = f" {score:.4g}" if isinstance(score, int | float) else ""
+            parts.append(f"best {sel.get('by', 'score')}{shown} at step {self.best} (--which best)")
+        pictures = self.progress_images()
+        if pictures:
+            parts.append(f"pictures in {self.path / 'progress'} (step-*.png, latest step {max(pictures)})")
+        parts.append(f"run in {self.path}")
+        return "; ".join(parts)
+
+    def short_note(self, which: Which = "latest") -> str | None:
+        """One line when checkpoint ``which`` has fewer training steps than its family declares
+        useful (``min_useful_steps``), so its samples are likely noise; None otherwise."""
+        from genzoo.registry import get_model_class
+
+        step, need = self.step_of(which), get_model_class(self.model_type).min_useful_steps
+        if step is None or step >= need:
+            return None
+        return (
+            f"{self.path} trained {step} steps; its samples are likely noise "
+            f"({self.model_type} runs need thousands: at least ~{need:,})"
+        )
 
     # --- training --------------------------------------------------------------------------
     def resume(

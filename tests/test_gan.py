@@ -187,6 +187,8 @@ def test_select_by_keeps_the_checkpoint_with_the_lowest_score(tmp_path, monkeypa
     trainer.selector = ScriptedScore([3.5])
     trainer.fit()
     assert (run / "checkpoints" / "best").read_text().strip() == "step-0000020"
+    line = genzoo.Run(run).summary()  # the line `genzoo train` ends with
+    assert "best fid 3 at step 20 (--which best)" in line and "select_fid" not in line
 
 
 def test_select_by_fid_on_data_without_a_feature_net_is_one_error_before_anything_is_written(tmp_path):

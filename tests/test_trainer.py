@@ -233,6 +233,40 @@ def test_lr_schedule_and_ema_follow_their_formulas():
     assert ema.shadow["weight"].item() == pytest.approx(0.5)
 
 
+def test_ema_decay_warms_up_with_the_step():
+    """d_t = min(d, (1 + t) / (10 + t)): 0.1 at t=0, 0.5 at t=8, d once (1 + t)/(10 + t) exceeds it."""
+    lin = nn.Linear(1, 1, bias=False)
+    for step, d in ((0, 0.1), (8, 0.5), (60, 61 / 70), (100_000, 0.999)):
+        nn.init.constant_(lin.weight, 0.0)
+        ema = EMA(lin, decay=0.999)
+        nn.init.constant_(lin.weight, 1.0)
+        ema.update(lin, step=step)
+        assert ema.shadow["weight"].item() == pytest.approx(1 - d)
+
+
+def test_early_ema_weights_track_the_model(tmp_path):
+    """With decay 0.999 and no warm-up, 30 steps would leave the average ~97% initial weights;
+    the warm-up keeps it near the trained ones."""
+    run = train(
+        tiny_spec("ae", steps=30, ema_decay=0.999, keep_checkpoints=5), tmp_path / "r", progress=False
+    )
+    start = io.load_tensors(run / "checkpoints" / "step-0000000" / io.WEIGHTS)
+    ema, final = tensors(run, io.EMA_WEIGHTS), tensors(run, io.WEIGHTS)
+    key = next(k for k in final if k.endswith("weight") and final[k].dim() > 1)
+    moved, off = (final[key] - start[key]).norm(), (ema[key] - final[key]).norm()
+    assert off < 0.3 * moved  # the average sits near the trained weights, not the initial ones
+
+
+def test_resume_keeps_the_ema_warm_up_exact(tmp_path):
+    """The warm-up depends on the step: a resumed run must continue it from the saved step."""
+    spec = tiny_spec("ae", steps=20, ema_decay=0.999)
+    train(spec, tmp_path / "straight", progress=False)
+    train(spec, tmp_path / "split", progress=False, stop_at=7)
+    train(spec, tmp_path / "split", resume=True, progress=False)
+    a, b = tensors(tmp_path / "straight", io.EMA_WEIGHTS), tensors(tmp_path / "split", io.EMA_WEIGHTS)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
 def test_batch_schedule_covers_each_epoch_once_and_splits_across_ranks():
     n, gb = 100, 20
     one = BatchSchedule(n, gb, seed=1, info=DistInfo(0, 1))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 from pathlib import Path
 
 import torch
@@ -114,6 +115,8 @@ def cmd_images(args: argparse.Namespace) -> None:
     from genzoo.data import apply_noise
 
     model = genzoo.load(args.run, which=args.which)
+    if args.command == "sample" and (note := genzoo.Run(args.run).short_note(args.which)):
+        print(note, file=sys.stderr)
     if len(model.shape) not in (2, 3):
         raise GenzooError(
             f"{args.command} draws images or series; this model's data have shape {model.shape}"

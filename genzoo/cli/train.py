@@ -12,6 +12,7 @@ from genzoo.cli.options import OutputDir, add_config_options, sections_from_args
 from genzoo.data import DataConfig
 from genzoo.errors import ConfigError
 from genzoo.registry import canonical_name, get_model_class, list_models
+from genzoo.run import Run
 from genzoo.train import RunSpec, TrainConfig, train
 from genzoo.train.run import read_config_file, run_spec
 
@@ -75,4 +76,4 @@ def cmd_train(args: argparse.Namespace) -> None:
     spec, out, resume = spec_from_args(args)
     path = train(spec, out, resume=resume, progress=not args.quiet, fit_batch=not batch_size_given(args))
     if os.environ.get("RANK", "0") == "0":
-        print(f"trained {spec.model_type} to step {spec.train.steps}; run in {path}")
+        print(Run(path).summary())

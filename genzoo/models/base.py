@@ -65,6 +65,8 @@ class GenerativeModel(nn.Module):
     ddp_find_unused: ClassVar[bool] = False  # True if a step leaves some weights without gradient
     # training settings this family defaults to (TrainConfig field -> value), e.g. a GAN's Adam
     train_defaults: ClassVar[dict[str, Any]] = {}
+    # fewer training steps than this and samples are likely noise: `genzoo sample` says so (Run.short_note)
+    min_useful_steps: ClassVar[int] = 0
     # ranks of the per-example data shapes the family models: (C, H, W) images and (D,) points;
     # a sequence model takes (T, D) series. `genzoo bench` runs, by default, every family that fits.
     data_ranks: ClassVar[tuple[int, ...]] = (1, 3)

@@ -86,6 +86,7 @@ class DDPM(GenerativeModel):
         "grad_clip": 1.0,
         "channels_last": False,
     }
+    min_useful_steps = 2000  # a diffusion model needs thousands of steps (60: noise, docs/training.md)
     capabilities = frozenset(
         {Capability.SAMPLER, Capability.ITERATIVE, Capability.INPAINTER, Capability.LIKELIHOOD}
     )

@@ -118,6 +118,7 @@ class GAN(GenerativeModel):
         "grad_clip": 0.0,
         "ema_decay": 0.999,
     }
+    min_useful_steps = 1000  # the players need a while to leave their initial noise
     n_classes_in = 0  # size of the one-hot label given to G (conditional models)
 
     def __init__(self, config: GANConfig, shape: tuple[int, ...]) -> None:
