@@ -115,8 +115,8 @@ def cmd_images(args: argparse.Namespace) -> None:
     from genzoo.data import apply_noise
 
     model = genzoo.load(args.run, which=args.which)
-    if args.command == "sample" and (note := genzoo.Run(args.run).short_note(args.which)):
-        print(note, file=sys.stderr)
+    # said after the samples are written, so that a bad option stays one error line
+    note = genzoo.Run(args.run).short_note(args.which) if args.command == "sample" else None
     if len(model.shape) not in (2, 3):
         raise GenzooError(
             f"{args.command} draws images or series; this model's data have shape {model.shape}"
@@ -133,6 +133,7 @@ def cmd_images(args: argparse.Namespace) -> None:
         save_samples(args.output, x, y)
         labelled = f" and their {len(y)} labels" if y is not None else ""
         print(f"wrote {args.output} ({len(x)} samples{labelled}; score them with genzoo eval --samples)")
+        _say(note)
         return
     with torch.no_grad():
         if args.command == "sample":
@@ -147,6 +148,13 @@ def cmd_images(args: argparse.Namespace) -> None:
     labels = {"sample": ("sample",), "reconstruct": ("series", "reconstruction")}
     viz.save_rows(rows, args.output, labels.get(args.command, ("series", "corrupted", "restored")))
     print(f"wrote {args.output}")
+    _say(note)
+
+
+def _say(note: str | None) -> None:
+    """A note for the user on stderr (e.g. that a run is too short to sample from), if any."""
+    if note:
+        print(note, file=sys.stderr)
 
 
 @torch.no_grad()
