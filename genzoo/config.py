@@ -14,6 +14,7 @@ from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_
 from genzoo.errors import ConfigError
 
 T = TypeVar("T")
+SECTIONS = ("model", "train", "data")  # the config sections of a run (config.json, --config, flags)
 
 
 def field_types(cls: type) -> dict[str, Any]:

@@ -209,11 +209,13 @@ class Run:
 
     def progress_images(self) -> dict[int, Path]:
         """The progress pictures (``progress/step-N.png``) by step, in order."""
-        files = {}
-        for p in (self.path / "progress").glob("step-*.png"):
-            if p.stem[5:].isdigit():
-                files[int(p.stem[5:])] = p
-        return dict(sorted(files.items()))
+        from genzoo import viz
+        from genzoo.errors import GenzooError
+
+        try:
+            return viz.progress_frames(self.path)
+        except GenzooError:  # none written (--image-every 0, a saved model)
+            return {}
 
     def summary(self) -> str:
         """One line on how training went: steps, time, speed, the final logged losses, the best

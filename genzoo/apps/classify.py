@@ -35,9 +35,7 @@ CORRUPTIONS = ("clean", "gaussian:0.3", "saltpepper:0.2", "occlude:left", "occlu
 def check_classifiable(model: object) -> None:
     """A GenzooError unless the model is class-conditional with a likelihood bound given y."""
     kind = model_kind(model)
-    able = sorted(
-        set(caps.families_with(Capability.CONDITIONAL)) & set(caps.families_with(Capability.VARIATIONAL))
-    )
+    able = caps.families_with(Capability.CONDITIONAL, Capability.VARIATIONAL)
     if not conditional.is_conditional(model):
         raise GenzooError(
             f"{kind} is not class-conditional, so it has no p(x|y); the generative classifier needs a "

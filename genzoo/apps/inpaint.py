@@ -127,8 +127,7 @@ def inpaint_by_reconstruction(
         with torch.no_grad():
             xt = x * m  # the hole starts at 0, as a denoising autoencoder's masking noise leaves it
             for _ in range(iters):
-                y = model.infer_labels(xt) if cond else None
-                xt = x * m + model.reconstruct(xt, y).float() * (1 - m)
+                xt = x * m + model.reconstruct(xt).float() * (1 - m)  # (a cvae infers its labels)
         if code_steps == 0 or not caps.has(model, Capability.VARIATIONAL):
             return xt.cpu()
         with torch.no_grad():

@@ -55,7 +55,7 @@ def check_can_retrieve(model: object) -> None:
         raise GenzooError(
             f"{kind} is class-conditional: its code leaves out the class (given as a label), so "
             "retrieval by code does not apply; use an unconditional model that can encode "
-            f"({', '.join(n for n in caps.families_with(Capability.ENCODER) if n not in caps.families_with(Capability.CONDITIONAL))})"
+            f"({', '.join(caps.families_with(Capability.ENCODER, without=Capability.CONDITIONAL))})"
         )
 
 

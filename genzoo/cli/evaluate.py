@@ -140,11 +140,11 @@ def cmd_eval(args: argparse.Namespace) -> None:
         )
     if args.json:
         io.atomic_write_json(args.json, result)
-    names = None
+    class_names = None
     if "class_shares" in result.get("samples", {}):  # name the shares by the dataset's classes
         data = data_from_args(args) if args.samples is not None else result["dataset"]
-        names = class_names_of(data, args.data_root)
-    print(format_result(result, names))
+        class_names = class_names_of(data, args.data_root)
+    print(format_result(result, class_names))
 
 
 def cmd_bench(args: argparse.Namespace) -> None:

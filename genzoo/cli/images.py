@@ -104,7 +104,7 @@ def cmd_progress(args: argparse.Namespace) -> None:
     print(f"wrote {args.output} (steps {', '.join(map(str, shown))})")
 
 
-def _eval_data(args: argparse.Namespace, shape: tuple[int, ...]) -> torch.Tensor:
+def _eval_data(args: argparse.Namespace) -> torch.Tensor:
     """The first n examples of the run's dataset (or --data), for reconstruct/denoise."""
     return run_split(args, args.split)[0].x[: args.n]
 
@@ -137,12 +137,12 @@ def cmd_images(args: argparse.Namespace) -> None:
         return
     with torch.no_grad():
         if args.command == "sample":
-            rows = _sample_rows(model, args, g)
+            rows = _sample_rows(model, args)
         elif args.command == "reconstruct":
-            x = _eval_data(args, model.shape)
+            x = _eval_data(args)
             rows = [x, latent.reconstruct(model, x)]
         else:
-            x = _eval_data(args, model.shape)
+            x = _eval_data(args)
             noisy = apply_noise(x, args.noise, g) if args.noise else model.corrupt(x, g)
             rows = [x, noisy, latent.reconstruct(model, noisy)]
     labels = {"sample": ("sample",), "reconstruct": ("series", "reconstruction")}
@@ -170,15 +170,9 @@ def _sample_array(model, args: argparse.Namespace) -> tuple[torch.Tensor, torch.
         seeds = range(args.seed, args.seed + n)
         y = model.sample_labels(seeds, None)
         return model.sample(n, seeds=seeds, y=y, **kw), y
-    classes = conditional.class_indices(model, spec)
     n = args.n or (8 if spec.strip().lower() == "all" else 64)
-    seeds = range(args.seed, args.seed + n)
-    xs, ys = [], []
-    for c in classes:
-        y = torch.full((n,), c, dtype=torch.long)
-        xs.append(model.sample(n, seeds=seeds, y=y, **kw))
-        ys.append(y)
-    return torch.cat(xs), torch.cat(ys)
+    rows = conditional.sample_rows(model, spec, n, seeds=range(args.seed, args.seed + n), **kw)
+    return torch.cat(rows), torch.tensor(conditional.class_indices(model, spec)).repeat_interleave(n)
 
 
 def _sample_kwargs(model, args: argparse.Namespace) -> dict:
@@ -197,7 +191,7 @@ def _sample_kwargs(model, args: argparse.Namespace) -> dict:
     return kw
 
 
-def _sample_rows(model, args: argparse.Namespace, g: torch.Generator) -> list[torch.Tensor]:
+def _sample_rows(model, args: argparse.Namespace) -> list[torch.Tensor]:
     """The rows of ``genzoo sample``: a square grid, a row per class, or the reverse trajectory."""
     kw = _sample_kwargs(model, args)
     spec = class_spec(model, args)

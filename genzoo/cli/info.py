@@ -33,16 +33,9 @@ def cmd_datasets(args: argparse.Namespace) -> None:
         )
 
 
-def precision_reason(lines: list[str]) -> str | None:
-    """What precision the run's latest training trained in, and why (its metrics.jsonl lines);
-    a run logged before the reason was recorded gives just the precision."""
-    records = []
-    for line in lines:
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    records = [r for r in records if isinstance(r, dict)]
+def precision_reason(records: list[dict]) -> str | None:
+    """What precision the run's latest training trained in, and why (its metrics.jsonl records,
+    ``genzoo.Run.metrics``); a run logged before the reason was recorded gives just the precision."""
     why = [r["precision_reason"] for r in records if "precision_reason" in r]
     if why:
         return str(why[-1])
@@ -85,7 +78,7 @@ def cmd_info(args: argparse.Namespace) -> None:
     metrics = run / "metrics.jsonl"
     if metrics.is_file() and metrics.read_text().strip():
         lines = metrics.read_text().strip().splitlines()
-        if why := precision_reason(lines):
+        if why := precision_reason(genzoo.Run(run).metrics()):
             print(f"precision:  {why}")
         print("last log:   " + lines[-1])
     for s in SECTIONS:

@@ -17,7 +17,7 @@ from genzoo import config as cfgio
 from genzoo.data import DataConfig, TensorData, sources
 from genzoo.errors import ConfigError
 
-SECTIONS = ("model", "train", "data")
+SECTIONS = cfgio.SECTIONS
 
 
 def flag(section: str, name: str) -> str:

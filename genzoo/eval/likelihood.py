@@ -89,7 +89,6 @@ def evaluate_likelihood(
     model: Any,
     x: torch.Tensor,
     batch: int = 500,
-    n_bins: int | None = 256,
     *,
     k: int | None = None,
     y: torch.Tensor | None = None,

@@ -208,12 +208,18 @@ def kind(model: object) -> str:
     return model.model_type if isinstance(model, GenerativeModel) else type(model).__name__
 
 
-def families_with(capability: Capability | str) -> list[str]:
-    """The registered families that declare ``capability`` (at class level), sorted."""
+def families_with(*capabilities: Capability | str, without: Capability | str | None = None) -> list[str]:
+    """The registered families that declare every one of ``capabilities`` (at class level) and not
+    ``without``, sorted."""
     from genzoo.registry import model_classes
 
-    cap = Capability(capability)
-    return [name for name, cls in model_classes().items() if cap in cls.capabilities]
+    need = {Capability(c) for c in capabilities}
+    skip = {Capability(without)} if without is not None else set()
+    return [
+        name
+        for name, cls in model_classes().items()
+        if need <= cls.capabilities and not skip & cls.capabilities
+    ]
 
 
 def require(model: object, capability: Capability | str, what: str) -> None:

@@ -70,7 +70,7 @@ def check_resume(run: Path, spec: RunSpec) -> None:
             raise TrainingError(f"cannot resume {run} with a different {what} config ({desc})")
 
 
-SECTIONS = ("model", "train", "data")
+SECTIONS = cfgio.SECTIONS
 
 
 def read_config_file(path: str | Path, model_type: str) -> dict[str, dict[str, Any]]:
@@ -150,7 +150,6 @@ def with_data_classes(spec: RunSpec, info: DatasetInfo) -> RunSpec:
     ``--class sneaker`` works for a cvae of fashion-mnist); a class count that differs from the
     data's is a ConfigError."""
     from genzoo.models.capabilities import Capability
-    from genzoo.registry import get_model_class
 
     if Capability.CONDITIONAL not in get_model_class(spec.model_type).capabilities:
         return spec
