@@ -229,7 +229,8 @@ class DDPM(GenerativeModel):
     ) -> torch.Tensor:
         """Samples (n, *shape) in the data's range, sample i from ``seeds[i]`` alone. ``sampler``:
         ddpm | ddim | dpm++ (default: the config's), ``steps`` network evaluations, DDIM's ``eta``,
-        ``guidance`` w of a conditional model, ``callback(t, x_t, x0_hat)`` after every step."""
+        ``guidance`` w of a conditional model, ``callback(t, x_t, x0_hat)`` after every step, both
+        (n, *shape) in the data's range (a trajectory, or the explorer's stream)."""
         sampler, steps, eta = self._settings(sampler, steps, eta)
         dev, n = device_of(self), len(seeds)
         out, chunks = [], -(-n // SAMPLE_BATCH)
@@ -239,7 +240,7 @@ class DDPM(GenerativeModel):
             def step(t: int, x_t: torch.Tensor, x0_hat: torch.Tensor) -> None:  # after every network call
                 bar.update()
                 if callback:
-                    callback(t, x_t, x0_hat)
+                    callback(t, self._from_model(x_t), self._from_model(x0_hat))
 
             for i, lo in enumerate(range(0, n, SAMPLE_BATCH)):
                 hi = min(n, lo + SAMPLE_BATCH)
@@ -275,7 +276,7 @@ class DDPM(GenerativeModel):
             **kw,
         )
         pick = torch.linspace(0, len(seen) - 1, frames - 1).round().long().unique().tolist()
-        return [self._from_model(seen[i][1]) for i in pick] + [final]
+        return [seen[i][1] for i in pick] + [final]
 
     @torch.no_grad()
     def forward_process(self, x: torch.Tensor, ts: Sequence[int], seed: int = 0) -> list[torch.Tensor]:
