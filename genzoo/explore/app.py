@@ -76,8 +76,8 @@ async def read_body(request: Request) -> dict[str, Any]:
         chunks.append(chunk)
     try:
         body = json.loads(b"".join(chunks) or b"{}")
-    except (ValueError, UnicodeDecodeError):
-        raise p.BadRequest("the request body is not JSON") from None
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise p.BadRequest("the request body is not JSON (or nested too deeply)") from None
     if not isinstance(body, dict):
         raise p.BadRequest("the request body must be a JSON object")
     return body
