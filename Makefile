@@ -13,7 +13,7 @@ DEMO := runs/demo
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q $(TORCH)
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e '.[dev,explore]'
 	touch $(STAMP)
 
 demo: $(STAMP)

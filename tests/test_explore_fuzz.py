@@ -17,7 +17,7 @@ from tests.conftest import tiny_spec
 from tests.explore_server import serving
 
 pytestmark = pytest.mark.slow
-httpx = pytest.importorskip("httpx")
+httpx = pytest.importorskip("httpx2")
 pytest.importorskip("uvicorn")
 
 REQUESTS = 1000

@@ -94,7 +94,6 @@ class ExploredRun:
         out = caps.describe(self.model) | {
             "id": self.id,
             "name": self.name,
-            "path": str(self.run.path),
             "shape": list(self.shape),
             "kind": {3: "image", 2: "series", 1: "points"}.get(len(self.shape), "other"),
             "step": self.run.latest,
