@@ -311,6 +311,7 @@ BAD = {
     "--attr": ["nope"],
     "--amount": ["abc", "2..x", "1..1"],
     "--corruptions": ["blur:3", ","],
+    "--host": ["not a host"],  # explore
 }
 # Valid arguments per command (by prefix), so that an error comes from the option under test;
 # positionals are {dest} placeholders. Commands not listed get their positionals and required
@@ -321,6 +322,7 @@ BASE = {
     ("bench",): ["--data", "digits", "--models", "ae", "--budget", "1s", "--evals", "1", "--n", "8"]
     + ["--work", "{tmp}/bench", "--out", "{tmp}/bench.md"],
     ("download",): ["{what}", "--data-root", "{tmp}/dl"],
+    ("explore",): ["{runs}"],
 }
 # Known failures outside the CLI and data layers, as (command, option, value) -> a strict
 # pytest.mark.xfail: fixing one makes its case fail until it is removed from here.
@@ -375,6 +377,7 @@ def _bad_values(action: argparse.Action) -> list[str]:
         "floats": ["a,b", "-7"],
         "mirror_url": ["nope"],
         "step_list": ["abc", "-1", ","],  # progress --steps
+        "port": ["abc", "-1", "70000"],
     }
     kind = getattr(t, "__name__", None)
     assert kind in kinds, f"no invalid value known for {name} (type {t!r}); add it to BAD"
@@ -441,7 +444,7 @@ def test_every_option_refuses_an_invalid_value_in_one_line(
     monkeypatch.setenv("GENZOO_MIRROR", "http://127.0.0.1:9/")  # nothing leaves this machine
     monkeypatch.setenv("GENZOO_INCEPTION_WEIGHTS", walk_paths["missing"])
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    paths = walk_paths | {"tmp": str(tmp_path)} | {"what": "mnist"}
+    paths = walk_paths | {"tmp": str(tmp_path), "what": "mnist", "runs": walk_paths["run"]}
     if prefix[0] in RUN_OF:
         paths["run"] = paths[RUN_OF[prefix[0]]]
     base = BASE_FOR.get((prefix[0], name), base)

@@ -6,7 +6,9 @@ from __future__ import annotations
 import base64
 import io
 import json
+from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -246,9 +248,9 @@ def test_inpainting_fills_the_painted_part_only(client):
     for kind in ("ae", "cddpm"):
         out = client.post("/api/inpaint", json={"run": client.ids[kind], "index": 0, "mask": url, "steps": 3})
         assert out.status_code == 200, out.text
-        filled = torch.tensor(list(_png(out.json()["image"]).getdata())).view(8, 8)
+        filled = torch.from_numpy(np.asarray(_png(out.json()["image"])).copy())
         ex = client.get("/api/examples", params={"run": client.ids[kind]}).json()["images"][0]
-        orig = torch.tensor(list(_png(ex).getdata())).view(8, 8)
+        orig = torch.from_numpy(np.asarray(_png(ex)).copy())
         assert torch.equal(filled[:, 4:], orig[:, 4:])  # the known half is kept
     blank = Image.new("L", (8, 8), 0)
     buf = io.BytesIO()
@@ -339,3 +341,32 @@ def test_a_full_queue_answers_429(runs):
     finally:
         gate.set()
         er.close()
+
+
+def test_the_command_says_how_to_make_a_run_when_there_is_none(tmp_path, monkeypatch, capsys):
+    from genzoo.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["explore"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "no runs to explore under ./runs" in err and "genzoo train" in err
+
+
+def test_the_command_warns_off_localhost_and_finds_runs_under_runs(runs, tmp_path, monkeypatch, capsys):
+    import shutil
+
+    import uvicorn
+
+    from genzoo.cli import main
+    from genzoo.explore import find_runs
+
+    shutil.copytree(runs["ae"], tmp_path / "runs" / "lab" / "ae")
+    monkeypatch.chdir(tmp_path)
+    assert find_runs("runs") == [Path("runs/lab/ae")]
+
+    async def no_serving(self, sockets=None):  # the app is built; no socket is opened
+        return None
+
+    monkeypatch.setattr(uvicorn.Server, "serve", no_serving)
+    assert main(["explore", "--host", "0.0.0.0", "--port", "0"]) == 0
+    assert "warning: listening on 0.0.0.0" in capsys.readouterr().err

@@ -55,7 +55,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "few labels: fine-tuned pre-trained encoder vs scratch vs logistic regression on codes",
     ),
     "augment": ("fewlabels", "few labels: a classifier on real data vs real + class-conditional samples"),
-    "explore": ("explore", "explore models in the browser: sliders with locks, interpolation, prompts, diffusion"),
+    "explore": (
+        "explore",
+        "explore models in the browser: sliders with locks, interpolation, prompts, diffusion",
+    ),
 }
 
 

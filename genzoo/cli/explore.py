@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import sys
+from pathlib import Path
 
+from genzoo.cli.options import positive_int
 from genzoo.errors import GenzooError
 
 LOCAL = ("127.0.0.1", "localhost", "::1")
@@ -21,16 +24,42 @@ def add_parsers(sub) -> None:
         "pip install 'genzoo[explore]'.",
     )
     c.add_argument(
-        "runs", nargs="*", metavar="RUN", help="run directories or saved models (default: ./runs/*)"
+        "runs",
+        nargs="*",
+        type=Path,
+        metavar="RUN",
+        help="run directories or saved models (default: ./runs/*)",
     )
     c.add_argument(
-        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1, this machine only)"
+        "--host",
+        type=host,
+        default="127.0.0.1",
+        help="address to listen on (default 127.0.0.1, this machine only)",
     )
-    c.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
+    c.add_argument("--port", type=port, default=8000, help="port (default 8000; 0 picks a free one)")
     c.add_argument(
-        "--queue", type=int, default=8, metavar="N", help="requests a model keeps waiting before 429"
+        "--queue", type=positive_int, default=8, metavar="N", help="requests a model keeps waiting before 429"
     )
     c.set_defaults(handler=cmd_explore)
+
+
+def host(text: str) -> str:
+    """An IP address or localhost."""
+    if text != "localhost":
+        try:
+            ipaddress.ip_address(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is not an IP address (e.g. 127.0.0.1) or localhost"
+            ) from None
+    return text
+
+
+def port(text: str) -> int:
+    """A TCP port, 0..65535 (0: a free one)."""
+    if not text.isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number in 0..65535")
+    return int(text)
 
 
 def cmd_explore(args: argparse.Namespace) -> None:
@@ -48,8 +77,6 @@ def cmd_explore(args: argparse.Namespace) -> None:
             "no runs to explore under ./runs; train one first, e.g. `genzoo train vae --data digits --steps 2000`, "
             "or `make demo`, or name a run: genzoo explore RUN"
         )
-    if not 0 <= args.port <= 65535:
-        raise GenzooError(f"--port must be in 0..65535, got {args.port}")
     if args.host not in LOCAL:
         print(
             f"genzoo: warning: listening on {args.host}: anyone who can reach this machine can use the models",
