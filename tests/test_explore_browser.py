@@ -129,6 +129,12 @@ def test_random_slider_and_lock_in_a_real_browser(runs):
             page.click("#diff-start")
             page.wait_for_function("document.querySelector('#diff-status').textContent.startsWith('done')")
             assert "4 network evaluations" in page.inner_text("#diff-status")
+            # a model without an encoder still takes a test image: its likelihood in bits/dim
+            page.click('#examples img[data-index="3"]')
+            page.click("#likelihood-go")
+            page.wait_for_function(
+                "document.querySelector('#likelihood-value').textContent.includes('bits/dim')"
+            )
             assert not page.locator("#error").is_visible(), page.inner_text("#error")
             assert errors == []
         finally:

@@ -70,6 +70,8 @@ async function chooseRun() {
   $("panel-sampler").hidden = !has(run, "sampler");
   $("panel-sliders").hidden = !has(run, "decoder");
   $("panel-encoder").hidden = !has(run, "encoder");
+  $("panel-examples").hidden = !(run.test_examples > 0 || run.kind === "image");
+  document.querySelectorAll(".enc").forEach((e) => { e.hidden = !has(run, "encoder"); });
   $("panel-diffusion").hidden = !iter;
   $("panel-inpaint").hidden = !(run.kind === "image" && (has(run, "inpainter") || has(run, "encoder")) && run.test_examples > 0);
   document.querySelectorAll(".cond").forEach((e) => { e.hidden = !cond; });
@@ -89,7 +91,7 @@ async function chooseRun() {
   }
   const tasks = [loadTraining()];
   if (has(run, "sampler")) tasks.push(showSamples());
-  if (has(run, "encoder")) tasks.push(loadExamples());
+  if (!$("panel-examples").hidden) tasks.push(loadExamples());
   if (has(run, "decoder")) tasks.push(loadSliders());
   await Promise.all(tasks.map((t) => t.catch((e) => showError(e.message))));
 }
@@ -286,7 +288,13 @@ async function loadExamples() {
 async function choose(which, src) {
   showError("");
   const run = state.run;
-  const out = await api("encode", { run: run.id, ...src });
+  let out;
+  if (has(run, "encoder")) {
+    out = await api("encode", { run: run.id, ...src });
+  } else {  // no code: the picture itself (for likelihood and inpainting)
+    const shown = src.index !== undefined ? document.querySelector(`#examples img[data-index="${src.index}"]`) : null;
+    out = { input: shown ? shown.src : src.image, image: "", code: null, class: null };
+  }
   if (state.run !== run) return;
   state[which] = { ...src, code: out.code, klass: out.class, input: out.input };
   document.querySelectorAll("#examples img").forEach((im) => {
@@ -300,11 +308,11 @@ async function choose(which, src) {
   } else {
     $("enc-b").src = out.input;
   }
-  if (state.a && state.b) await interpolate();
+  if (state.a && state.b && has(run, "encoder")) await interpolate();
 }
 
 async function interpolate() {
-  if (!state.a || !state.b) return;
+  if (!state.a || !state.b || !has(state.run, "encoder")) return;
   const t = Number($("interp-t").value), mode = $("interp-mode").value;
   $("interp-t-value").textContent = t.toFixed(2);
   const run = state.run;
