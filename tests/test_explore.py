@@ -370,3 +370,33 @@ def test_the_command_warns_off_localhost_and_finds_runs_under_runs(runs, tmp_pat
     monkeypatch.setattr(uvicorn.Server, "serve", no_serving)
     assert main(["explore", "--host", "0.0.0.0", "--port", "0"]) == 0
     assert "warning: listening on 0.0.0.0" in capsys.readouterr().err
+
+
+def test_every_family_answers_every_panel_it_declares(tmp_path):
+    """Each registered family, trained 2 steps: the page's requests for its panels all succeed."""
+    from genzoo.registry import list_models
+
+    paths = []
+    for kind in list_models():
+        data = {"name": "sines"} if kind == "seq-ae" else None
+        spec = tiny_spec(kind, data=data, steps=2, threads=1, image_every=2, ckpt_every=2, warmup_steps=0)
+        paths.append(train(spec, tmp_path / kind, progress=False))
+    with TestClient(create_app(paths)) as c:
+        for r in c.get("/api/runs").json()["runs"]:
+            rid, can = r["id"], set(r["capabilities"])
+            assert c.post("/api/sample", json={"run": rid, "seed": 1, "n": 2}).status_code == 200, r
+            assert c.get("/api/training", params={"run": rid}).status_code == 200
+            assert len(c.get("/api/examples", params={"run": rid}).json()["images"]) == r["test_examples"]
+            if "decoder" in can:
+                names = [s["name"] for s in c.get("/api/sliders", params={"run": rid}).json()["sliders"]]
+                start = c.post("/api/redraw", json={"run": rid, "seed": 2}).json()
+                moved = c.post(
+                    "/api/slide", json={"run": rid, "code": start["code"], "name": names[0], "value": 0.5}
+                )
+                assert moved.status_code == 200, (r["model_type"], moved.text)
+                assert moved.json()["values"][0] == pytest.approx(0.5, abs=1e-3)
+            if "encoder" in can:
+                assert c.post("/api/encode", json={"run": rid, "index": 0}).status_code == 200
+            if "likelihood" in can:
+                out = c.post("/api/likelihood", json={"run": rid, "index": 0})
+                assert out.status_code == 200 and out.json()["bits_per_dim"] == out.json()["bits_per_dim"]

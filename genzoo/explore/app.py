@@ -38,6 +38,7 @@ MAX_BODY = 2 * 1024 * 1024  # bytes of a request (an upload is part of its JSON)
 MAX_UPLOAD = 1024 * 1024  # bytes of an uploaded image
 MAX_SAMPLES = 64
 MAX_STEPS = 1000
+MAX_EVALS = 4000  # samples x sampler steps in one request
 STATIC = resources.files("genzoo.explore") / "static"
 
 
@@ -156,6 +157,9 @@ async def sample(ex: Explorer, body: dict[str, Any]) -> dict[str, Any]:
     n = p.integer(body, "n", 1, MAX_SAMPLES, default=16)
     y = class_arg(er, body)
     opts = sampler_options(er, body)
+    evals = n * (MAX_STEPS if opts.get("sampler") == "ddpm" else opts.get("steps", 1))
+    if evals > MAX_EVALS:  # one request may not hold a model for minutes
+        raise p.BadRequest(f"{n} samples x {evals // n} steps is too much for one request; ask for fewer")
     x = await ex.call(er, er.sample, list(range(seed, seed + n)), y, opts)
     return {"images": render.urls(x), "seed": seed, "class": y}
 
