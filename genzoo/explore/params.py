@@ -20,17 +20,18 @@ class BadRequest(GenzooError):
     """A request the explorer cannot answer as sent (HTTP 400)."""
 
 
-def _get(body: Mapping[str, Any], name: str, default: Any) -> Any:
+def _given(body: Mapping[str, Any], name: str, default: Any) -> tuple[Any, bool]:
+    """(the value sent, True), or (``default``, False) when none was sent; BadRequest if required."""
     if name in body and body[name] is not None:
-        return body[name]
+        return body[name], True
     if default is MISSING:
         raise BadRequest(f"{name} is required")
-    return default
+    return default, False
 
 
 def integer(body: Mapping[str, Any], name: str, lo: int, hi: int, default: Any = MISSING) -> int:
-    v = _get(body, name, default)
-    if v is default and default is not MISSING:
+    v, given = _given(body, name, default)
+    if not given:
         return v
     if isinstance(v, str) and v.strip().lstrip("-").isdigit() and len(v) < 20:
         v = int(v)
@@ -40,8 +41,8 @@ def integer(body: Mapping[str, Any], name: str, lo: int, hi: int, default: Any =
 
 
 def number(body: Mapping[str, Any], name: str, lo: float, hi: float, default: Any = MISSING) -> float:
-    v = _get(body, name, default)
-    if v is default and default is not MISSING:
+    v, given = _given(body, name, default)
+    if not given:
         return v
     if isinstance(v, str):
         try:
@@ -54,8 +55,8 @@ def number(body: Mapping[str, Any], name: str, lo: float, hi: float, default: An
 
 
 def choice(body: Mapping[str, Any], name: str, options: Sequence[str], default: Any = MISSING) -> str:
-    v = _get(body, name, default)
-    if v is default and default is not MISSING:
+    v, given = _given(body, name, default)
+    if not given:
         return v
     if not isinstance(v, str) or v not in options:
         raise BadRequest(f"{name} must be one of {', '.join(options)}, got {str(v)[:40]!r}")
@@ -63,8 +64,8 @@ def choice(body: Mapping[str, Any], name: str, options: Sequence[str], default: 
 
 
 def text(body: Mapping[str, Any], name: str, limit: int = 200, default: Any = MISSING) -> str:
-    v = _get(body, name, default)
-    if v is default and default is not MISSING:
+    v, given = _given(body, name, default)
+    if not given:
         return v
     if not isinstance(v, str) or len(v) > limit:
         raise BadRequest(f"{name} must be text of at most {limit} characters")
@@ -73,7 +74,7 @@ def text(body: Mapping[str, Any], name: str, limit: int = 200, default: Any = MI
 
 def code(body: Mapping[str, Any], name: str, d: int) -> torch.Tensor:
     """A latent code: a list of d finite numbers, |z_i| <= MAX_CODE -> (d,) float32."""
-    v = _get(body, name, MISSING)
+    v, _ = _given(body, name, MISSING)
     if not isinstance(v, list) or len(v) != d:
         raise BadRequest(f"{name} must be a list of {d} numbers (the model's latent size)")
     if not all(isinstance(a, int | float) and not isinstance(a, bool) for a in v):
@@ -85,7 +86,7 @@ def code(body: Mapping[str, Any], name: str, d: int) -> torch.Tensor:
 
 
 def names(body: Mapping[str, Any], name: str, known: Sequence[str]) -> list[str]:
-    v = _get(body, name, [])
+    v, _ = _given(body, name, [])
     if not isinstance(v, list) or not all(isinstance(a, str) for a in v) or len(v) > len(known):
         raise BadRequest(f"{name} must be a list of slider names")
     bad = [a for a in v if a not in known]
@@ -95,7 +96,7 @@ def names(body: Mapping[str, Any], name: str, known: Sequence[str]) -> list[str]
 
 
 def values(body: Mapping[str, Any], name: str, known: Sequence[str]) -> dict[str, float]:
-    v = _get(body, name, {})
+    v, _ = _given(body, name, {})
     if not isinstance(v, dict) or len(v) > len(known):
         raise BadRequest(f"{name} must map slider names to numbers")
     out = {}
