@@ -55,6 +55,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "few labels: fine-tuned pre-trained encoder vs scratch vs logistic regression on codes",
     ),
     "augment": ("fewlabels", "few labels: a classifier on real data vs real + class-conditional samples"),
+    "lab": ("lab", "train the four lab models (ae, dae, vae, dcgan) on digits; write one HTML report"),
 }
 
 
