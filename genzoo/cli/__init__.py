@@ -56,6 +56,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "augment": ("fewlabels", "few labels: a classifier on real data vs real + class-conditional samples"),
     "lab": ("lab", "train the four lab models (ae, dae, vae, dcgan) on digits; write one HTML report"),
+    "export": (
+        "export",
+        "a model's decoder, encoder, generator, flow inverse or denoiser as ONNX (checked with onnxruntime)",
+    ),
 }
 
 

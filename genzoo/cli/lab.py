@@ -1,12 +1,12 @@
 """``genzoo lab``: train the four lab models on the embedded digits and write one report
-(``genzoo.apps.lab.run_lab``); ``genzoo export``: a model part as ONNX (``genzoo.export``)."""
+(``genzoo.apps.lab.run_lab``)."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from genzoo.cli.options import positive_int
+from genzoo.cli.options import OutputDir, image_count, positive_int
 
 
 def _positive_float(s: str) -> float:
@@ -33,7 +33,9 @@ def add_parsers(sub) -> None:
         "digits features; -log p(x) for the VAE) and the commands that reproduce each. About a minute "
         "on 2 CPU cores at --budget 1.",
     )
-    p.add_argument("--out", type=Path, default=Path("runs/lab"), help="report folder (default runs/lab)")
+    p.add_argument(
+        "--out", type=OutputDir(), default=Path("runs/lab"), help="report folder (default runs/lab)"
+    )
     p.add_argument(
         "--budget",
         type=_positive_float,
@@ -45,9 +47,7 @@ def add_parsers(sub) -> None:
         default=",".join(LAB_MODELS),
         help=f"comma-separated subset of {','.join(LAB_MODELS)} (default all)",
     )
-    p.add_argument(
-        "--n", type=positive_int, default=EVAL_N, help=f"samples scored for FID (default {EVAL_N})"
-    )
+    p.add_argument("--n", type=image_count, default=EVAL_N, help=f"samples scored for FID (default {EVAL_N})")
     p.add_argument(
         "--iwae-k",
         type=positive_int,
