@@ -98,5 +98,6 @@ def test_budget_scales_the_steps_in_tens():
 def test_an_unknown_model_is_one_line_before_any_training(tmp_path, capsys):
     assert main(["lab", "--out", str(tmp_path / "lab"), "--models", "ae,gan"]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("genzoo: error: unknown lab model(s) gan") and "\n" not in err
+    assert err.startswith("genzoo: error: models ae,gan: unknown gan; the lab trains ae, dae, vae, dcgan")
+    assert "\n" not in err
     assert not (tmp_path / "lab").exists()

@@ -198,10 +198,11 @@ def run_lab(
     ``log`` is told each model's line as it finishes."""
     from genzoo.eval.evaluate import evaluate_run
 
-    unknown = sorted(set(models) - set(LAB_MODELS))
+    unknown = [m for m in models if m not in LAB_MODELS]
     if unknown or not models:
         raise ConfigError(
-            f"unknown lab model(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(LAB_MODELS)}"
+            f"models {','.join(models) or '(none)'}: unknown {', '.join(unknown) or 'none given'}; "
+            f"the lab trains {', '.join(LAB_MODELS)}"
         )
     steps = lab_steps(budget)
     out = Path(out)
