@@ -75,7 +75,7 @@ def test_the_command_prints_the_report_and_the_explore_command(lab):
     out, printed = lab
     assert f"report: {out / 'index.html'}" in printed
     assert f"genzoo explore {out / 'ae'} {out / 'dae'} {out / 'vae'} {out / 'dcgan'}" in printed
-    assert re.search(r"ae \d+\.\d \+ \d+\.\d s, dae", printed)  # the split per model
+    assert re.search(r"ae \d+\.\d \+ \d+\.\d s \(CPU \d+\.\d s\), dae", printed)  # the split per model
 
 
 def test_a_picture_of_the_report_is_what_its_printed_command_draws(lab, tmp_path, capsys):
