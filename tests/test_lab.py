@@ -101,3 +101,14 @@ def test_an_unknown_model_is_one_line_before_any_training(tmp_path, capsys):
     assert err.startswith("genzoo: error: models ae,gan: unknown gan; the lab trains ae, dae, vae, dcgan")
     assert "\n" not in err
     assert not (tmp_path / "lab").exists()
+
+
+def test_a_folder_in_the_way_is_one_line_and_kept(tmp_path, capsys):
+    (tmp_path / "lab" / "vae").mkdir(parents=True)
+    (tmp_path / "lab" / "vae" / "notes.txt").write_text("mine")
+    assert main(["lab", "--out", str(tmp_path / "lab"), "--budget", "0.001"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"genzoo: error: {tmp_path / 'lab' / 'vae'} exists and is not a run; the lab writes its vae run there"
+    )
+    assert (tmp_path / "lab" / "vae" / "notes.txt").read_text() == "mine"
+    assert not (tmp_path / "lab" / "ae").exists()  # checked before any training

@@ -213,12 +213,18 @@ def run_lab(
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"{out} is a file; the lab writes a folder")
+    for name in models:  # a folder in the way is an error before any training
+        run_dir = out / name
+        if run_dir.exists() and (
+            not run_dir.is_dir() or (any(run_dir.iterdir()) and not (run_dir / "config.json").is_file())
+        ):
+            raise ConfigError(f"{run_dir} exists and is not a run; the lab writes its {name} run there")
     t_all = time.perf_counter()
     done = []
     for name in models:
         model_type, what, _ = LAB_MODELS[name]
         run_dir = out / name
-        if run_dir.exists():  # a fresh run each time: training would otherwise refuse the folder
+        if run_dir.exists():  # a fresh run each time (training refuses a folder that holds one)
             import shutil
 
             shutil.rmtree(run_dir)
