@@ -28,10 +28,10 @@ def add_parsers(sub) -> None:
         "lab",
         help="train the four lab models (ae, dae, vae, dcgan) on digits; write one HTML report",
         description="Trains an autoencoder, a denoising autoencoder, a VAE and a DCGAN on the embedded "
-        "8x8 digits (nothing to download), then writes OUT/index.html: each model's samples at 70%%, 90%% "
-        "and 100%% of its steps, its reconstructions or denoising rows, its scores (FID in the shipped "
-        "digits features; -log p(x) for the VAE) and the commands that reproduce each. About a minute "
-        "on 2 CPU cores at --budget 1.",
+        "8x8 digits (nothing to download), then writes OUT/index.html: each model's samples at 70%, 90% "
+        "and 100% of its steps, its reconstructions or denoising rows, its scores (FID in the shipped "
+        "digits features; -log p(x) for the VAE) and the commands that reproduce each. At --budget 1, "
+        "about 40 s of CPU time after the imports (one thread; docs/lab.md).",
     )
     p.add_argument(
         "--out", type=OutputDir(), default=Path("runs/lab"), help="report folder (default runs/lab)"
@@ -40,7 +40,7 @@ def add_parsers(sub) -> None:
         "--budget",
         type=_positive_float,
         default=1.0,
-        help="multiplies every model's training steps (default 1: about a minute on 2 cores; 10: better pictures)",
+        help="multiplies every model's training steps (default 1: under a minute on 2 cores; 10: better pictures)",
     )
     p.add_argument(
         "--models",
