@@ -31,7 +31,7 @@ def add_parsers(sub) -> None:
         "8x8 digits (nothing to download), then writes OUT/index.html: each model's samples at 70%, 90% "
         "and 100% of its steps, its reconstructions or denoising rows, its scores (FID in the shipped "
         "digits features; -log p(x) for the VAE) and the commands that reproduce each. At --budget 1, "
-        "about 40 s of CPU time in all (one thread; docs/lab.md).",
+        "40-50 s of CPU time in all (one thread; docs/lab.md).",
     )
     p.add_argument(
         "--out", type=OutputDir(), default=Path("runs/lab"), help="report folder (default runs/lab)"
