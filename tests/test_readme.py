@@ -35,6 +35,7 @@ QUICK = {
     "augment": ["--steps", "20", "--per-class", "5"],
     "classify": ["-n", "100", "--steps", "20", "--k", "2"],
     "attributes": ["-n", "500"],
+    "lab": ["--budget", "0.001", "--n", "40", "--iwae-k", "2"],  # 10 steps each
 }
 DIFFUSION_SAMPLE = ["--sampler", "ddim", "--steps", "4"]  # the DDPM sampler runs all T steps
 

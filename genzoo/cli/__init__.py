@@ -59,6 +59,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "explore",
         "explore models in the browser: sliders with locks, interpolation, prompts, diffusion",
     ),
+    "lab": ("lab", "train the four lab models (ae, dae, vae, dcgan) on digits; write one HTML report"),
+    "export": (
+        "export",
+        "a model's decoder, encoder, generator, flow inverse or denoiser as ONNX (checked with onnxruntime)",
+    ),
 }
 
 
