@@ -179,7 +179,7 @@ class Trainer:
 
     def _ema_from_checkpoint(self, resume: bool) -> EMA:
         """EMA of the current weights; on resume, the saved average when there is one."""
-        ema = EMA(self.model, self.spec.train.ema_decay)
+        ema = EMA(self.model, self.spec.train.ema_decay, self.spec.train.ema_std)
         if resume and (self._restored_from / io.EMA_WEIGHTS).is_file():
             ema.shadow = io.load_tensors(self._restored_from / io.EMA_WEIGHTS)
         return ema
