@@ -4,8 +4,9 @@
 
 Trains ``ddpm --data DATA --steps N`` once (training seed ``--seed``) and keeps, beside the run's
 own EMA, one average per profile of ``--variants`` (``warmup``: beta_t = min(0.999, (1+t)/(10+t)),
-the profile of runs before the power EMA; ``power:S``: EDM2's power function of sigma_rel S;
-``constant``: beta = 0.999 from step 0), all from the same weight trajectory. Then scores each,
+the profile of runs before the power EMA; ``lrpower:S``: genzoo's power EMA, EDM2's power
+function of sigma_rel S in learning-rate time (``--ema-std S``); ``power:S``: the same in steps,
+as EDM2 writes it; ``constant``: beta = 0.999 from step 0), all from the same weight trajectory. Then scores each,
 and the raw weights, by the FID of n samples (dpm++, 20 steps, seeds 0..n-1, the same for every
 row) in the dataset's shipped feature net, and by the denoising loss L_simple on 1,000 test
 images with fixed t and noise (docs/training.md, "EMA")."""
@@ -24,48 +25,36 @@ from genzoo.data import DataConfig, load_dataset
 from genzoo.eval.evaluate import evaluate_images
 from genzoo.models.diffusion import DDPMConfig
 from genzoo.train import RunSpec, train, train_config_for
-from genzoo.train.ema import EMA, power_beta
-from genzoo.train.schedule import lr_at
+from genzoo.train.ema import EMA
 
 EXTRA: dict[str, EMA] = {}
-TC = None  # the run's TrainConfig
 INIT, UPDATE = EMA.__init__, EMA.update
 
 
 class Constant(EMA):
-    def beta(self, step: int) -> float:
-        return self.decay
+    def update(self, model, step, lr_factor=1.0):
+        for k, v in model.state_dict().items():
+            s = self.shadow[k]
+            s.lerp_(v, 1.0 - self.decay) if s.is_floating_point() else s.copy_(v)
 
 
-class LrTime(EMA):
-    """The power profile in learning-rate time T_t = sum_{s<=t} lr_s / lr: beta_t = (T_{t-1}/T_t)^(gamma+1)."""
+class StepTime(EMA):
+    """The power profile in steps (EDM2's beta_t = (1 - 1/t)^(gamma+1)), whatever the learning rate."""
 
-    def beta(self, step: int) -> float:
-        f = [lr_at(s, TC) / TC.lr for s in range(step)]
-        return (sum(f[:-1]) / sum(f)) ** (self.gamma + 1)
-
-
-class Late(EMA):
-    """The power profile counted from the end of the learning-rate warm-up (before it: the raw weights)."""
-
-    def beta(self, step: int) -> float:
-        t = step - TC.warmup_steps
-        return 0.0 if t <= 1 else power_beta(t, self.gamma)
+    def update(self, model, step, lr_factor=1.0):
+        UPDATE(self, model, step, 1.0)
 
 
 def make(spec: str, model: torch.nn.Module) -> EMA:
-    if spec.startswith("lrpower:"):
-        return LrTime(model, 0.999, std=float(spec.split(":")[1]))
-    if spec.startswith("late:"):
-        return Late(model, 0.999, std=float(spec.split(":")[1]))
-    if spec == "constant":
+    kind, _, arg = spec.partition(":")
+    if kind == "constant":  # beta = 0.999 from step 0
         return Constant(model, 0.999)
-    if spec == "warmup":
-        return EMA(model, 0.999)
-    if spec.startswith("power:"):
-        return EMA(model, 0.999, std=float(spec.split(":")[1]))
-    if spec.startswith("warmup:"):  # the warm-up profile with its decay capped at d
-        return EMA(model, float(spec.split(":")[1]))
+    if kind == "warmup":  # min(d, (1+t)/(10+t)), d = 0.999 or the given cap
+        return EMA(model, float(arg or 0.999))
+    if kind == "power":  # the power profile in steps
+        return StepTime(model, 0.999, std=float(arg))
+    if kind == "lrpower":  # the power profile in learning-rate time (genzoo's, ema_std)
+        return EMA(model, 0.999, std=float(arg))
     raise SystemExit(f"unknown variant {spec}")
 
 
@@ -87,15 +76,14 @@ def main() -> None:
             EMA.__init__ = INIT
             EXTRA.update({v: make(v, model) for v in variants})
 
-    def update(self, model, step):
-        UPDATE(self, model, step)
+    def update(self, model, step, lr_factor=1.0):
+        UPDATE(self, model, step, lr_factor)
         for e in EXTRA.values():
-            UPDATE(e, model, step)
+            e.update(model, step, lr_factor)
 
     EMA.__init__, EMA.update = init, update
     t0 = time.perf_counter()
-    global TC
-    TC = tc = train_config_for("ddpm", steps=a.steps, seed=a.seed, threads=1, image_every=0, ema_std=0.0)
+    tc = train_config_for("ddpm", steps=a.steps, seed=a.seed, threads=1, image_every=0, ema_std=0.0)
     spec = RunSpec("ddpm", DDPMConfig(), DataConfig(name=a.data), tc)
     train(spec, a.out, progress=False)
     EMA.__init__, EMA.update = INIT, UPDATE

@@ -23,7 +23,7 @@ from genzoo.models.autoencoder import Autoencoder
 from genzoo.models.base import GenerativeModel, Output
 from genzoo.train import TrainConfig, train
 from genzoo.train.distributed import DistInfo
-from genzoo.train.ema import EMA, power_gamma
+from genzoo.train.ema import EMA, power_beta, power_gamma
 from genzoo.train.schedule import BatchSchedule, lr_at
 from tests.conftest import tiny_spec
 
@@ -246,35 +246,40 @@ def test_ema_decay_warms_up_with_the_step():
 
 def test_power_ema_beta_and_gamma_follow_edm2():
     """gamma from sigma_rel^2 = (gamma+1)/((gamma+2)^2 (gamma+3)) (EDM2 Eq. 2: 0.05 -> 16.97,
-    0.10 -> 6.94); beta_t = (1 - 1/t)^(gamma+1) (Eq. 3)."""
+    0.10 -> 6.94); beta_t = (T_{t-1}/T_t)^(gamma+1), T the learning-rate time (EDM2 Eq. 3 at T = t)."""
     assert power_gamma(0.05) == pytest.approx(16.97, abs=0.005)
     assert power_gamma(0.10) == pytest.approx(6.94, abs=0.005)
     g = power_gamma(0.2)
     assert ((g + 1) / ((g + 2) ** 2 * (g + 3))) ** 0.5 == pytest.approx(0.2, rel=1e-12)
-    ema = EMA(nn.Linear(1, 1), decay=0.999, std=0.10)
-    assert ema.beta(1) == 0.0  # the average starts at the weights after step 1, never the initial ones
-    assert ema.beta(2) == pytest.approx(0.5 ** (6.937204 + 1), rel=1e-6)  # hand: (1/2)^7.937 = 0.00408
-    assert ema.beta(2) == pytest.approx(0.00408, abs=1e-6)
-    assert ema.beta(60) == pytest.approx((59 / 60) ** 7.937204, rel=1e-6)  # 0.8751
-    assert ema.beta(60) == pytest.approx(0.8751, abs=1e-4)
+    lin = nn.Linear(1, 1, bias=False)
+    nn.init.constant_(lin.weight, 0.0)
+    ema = EMA(lin, decay=0.999, std=0.10)
+    nn.init.constant_(lin.weight, 1.0)
+    ema.update(lin, step=1, lr_factor=0.1)  # beta_1 = 0: the weights after step 1, never the initial ones
+    assert ema.shadow["weight"].item() == 1.0 and ema.time == pytest.approx(0.1)
+    nn.init.constant_(lin.weight, 3.0)
+    ema.update(lin, step=2, lr_factor=0.2)  # by hand: beta = (0.1/0.3)^7.937 = 1.633e-4
+    assert ema.shadow["weight"].item() == pytest.approx(1.633e-4 * 1 + (1 - 1.633e-4) * 3, abs=1e-6)
+    assert power_beta(1, 2, g := power_gamma(0.10)) == pytest.approx(0.00408, abs=1e-6)  # (1/2)^7.937
+    assert power_beta(59, 60, g) == pytest.approx(0.8751, abs=1e-4)  # (59/60)^7.937, a constant rate
 
 
 def test_power_ema_is_the_weighted_average_of_the_trajectory():
-    """Unrolled, beta_t = (1 - 1/t)^(gamma+1) gives theta_ema(t) = sum_tau w_tau theta_tau with
-    w_tau = (tau^(gamma+1) - (tau-1)^(gamma+1)) / t^(gamma+1): the weights sum to 1 and grow like
-    tau^gamma, so the average spans the fraction sigma_rel of the run at every t."""
+    """Unrolled, beta_t = (T_{t-1}/T_t)^(gamma+1) gives theta_ema(t) = sum_tau w_tau theta_tau with
+    w_tau = (T_tau^(gamma+1) - T_{tau-1}^(gamma+1)) / T_t^(gamma+1): the weights sum to 1 and grow
+    like lr_tau T_tau^gamma, so the average spans the fraction sigma_rel of the run at every t."""
     torch.manual_seed(0)
     traj = torch.randn(40, 3, dtype=torch.float64).cumsum(0)  # theta_1..theta_40, a random walk
+    lr = torch.cat([torch.arange(1, 11) / 10, torch.linspace(1, 0.05, 30)]).double()  # warm-up, decay
     lin = nn.Linear(3, 1, bias=False).double()
     ema = EMA(lin, decay=0.999, std=0.05)
-    g = ema.gamma
+    g, T = ema.gamma, torch.cat([torch.zeros(1, dtype=torch.float64), lr.cumsum(0)])
     for t in range(1, len(traj) + 1):
         lin.weight.data[0] = traj[t - 1]
-        ema.update(lin, step=t)
-        tau = torch.arange(1, t + 1, dtype=torch.float64)
-        w = (tau ** (g + 1) - (tau - 1) ** (g + 1)) / t ** (g + 1)
+        ema.update(lin, step=t, lr_factor=lr[t - 1].item())
+        w = (T[1 : t + 1] ** (g + 1) - T[:t] ** (g + 1)) / T[t] ** (g + 1)
         assert w.sum().item() == pytest.approx(1.0, rel=1e-12)
-        assert torch.allclose(ema.shadow["weight"][0], (w[:, None] * traj[:t]).sum(0), rtol=1e-12, atol=1e-12)
+        assert torch.allclose(ema.shadow["weight"][0], (w[:, None] * traj[:t]).sum(0), rtol=1e-10, atol=1e-10)
 
 
 def test_early_ema_weights_track_the_model(tmp_path):

@@ -4,16 +4,23 @@ Two profiles of beta_t (``TrainConfig.ema_std``, docs/training.md "EMA"):
 
 * power (``ema_std`` = sigma_rel > 0, the default of new runs): EDM2's power-function EMA
   (Karras et al. 2024, "Analyzing and Improving the Training Dynamics of Diffusion Models",
-  Eq. 3), beta_t = (1 - 1/t)^(gamma + 1). Unrolled, theta_ema(t) is the weighted average
-  sum_{tau=1..t} w_tau theta_tau with w_tau = (tau^(gamma+1) - (tau-1)^(gamma+1)) / t^(gamma+1),
-  a weight ~ tau^gamma whose width is the fixed fraction sigma_rel of the run so far: right for a
-  60-step run and a 100k-step run alike. gamma from sigma_rel by sigma_rel^2 =
+  Eq. 3, beta_t = (1 - 1/t)^(gamma + 1)) with time measured in learning-rate units,
+  T_t = sum_{s<=t} lr_s / lr (= t at a constant rate):
+
+      beta_t = (T_{t-1} / T_t)^(gamma + 1).
+
+  Unrolled, theta_ema(t) = sum_{tau<=t} w_tau theta_tau with
+  w_tau = (T_tau^(gamma+1) - T_{tau-1}^(gamma+1)) / T_t^(gamma+1): weights ~ lr_tau T_tau^gamma
+  that sum to 1, the average spanning the fraction sigma_rel of the run's learning-rate time so far,
+  at every length (60 steps or 100k). In lr time a step's weight follows how far it could move
+  the weights: the steps of the lr warm-up, which move little, count little (measured: a 60-step
+  ddpm run, docs/training.md). gamma from sigma_rel by sigma_rel^2 =
   (gamma+1) / ((gamma+2)^2 (gamma+3)) (EDM2 Eq. 2): sigma_rel 0.05 -> gamma 16.97, 0.10 -> 6.94.
 * warm-up (``ema_std`` = 0, runs saved before the power profile): an exponential decay that grows
   with the step, beta_t = min(d, (1 + t) / (10 + t)) (diffusers' ``EMAModel``), d = ``ema_decay``.
 
-beta_t depends on nothing but the step t (the trainer's step after its t-th update), so a resume
-that restores the step and the average continues it exactly.
+beta_t depends only on the step and T (``time``, kept in the checkpoint), so a resume that restores
+them and the average continues it exactly.
 """
 
 from __future__ import annotations
@@ -39,9 +46,10 @@ def power_gamma(sigma_rel: float) -> float:
     return (lo + hi) / 2
 
 
-def power_beta(step: int, gamma: float) -> float:
-    """beta_t = (1 - 1/t)^(gamma + 1) (EDM2 Eq. 3); 0 at t = 1 (the average starts at theta_1)."""
-    return (1.0 - 1.0 / step) ** (gamma + 1.0)
+def power_beta(before: float, now: float, gamma: float) -> float:
+    """beta_t = (T_{t-1} / T_t)^(gamma + 1); at a constant rate (T_t = t) EDM2's (1 - 1/t)^(gamma + 1),
+    0 at the first step (the average starts at theta_1, never at the initial weights)."""
+    return (before / now) ** (gamma + 1.0) if now > 0 else 0.0
 
 
 def warmup_beta(step: int, decay: float) -> float:
@@ -50,21 +58,23 @@ def warmup_beta(step: int, decay: float) -> float:
 
 
 class EMA:
-    """The average of a model's weights (``shadow``, a state dict); ``std`` > 0: power profile of
-    that sigma_rel, else the warm-up exponential profile of ``decay``."""
+    """The average of a model's weights (``shadow``, a state dict); ``std`` > 0: the power profile of
+    that sigma_rel in learning-rate time (``time`` = T_t), else the warm-up profile of ``decay``."""
 
-    def __init__(self, model: nn.Module, decay: float, std: float = 0.0) -> None:
-        self.decay, self.std = decay, std
+    def __init__(self, model: nn.Module, decay: float, std: float = 0.0, time: float = 0.0) -> None:
+        self.decay, self.std, self.time = decay, std, time
         self.gamma = power_gamma(std) if std > 0 else None
         self.shadow = {k: v.detach().clone() for k, v in model.state_dict().items()}
 
-    def beta(self, step: int) -> float:
-        return warmup_beta(step, self.decay) if self.gamma is None else power_beta(step, self.gamma)
-
     @torch.no_grad()
-    def update(self, model: nn.Module, step: int) -> None:
-        """Fold in the weights after optimiser step ``step`` (1, 2, ...)."""
-        b = self.beta(step)
+    def update(self, model: nn.Module, step: int, lr_factor: float = 1.0) -> None:
+        """Fold in the weights after optimiser step ``step`` (1, 2, ...), taken at ``lr_factor`` x
+        the base learning rate (the schedule's factor, lr_s / lr)."""
+        if self.gamma is None:
+            b = warmup_beta(step, self.decay)
+        else:
+            before, self.time = self.time, self.time + lr_factor
+            b = power_beta(before, self.time, self.gamma)
         for k, v in model.state_dict().items():
             s = self.shadow[k]
             if s.is_floating_point():
