@@ -70,16 +70,18 @@ def main() -> None:
     torch.set_num_threads(1)
     variants = a.variants.split(",")
 
-    def init(self, model, decay, std=0.0):  # the run's EMA, and the variants from the same initial weights
-        INIT(self, model, decay, std)
+    def init(
+        self, model, decay, std=0.0, time=0.0
+    ):  # the run's EMA, and the variants from the same initial weights
+        INIT(self, model, decay, std, time)
         if not EXTRA:
             EMA.__init__ = INIT
             EXTRA.update({v: make(v, model) for v in variants})
 
     def update(self, model, step, lr_factor=1.0):
         UPDATE(self, model, step, lr_factor)
-        for e in EXTRA.values():
-            e.update(model, step, lr_factor)
+        for e in EXTRA.values():  # EMA's own update (patched here) for genzoo's profiles, else the variant's
+            (UPDATE if type(e) is EMA else type(e).update)(e, model, step, lr_factor)
 
     EMA.__init__, EMA.update = init, update
     t0 = time.perf_counter()

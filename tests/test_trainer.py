@@ -315,6 +315,24 @@ def test_a_run_saved_before_the_power_ema_resumes_its_warm_up_exactly(tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_config_files_from_older_runs_keep_their_ema_profile(tmp_path):
+    """--config old-run/config.json (genzoo wrote it: genzoo_version) trains with the warm-up EMA it
+    had; a hand-written file without ema_std gets the new default."""
+    from genzoo.train.run import read_config_file, run_spec
+
+    old = {
+        "model_type": "ae",
+        "genzoo_version": "0.1.0",
+        "shape": [1, 8, 8],
+        "model": {},
+        "train": {"ema_decay": 0.999},
+    }
+    mine = {"train": {"ema_decay": 0.999}}
+    for name, cfg, std in (("old.json", old, 0.0), ("mine.json", mine, TrainConfig().ema_std)):
+        (tmp_path / name).write_text(json.dumps(cfg))
+        assert run_spec("ae", read_config_file(tmp_path / name, "ae")).train.ema_std == std
+
+
 def test_batch_schedule_covers_each_epoch_once_and_splits_across_ranks():
     n, gb = 100, 20
     one = BatchSchedule(n, gb, seed=1, info=DistInfo(0, 1))
