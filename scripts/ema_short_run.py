@@ -4,9 +4,10 @@
 
 Trains ``ddpm --data DATA --steps N`` once (training seed ``--seed``) and keeps, beside the run's
 own EMA, one average per profile of ``--variants`` (``warmup``: beta_t = min(0.999, (1+t)/(10+t)),
-the profile of runs before the power EMA; ``lrpower:S``: genzoo's power EMA, EDM2's power
-function of sigma_rel S in learning-rate time (``--ema-std S``); ``power:S``: the same in steps,
-as EDM2 writes it; ``constant``: beta = 0.999 from step 0), all from the same weight trajectory. Then scores each,
+the profile of runs before the power EMA; ``genzoo:S``: genzoo's power EMA (``--ema-std S``),
+EDM2's power function of sigma_rel S in a time where a step of the lr warm-up counts its lr factor
+and every later step 1; ``power:S``: the same in steps, as EDM2 writes it; ``lrpower:S``: the
+same with every step counting its lr factor; ``constant``: beta = 0.999 from step 0), all from the same weight trajectory. Then scores each,
 and the raw weights, by the FID of n samples (dpm++, 20 steps, seeds 0..n-1, the same for every
 row) in the dataset's shipped feature net, and by the denoising loss L_simple on 1,000 test
 images with fixed t and noise (docs/training.md, "EMA")."""
@@ -26,13 +27,15 @@ from genzoo.eval.evaluate import evaluate_images
 from genzoo.models.diffusion import DDPMConfig
 from genzoo.train import RunSpec, train, train_config_for
 from genzoo.train.ema import EMA
+from genzoo.train.schedule import lr_at
 
 EXTRA: dict[str, EMA] = {}
+TC = None  # the run's TrainConfig
 INIT, UPDATE = EMA.__init__, EMA.update
 
 
 class Constant(EMA):
-    def update(self, model, step, lr_factor=1.0):
+    def update(self, model, step, dt=1.0):
         for k, v in model.state_dict().items():
             s = self.shadow[k]
             s.lerp_(v, 1.0 - self.decay) if s.is_floating_point() else s.copy_(v)
@@ -41,8 +44,16 @@ class Constant(EMA):
 class StepTime(EMA):
     """The power profile in steps (EDM2's beta_t = (1 - 1/t)^(gamma+1)), whatever the learning rate."""
 
-    def update(self, model, step, lr_factor=1.0):
+    def update(self, model, step, dt=1.0):
         UPDATE(self, model, step, 1.0)
+
+
+class LrTime(EMA):
+    """The power profile in learning-rate time throughout: each step counts its lr factor, the
+    cosine decay's too (genzoo's counts 1 per step after the lr warm-up)."""
+
+    def update(self, model, step, dt=1.0):
+        UPDATE(self, model, step, lr_at(step - 1, TC) / TC.lr)
 
 
 def make(spec: str, model: torch.nn.Module) -> EMA:
@@ -53,7 +64,9 @@ def make(spec: str, model: torch.nn.Module) -> EMA:
         return EMA(model, float(arg or 0.999))
     if kind == "power":  # the power profile in steps
         return StepTime(model, 0.999, std=float(arg))
-    if kind == "lrpower":  # the power profile in learning-rate time (genzoo's, ema_std)
+    if kind == "lrpower":  # the power profile in learning-rate time throughout
+        return LrTime(model, 0.999, std=float(arg))
+    if kind == "genzoo":  # genzoo's (--ema-std S): lr time during the lr warm-up, then steps
         return EMA(model, 0.999, std=float(arg))
     raise SystemExit(f"unknown variant {spec}")
 
@@ -78,14 +91,15 @@ def main() -> None:
             EMA.__init__ = INIT
             EXTRA.update({v: make(v, model) for v in variants})
 
-    def update(self, model, step, lr_factor=1.0):
-        UPDATE(self, model, step, lr_factor)
+    def update(self, model, step, dt=1.0):
+        UPDATE(self, model, step, dt)
         for e in EXTRA.values():  # EMA's own update (patched here) for genzoo's profiles, else the variant's
-            (UPDATE if type(e) is EMA else type(e).update)(e, model, step, lr_factor)
+            (UPDATE if type(e) is EMA else type(e).update)(e, model, step, dt)
 
     EMA.__init__, EMA.update = init, update
     t0 = time.perf_counter()
-    tc = train_config_for("ddpm", steps=a.steps, seed=a.seed, threads=1, image_every=0, ema_std=0.0)
+    global TC
+    TC = tc = train_config_for("ddpm", steps=a.steps, seed=a.seed, threads=1, image_every=0, ema_std=0.0)
     spec = RunSpec("ddpm", DDPMConfig(), DataConfig(name=a.data), tc)
     train(spec, a.out, progress=False)
     EMA.__init__, EMA.update = INIT, UPDATE

@@ -54,7 +54,7 @@ def test_training_improves_the_objective_and_writes_a_complete_run(tmp_path):
 @pytest.mark.parametrize("model_type", ["dae", "deep-ae"])
 def test_resume_is_bit_identical(tmp_path, model_type):
     # dae draws noise from the global RNG; deep-ae runs greedy stages then fine-tuning.
-    extra = {"ema_decay": 0.9}  # the power EMA (ema_std 0.10, the default): its resume is exact too
+    extra = {"ema_decay": 0.9}  # the power EMA (ema_std 0.05, the default): its resume is exact too
     spec = tiny_spec(model_type, steps=20, **extra)
     if model_type == "deep-ae":
         spec.model.pretrain_steps = 5
@@ -62,6 +62,9 @@ def test_resume_is_bit_identical(tmp_path, model_type):
     train(spec, tmp_path / "split", progress=False, stop_at=10)
     assert (tmp_path / "split/checkpoints/latest").read_text().strip() == "step-0000010"
     train(spec, tmp_path / "split", resume=True, progress=False)
+    # the EMA's time: the 5 lr warm-up steps count their lr factor (1+2+3+4+5)/5, the 15 after 1 each
+    state = json.loads((tmp_path / "straight/checkpoints/step-0000020/state.json").read_text())
+    assert state["ema_time"] == pytest.approx(3 + 15, rel=1e-12)
     for name in (io.WEIGHTS, io.EMA_WEIGHTS, "optimizer.safetensors"):
         a, b = tensors(tmp_path / "straight", name), tensors(tmp_path / "split", name)
         assert a.keys() == b.keys()
@@ -255,10 +258,10 @@ def test_power_ema_beta_and_gamma_follow_edm2():
     nn.init.constant_(lin.weight, 0.0)
     ema = EMA(lin, decay=0.999, std=0.10)
     nn.init.constant_(lin.weight, 1.0)
-    ema.update(lin, step=1, lr_factor=0.1)  # beta_1 = 0: the weights after step 1, never the initial ones
+    ema.update(lin, step=1, dt=0.1)  # beta_1 = 0: the weights after step 1, never the initial ones
     assert ema.shadow["weight"].item() == 1.0 and ema.time == pytest.approx(0.1)
     nn.init.constant_(lin.weight, 3.0)
-    ema.update(lin, step=2, lr_factor=0.2)  # by hand: beta = (0.1/0.3)^7.937 = 1.633e-4
+    ema.update(lin, step=2, dt=0.2)  # by hand: beta = (0.1/0.3)^7.937 = 1.633e-4
     assert ema.shadow["weight"].item() == pytest.approx(1.633e-4 * 1 + (1 - 1.633e-4) * 3, abs=1e-6)
     assert power_beta(1, 2, g := power_gamma(0.10)) == pytest.approx(0.00408, abs=1e-6)  # (1/2)^7.937
     assert power_beta(59, 60, g) == pytest.approx(0.8751, abs=1e-4)  # (59/60)^7.937, a constant rate
@@ -276,7 +279,7 @@ def test_power_ema_is_the_weighted_average_of_the_trajectory():
     g, T = ema.gamma, torch.cat([torch.zeros(1, dtype=torch.float64), lr.cumsum(0)])
     for t in range(1, len(traj) + 1):
         lin.weight.data[0] = traj[t - 1]
-        ema.update(lin, step=t, lr_factor=lr[t - 1].item())
+        ema.update(lin, step=t, dt=lr[t - 1].item())
         w = (T[1 : t + 1] ** (g + 1) - T[:t] ** (g + 1)) / T[t] ** (g + 1)
         assert w.sum().item() == pytest.approx(1.0, rel=1e-12)
         assert torch.allclose(ema.shadow["weight"][0], (w[:, None] * traj[:t]).sum(0), rtol=1e-10, atol=1e-10)
@@ -309,7 +312,7 @@ def test_a_run_saved_before_the_power_ema_resumes_its_warm_up_exactly(tmp_path):
         del cfg["train"]["ema_std"]
         path.write_text(json.dumps(cfg))
     old = genzoo.train.read_run_spec(tmp_path / "split")
-    assert old.train.ema_std == 0.0 and TrainConfig().ema_std == 0.10
+    assert old.train.ema_std == 0.0 and TrainConfig().ema_std == 0.05
     train(old, tmp_path / "split", resume=True, progress=False)
     a, b = tensors(tmp_path / "straight", io.EMA_WEIGHTS), tensors(tmp_path / "split", io.EMA_WEIGHTS)
     assert all(torch.equal(a[k], b[k]) for k in a)

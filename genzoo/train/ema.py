@@ -4,17 +4,18 @@ Two profiles of beta_t (``TrainConfig.ema_std``, docs/training.md "EMA"):
 
 * power (``ema_std`` = sigma_rel > 0, the default of new runs): EDM2's power-function EMA
   (Karras et al. 2024, "Analyzing and Improving the Training Dynamics of Diffusion Models",
-  Eq. 3, beta_t = (1 - 1/t)^(gamma + 1)) with time measured in learning-rate units,
-  T_t = sum_{s<=t} lr_s / lr (= t at a constant rate):
+  Eq. 3, beta_t = (1 - 1/t)^(gamma + 1)) in a time T_t = sum_{s<=t} dt_s where a step of the lr
+  warm-up counts its lr factor, dt_s = lr_s / lr, and every later step 1 (T_t = t without a warm-up):
 
       beta_t = (T_{t-1} / T_t)^(gamma + 1).
 
   Unrolled, theta_ema(t) = sum_{tau<=t} w_tau theta_tau with
-  w_tau = (T_tau^(gamma+1) - T_{tau-1}^(gamma+1)) / T_t^(gamma+1): weights ~ lr_tau T_tau^gamma
-  that sum to 1, the average spanning the fraction sigma_rel of the run's learning-rate time so far,
-  at every length (60 steps or 100k). In lr time a step's weight follows how far it could move
-  the weights: the steps of the lr warm-up, which move little, count little (measured: a 60-step
-  ddpm run, docs/training.md). gamma from sigma_rel by sigma_rel^2 =
+  w_tau = (T_tau^(gamma+1) - T_{tau-1}^(gamma+1)) / T_t^(gamma+1): weights ~ dt_tau T_tau^gamma
+  that sum to 1, the average spanning the fraction sigma_rel of the run so far at every length
+  (60 steps or 100k). The warm-up's steps move the weights little and count little: in steps,
+  the profile lagged a 60-step ddpm run's raw weights; counted by lr throughout, the cosine
+  decay's small steps stretched it over the last quarter of a 1,000-step run (measured, both
+  worse than the raw weights; docs/training.md). gamma from sigma_rel by sigma_rel^2 =
   (gamma+1) / ((gamma+2)^2 (gamma+3)) (EDM2 Eq. 2): sigma_rel 0.05 -> gamma 16.97, 0.10 -> 6.94.
 * warm-up (``ema_std`` = 0, runs saved before the power profile): an exponential decay that grows
   with the step, beta_t = min(d, (1 + t) / (10 + t)) (diffusers' ``EMAModel``), d = ``ema_decay``.
@@ -59,7 +60,7 @@ def warmup_beta(step: int, decay: float) -> float:
 
 class EMA:
     """The average of a model's weights (``shadow``, a state dict); ``std`` > 0: the power profile of
-    that sigma_rel in learning-rate time (``time`` = T_t), else the warm-up profile of ``decay``."""
+    that sigma_rel (``time`` = T_t), else the warm-up profile of ``decay``."""
 
     def __init__(self, model: nn.Module, decay: float, std: float = 0.0, time: float = 0.0) -> None:
         self.decay, self.std, self.time = decay, std, time
@@ -67,13 +68,13 @@ class EMA:
         self.shadow = {k: v.detach().clone() for k, v in model.state_dict().items()}
 
     @torch.no_grad()
-    def update(self, model: nn.Module, step: int, lr_factor: float = 1.0) -> None:
-        """Fold in the weights after optimiser step ``step`` (1, 2, ...), taken at ``lr_factor`` x
-        the base learning rate (the schedule's factor, lr_s / lr)."""
+    def update(self, model: nn.Module, step: int, dt: float = 1.0) -> None:
+        """Fold in the weights after optimiser step ``step`` (1, 2, ...), whose length in T is
+        ``dt`` (the trainer's: lr_s / lr during the lr warm-up, then 1)."""
         if self.gamma is None:
             b = warmup_beta(step, self.decay)
         else:
-            before, self.time = self.time, self.time + lr_factor
+            before, self.time = self.time, self.time + dt
             b = power_beta(before, self.time, self.gamma)
         for k, v in model.state_dict().items():
             s = self.shadow[k]

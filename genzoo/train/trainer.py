@@ -181,15 +181,20 @@ class Trainer:
 
     def _ema_from_checkpoint(self, resume: bool) -> EMA:
         """EMA of the current weights; on resume, the saved average when there is one, and its
-        learning-rate time (without one, e.g. an EMA turned on at this resume: the schedule's so far)."""
+        time T (without one, e.g. an EMA turned on at this resume: the schedule's so far)."""
         tc = self.spec.train
         lr_time = self._ema_time
         if lr_time is None:
-            lr_time = math.fsum(lr_at(s, tc, self.horizon) / tc.lr for s in range(self.step))
+            lr_time = math.fsum(self._ema_dt(s) for s in range(self.step))
         ema = EMA(self.model, tc.ema_decay, tc.ema_std, time=lr_time)
         if resume and (self._restored_from / io.EMA_WEIGHTS).is_file():
             ema.shadow = io.load_tensors(self._restored_from / io.EMA_WEIGHTS)
         return ema
+
+    def _ema_dt(self, s: int) -> float:
+        """Step s's length in the power EMA's time: its lr factor during the lr warm-up, then 1."""
+        tc = self.spec.train
+        return lr_at(s, tc, self.horizon) / tc.lr if s < tc.warmup_steps else 1.0
 
     # ---------------------------------------------------------------------------------------
     def save(self, seconds: float) -> None:
@@ -345,8 +350,8 @@ class Trainer:
                         counts[prefix + k] = counts.get(prefix + k, 0) + 1
                 n_steps += 1
                 self.step += 1
-                if self.ema is not None:  # the step just taken, at the schedule's lr factor
-                    self.ema.update(self.model, self.step, lr_at(self.step - 1, tc, self.horizon) / tc.lr)
+                if self.ema is not None:  # the step just taken, and its length in the EMA's time
+                    self.ema.update(self.model, self.step, self._ema_dt(self.step - 1))
                 signalled, late = self._stop_now(stop, t_start, time_limit_s)
                 if late or signalled:
                     end = self.step
