@@ -77,7 +77,7 @@ def main() -> None:
     p.add_argument("--n", type=int, default=500)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--data", default="mnist")
-    p.add_argument("--variants", default="warmup,power:0.05,power:0.10")
+    p.add_argument("--variants", default="warmup,power:0.05,genzoo:0.05")
     p.add_argument("--out", type=Path, default=Path("ema-measure"))
     a = p.parse_args()
     torch.set_num_threads(1)
