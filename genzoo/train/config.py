@@ -23,8 +23,9 @@ class TrainConfig:
     grad_clip: float = 1.0  # max global gradient norm per player (0: off)
     ema_decay: float = 0.0  # EMA of weights (0: off), e.g. 0.999; the decay d of the warm-up profile
     # the EMA's profile: > 0: EDM2's power function whose width is this fraction (sigma_rel) of the
-    # run so far (its lr warm-up counted by lr); 0: the exponential warm-up min(ema_decay, (1+t)/(10+t)) of runs saved before it
-    # (a saved config.json without this key loads as 0; docs/training.md "EMA")
+    # run so far (its lr warm-up counted by lr); 0: the exponential warm-up
+    # min(ema_decay, (1+t)/(10+t)) of runs saved before it (a saved config.json without this key
+    # loads as 0; docs/training.md "EMA")
     ema_std: float = 0.05
     seed: int = 0
     log_every: int = 50

@@ -106,7 +106,7 @@ class Trainer:
         }
         self.base_lr = {p: o.param_groups[0]["lr"] for p, o in self.opts.items()}
         self.step, self.horizon, self.seconds_before = 0, tc.steps, 0.0
-        self._ema_time: float | None = None  # the power EMA's learning-rate time T (restored on resume)
+        self._ema_time: float | None = None  # the power EMA's time T (restored on resume)
         torch.manual_seed(tc.seed + 1 + self.info.rank)  # per-process noise (corruptions, eps)
         if resume:
             self._restore()  # before any collective call: every process checks the same files
