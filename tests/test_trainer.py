@@ -23,7 +23,7 @@ from genzoo.models.autoencoder import Autoencoder
 from genzoo.models.base import GenerativeModel, Output
 from genzoo.train import TrainConfig, train
 from genzoo.train.distributed import DistInfo
-from genzoo.train.ema import EMA
+from genzoo.train.ema import EMA, power_beta, power_gamma
 from genzoo.train.schedule import BatchSchedule, lr_at
 from tests.conftest import tiny_spec
 
@@ -54,7 +54,7 @@ def test_training_improves_the_objective_and_writes_a_complete_run(tmp_path):
 @pytest.mark.parametrize("model_type", ["dae", "deep-ae"])
 def test_resume_is_bit_identical(tmp_path, model_type):
     # dae draws noise from the global RNG; deep-ae runs greedy stages then fine-tuning.
-    extra = {"ema_decay": 0.9}
+    extra = {"ema_decay": 0.9}  # the power EMA (ema_std 0.05, the default): its resume is exact too
     spec = tiny_spec(model_type, steps=20, **extra)
     if model_type == "deep-ae":
         spec.model.pretrain_steps = 5
@@ -62,6 +62,9 @@ def test_resume_is_bit_identical(tmp_path, model_type):
     train(spec, tmp_path / "split", progress=False, stop_at=10)
     assert (tmp_path / "split/checkpoints/latest").read_text().strip() == "step-0000010"
     train(spec, tmp_path / "split", resume=True, progress=False)
+    # the EMA's time: the 5 lr warm-up steps count their lr factor (1+2+3+4+5)/5, the 15 after 1 each
+    state = json.loads((tmp_path / "straight/checkpoints/step-0000020/state.json").read_text())
+    assert state["ema_time"] == pytest.approx(3 + 15, rel=1e-12)
     for name in (io.WEIGHTS, io.EMA_WEIGHTS, "optimizer.safetensors"):
         a, b = tensors(tmp_path / "straight", name), tensors(tmp_path / "split", name)
         assert a.keys() == b.keys()
@@ -244,11 +247,51 @@ def test_ema_decay_warms_up_with_the_step():
         assert ema.shadow["weight"].item() == pytest.approx(1 - d)
 
 
+def test_power_ema_beta_and_gamma_follow_edm2():
+    """gamma from sigma_rel^2 = (gamma+1)/((gamma+2)^2 (gamma+3)) (EDM2 Eq. 2: 0.05 -> 16.97,
+    0.10 -> 6.94); beta_t = (T_{t-1}/T_t)^(gamma+1), T the learning-rate time (EDM2 Eq. 3 at T = t)."""
+    assert power_gamma(0.05) == pytest.approx(16.97, abs=0.005)
+    assert power_gamma(0.10) == pytest.approx(6.94, abs=0.005)
+    g = power_gamma(0.2)
+    assert ((g + 1) / ((g + 2) ** 2 * (g + 3))) ** 0.5 == pytest.approx(0.2, rel=1e-12)
+    lin = nn.Linear(1, 1, bias=False)
+    nn.init.constant_(lin.weight, 0.0)
+    ema = EMA(lin, decay=0.999, std=0.10)
+    nn.init.constant_(lin.weight, 1.0)
+    ema.update(lin, step=1, dt=0.1)  # beta_1 = 0: the weights after step 1, never the initial ones
+    assert ema.shadow["weight"].item() == 1.0 and ema.time == pytest.approx(0.1)
+    nn.init.constant_(lin.weight, 3.0)
+    ema.update(lin, step=2, dt=0.2)  # by hand: beta = (0.1/0.3)^7.937 = 1.633e-4
+    assert ema.shadow["weight"].item() == pytest.approx(1.633e-4 * 1 + (1 - 1.633e-4) * 3, abs=1e-6)
+    assert power_beta(1, 2, g := power_gamma(0.10)) == pytest.approx(0.00408, abs=1e-6)  # (1/2)^7.937
+    assert power_beta(59, 60, g) == pytest.approx(0.8751, abs=1e-4)  # (59/60)^7.937, a constant rate
+
+
+def test_power_ema_is_the_weighted_average_of_the_trajectory():
+    """Unrolled, beta_t = (T_{t-1}/T_t)^(gamma+1) gives theta_ema(t) = sum_tau w_tau theta_tau with
+    w_tau = (T_tau^(gamma+1) - T_{tau-1}^(gamma+1)) / T_t^(gamma+1): the weights sum to 1 and grow
+    like lr_tau T_tau^gamma, so the average spans the fraction sigma_rel of the run at every t."""
+    torch.manual_seed(0)
+    traj = torch.randn(40, 3, dtype=torch.float64).cumsum(0)  # theta_1..theta_40, a random walk
+    lr = torch.cat([torch.arange(1, 11) / 10, torch.linspace(1, 0.05, 30)]).double()  # warm-up, decay
+    lin = nn.Linear(3, 1, bias=False).double()
+    ema = EMA(lin, decay=0.999, std=0.05)
+    g, T = ema.gamma, torch.cat([torch.zeros(1, dtype=torch.float64), lr.cumsum(0)])
+    for t in range(1, len(traj) + 1):
+        lin.weight.data[0] = traj[t - 1]
+        ema.update(lin, step=t, dt=lr[t - 1].item())
+        w = (T[1 : t + 1] ** (g + 1) - T[:t] ** (g + 1)) / T[t] ** (g + 1)
+        assert w.sum().item() == pytest.approx(1.0, rel=1e-12)
+        assert torch.allclose(ema.shadow["weight"][0], (w[:, None] * traj[:t]).sum(0), rtol=1e-10, atol=1e-10)
+
+
 def test_early_ema_weights_track_the_model(tmp_path):
     """With decay 0.999 and no warm-up, 30 steps would leave the average ~97% initial weights;
     the warm-up keeps it near the trained ones."""
     run = train(
-        tiny_spec("ae", steps=30, ema_decay=0.999, keep_checkpoints=5), tmp_path / "r", progress=False
+        tiny_spec("ae", steps=30, ema_decay=0.999, ema_std=0.0, keep_checkpoints=5),
+        tmp_path / "r",
+        progress=False,
     )
     start = io.load_tensors(run / "checkpoints" / "step-0000000" / io.WEIGHTS)
     ema, final = tensors(run, io.EMA_WEIGHTS), tensors(run, io.WEIGHTS)
@@ -257,14 +300,40 @@ def test_early_ema_weights_track_the_model(tmp_path):
     assert off < 0.3 * moved  # the average sits near the trained weights, not the initial ones
 
 
-def test_resume_keeps_the_ema_warm_up_exact(tmp_path):
-    """The warm-up depends on the step: a resumed run must continue it from the saved step."""
-    spec = tiny_spec("ae", steps=20, ema_decay=0.999)
+def test_a_run_saved_before_the_power_ema_resumes_its_warm_up_exactly(tmp_path):
+    """A config.json without ema_std (written before it existed) loads as the warm-up profile it
+    trained with, not the power profile of new runs, and the resumed average continues it from the
+    saved step bit for bit (the power profile's resume: test_resume_is_bit_identical)."""
+    spec = tiny_spec("ae", steps=20, ema_decay=0.999, ema_std=0.0)
     train(spec, tmp_path / "straight", progress=False)
     train(spec, tmp_path / "split", progress=False, stop_at=7)
-    train(spec, tmp_path / "split", resume=True, progress=False)
+    for path in (tmp_path / "split").rglob("config.json"):  # as an older genzoo wrote them
+        cfg = json.loads(path.read_text())
+        del cfg["train"]["ema_std"]
+        path.write_text(json.dumps(cfg))
+    old = genzoo.train.read_run_spec(tmp_path / "split")
+    assert old.train.ema_std == 0.0 and TrainConfig().ema_std == 0.05
+    train(old, tmp_path / "split", resume=True, progress=False)
     a, b = tensors(tmp_path / "straight", io.EMA_WEIGHTS), tensors(tmp_path / "split", io.EMA_WEIGHTS)
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_config_files_from_older_runs_keep_their_ema_profile(tmp_path):
+    """--config old-run/config.json (genzoo wrote it: genzoo_version) trains with the warm-up EMA it
+    had; a hand-written file without ema_std gets the new default."""
+    from genzoo.train.run import read_config_file, run_spec
+
+    old = {
+        "model_type": "ae",
+        "genzoo_version": "0.1.0",
+        "shape": [1, 8, 8],
+        "model": {},
+        "train": {"ema_decay": 0.999},
+    }
+    mine = {"train": {"ema_decay": 0.999}}
+    for name, cfg, std in (("old.json", old, 0.0), ("mine.json", mine, TrainConfig().ema_std)):
+        (tmp_path / name).write_text(json.dumps(cfg))
+        assert run_spec("ae", read_config_file(tmp_path / name, "ae")).train.ema_std == std
 
 
 def test_batch_schedule_covers_each_epoch_once_and_splits_across_ranks():

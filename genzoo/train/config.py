@@ -21,7 +21,12 @@ class TrainConfig:
     schedule: Literal["cosine", "constant"] = "cosine"
     min_lr_ratio: float = 0.05  # cosine floor as a fraction of lr
     grad_clip: float = 1.0  # max global gradient norm per player (0: off)
-    ema_decay: float = 0.0  # EMA of weights (0: off), e.g. 0.999
+    ema_decay: float = 0.0  # EMA of weights (0: off), e.g. 0.999; the decay d of the warm-up profile
+    # the EMA's profile: > 0: EDM2's power function whose width is this fraction (sigma_rel) of the
+    # run so far (its lr warm-up counted by lr); 0: the exponential warm-up
+    # min(ema_decay, (1+t)/(10+t)) of runs saved before it (a saved config.json without this key
+    # loads as 0; docs/training.md "EMA")
+    ema_std: float = 0.05
     seed: int = 0
     log_every: int = 50
     image_every: int = 500  # progress/step-XXXXXXX.png every N steps (0: off)
@@ -54,6 +59,7 @@ def check_train_config(tc: TrainConfig) -> None:
         (0 <= tc.min_lr_ratio <= 1, "min_lr_ratio must be in [0, 1]"),
         (tc.grad_clip >= 0, "grad_clip must be >= 0 (0: off)"),
         (0 <= tc.ema_decay < 1, "ema_decay must be in [0, 1) (0: off)"),
+        (0 <= tc.ema_std < 3**-0.5, "ema_std must be in [0, 0.577) (0: the warm-up profile of ema_decay)"),
         (tc.log_every >= 1, "log_every must be >= 1"),
         (tc.image_every >= 0, "image_every must be >= 0 (0: off)"),
         (tc.ckpt_every >= 1, "ckpt_every must be >= 1"),

@@ -39,6 +39,18 @@ def train_config_for(model_type: str, **changes: Any) -> TrainConfig:
     return cfgio.from_dict(TrainConfig, {**defaults, **changes}, "train config")
 
 
+# Training fields added after runs were saved, with the value that means what such a run did: a
+# saved train section (written whole by genzoo, so a missing key means an older genzoo) gets these
+# rather than the new defaults (ema_std 0: the warm-up EMA, not the power EMA of new runs).
+SAVED_BEFORE = {"ema_std": 0.0}
+
+
+def saved_train_section(train: dict[str, Any]) -> dict[str, Any]:
+    """A train section read from a config.json genzoo wrote, its missing later fields filled as
+    the run trained (``SAVED_BEFORE``)."""
+    return SAVED_BEFORE | train
+
+
 def read_run_spec(run: Path) -> RunSpec:
     """The model/data/train configs of an existing run (strictly checked)."""
     cfg = io.read_config(run)  # layout checked: a foreign or edited file is one clear error
@@ -51,7 +63,7 @@ def read_run_spec(run: Path) -> RunSpec:
         cls.model_type,
         cfgio.from_dict(cls.config_class, cfg.get("model"), f"{cls.model_type} config"),
         cfgio.from_dict(DataConfig, cfg.get("data"), "data config"),
-        cfgio.from_dict(TrainConfig, cfg.get("train"), "train config"),
+        cfgio.from_dict(TrainConfig, saved_train_section(cfg["train"]), "train config"),
     )
 
 
@@ -86,7 +98,10 @@ def read_config_file(path: str | Path, model_type: str) -> dict[str, dict[str, A
             raise ConfigError(f"{path}: section {s!r} must be a JSON object")
     if file_cfg.get("model_type", model_type) != model_type:
         raise ConfigError(f"{path} is for model {file_cfg['model_type']!r}, not {model_type!r}")
-    return {s: dict(file_cfg.get(s) or {}) for s in SECTIONS}
+    out = {s: dict(file_cfg.get(s) or {}) for s in SECTIONS}
+    if "genzoo_version" in file_cfg and file_cfg.get("train"):  # a run's config.json: trains as that run did
+        out["train"] = saved_train_section(out["train"])
+    return out
 
 
 def run_spec(

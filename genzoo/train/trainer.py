@@ -106,6 +106,7 @@ class Trainer:
         }
         self.base_lr = {p: o.param_groups[0]["lr"] for p, o in self.opts.items()}
         self.step, self.horizon, self.seconds_before = 0, tc.steps, 0.0
+        self._ema_time: float | None = None  # the power EMA's time T (restored on resume)
         torch.manual_seed(tc.seed + 1 + self.info.rank)  # per-process noise (corruptions, eps)
         if resume:
             self._restore()  # before any collective call: every process checks the same files
@@ -163,6 +164,7 @@ class Trainer:
         ckpt.restore_optimizers(self.opts, otensors, state.get("optimizer_extras", {}))
         torch.set_rng_state(rng[f"rank{self.info.rank}"])
         self.step = int(state["step"])
+        self._ema_time = state.get("ema_time")
         self.horizon = int(state.get("lr_horizon", self.spec.train.steps))
         self.seconds_before = float(state.get("train_seconds", 0.0))
         self._restored_from = ck
@@ -178,11 +180,21 @@ class Trainer:
             )
 
     def _ema_from_checkpoint(self, resume: bool) -> EMA:
-        """EMA of the current weights; on resume, the saved average when there is one."""
-        ema = EMA(self.model, self.spec.train.ema_decay)
+        """EMA of the current weights; on resume, the saved average when there is one, and its
+        time T (without one, e.g. an EMA turned on at this resume: the schedule's so far)."""
+        tc = self.spec.train
+        lr_time = self._ema_time
+        if lr_time is None:
+            lr_time = math.fsum(self._ema_dt(s) for s in range(self.step))
+        ema = EMA(self.model, tc.ema_decay, tc.ema_std, time=lr_time)
         if resume and (self._restored_from / io.EMA_WEIGHTS).is_file():
             ema.shadow = io.load_tensors(self._restored_from / io.EMA_WEIGHTS)
         return ema
+
+    def _ema_dt(self, s: int) -> float:
+        """Step s's length in the power EMA's time: its lr factor during the lr warm-up, then 1."""
+        tc = self.spec.train
+        return lr_at(s, tc, self.horizon) / tc.lr if s < tc.warmup_steps else 1.0
 
     # ---------------------------------------------------------------------------------------
     def save(self, seconds: float) -> None:
@@ -198,6 +210,8 @@ class Trainer:
             sampler.prepare_for_sampling(fit_x)
             ema_state = sampler.state_dict()
         state = {"step": self.step, "lr_horizon": self.horizon, "train_seconds": round(seconds, 3)}
+        if self.ema is not None:  # a float's JSON repr reads back bit for bit
+            state["ema_time"] = self.ema.time
         score = self._select_score(sampler) if self.selector is not None else None
         if score is not None:  # the checkpoint carries its own score
             state["select"] = {
@@ -336,8 +350,8 @@ class Trainer:
                         counts[prefix + k] = counts.get(prefix + k, 0) + 1
                 n_steps += 1
                 self.step += 1
-                if self.ema is not None:
-                    self.ema.update(self.model, self.step)
+                if self.ema is not None:  # the step just taken, and its length in the EMA's time
+                    self.ema.update(self.model, self.step, self._ema_dt(self.step - 1))
                 signalled, late = self._stop_now(stop, t_start, time_limit_s)
                 if late or signalled:
                     end = self.step
