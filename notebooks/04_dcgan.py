@@ -33,7 +33,7 @@ from genzoo.train import run_spec, train
 
 QUICK = os.environ.get("GENZOO_QUICK") == "1"
 DATA = "digits" if QUICK else "mnist"
-STEPS = 40 if QUICK else 6000
+STEPS = 30 if QUICK else 6000
 EVERY = 10 if QUICK else 1000  # a progress picture and a checkpoint (scored by FID) every EVERY steps
 MODEL = {"channels": [8, 16], "g_channels": [16, 8], "latent_dim": 16} if QUICK else {}
 SELECT_SAMPLES = 100 if QUICK else 2000
