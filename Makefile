@@ -13,7 +13,7 @@ DEMO := runs/lab
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q $(TORCH)
-	$(BIN)/pip install -q -e '.[dev,explore,export]'
+	$(BIN)/pip install -q -e '.[dev,explore,export,notebooks]'
 	touch $(STAMP)
 
 demo: $(STAMP)

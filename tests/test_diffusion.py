@@ -226,6 +226,16 @@ def test_bad_sampler_settings_are_one_clear_error():
         model.inpaint(torch.rand(1, 1, 8, 8), torch.ones(1, 8, 8), steps=40)
 
 
+def test_the_mlp_denoiser_takes_images_flattened():
+    """arch="mlp" on images (the notebooks' quick mode): the denoiser sees x (B, C, H, W) flattened
+    and answers in its shape, so loss, sampling and the bound run (it raised a shape error)."""
+    model = tiny(arch="mlp", hidden=16, blocks=1)
+    x = torch.rand(4, 1, 8, 8)
+    assert model.loss((x,)).loss.isfinite()
+    assert model.sample(3, seeds=range(3), steps=4).shape == (3, 1, 8, 8)
+    assert model.log_likelihood(x).shape == (4,)
+
+
 @pytest.mark.slow
 def test_a_tiny_model_learns_a_2d_toy_distribution(tmp_path):
     """Seeded, about 10 s: the maximum mean discrepancy of 1,000 samples to 1,000 test points falls

@@ -172,7 +172,8 @@ class UNet(nn.Module):
 
 
 class MLPDenoiser(nn.Module):
-    """For vectors (e.g. 2-D toy data): residual MLP blocks h += W2 act(W1 act(h) + emb)."""
+    """For vectors (e.g. 2-D toy data) or flattened images: residual MLP blocks h += W2 act(W1 act(h) + emb);
+    x (B, *shape) with prod(shape) = dim, the output the same shape."""
 
     def __init__(self, dim: int, hidden: int = 128, blocks: int = 3, num_classes: int = 0) -> None:
         super().__init__()
@@ -186,7 +187,7 @@ class MLPDenoiser(nn.Module):
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         emb = self.cond(t, y)  # (B, hidden)
-        h = self.inp(x)
+        h = self.inp(x.flatten(1))  # (B, hidden)
         for b in self.blocks:
             h = h + b["fc2"](F.silu(b["fc1"](F.silu(h)) + emb))
-        return self.out(h)
+        return self.out(h).view(x.shape)
