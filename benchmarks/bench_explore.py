@@ -30,7 +30,7 @@ from tests.explore_server import CHROMIUM, CHROMIUM_ARGS, serving  # noqa: E402
 DECODERS = ("ae", "vae", "dcgan")
 
 
-def train_runs(work: Path, data: str, steps: int, ddpm_steps: int) -> dict[str, Path]:
+def train_runs(work: Path, data: str, steps: int, ddpm_steps: int, reuse: bool = False) -> dict[str, Path]:
     from genzoo.run import Run
     from genzoo.train.run import run_spec, sections_of
     from genzoo.train.trainer import train
@@ -38,7 +38,8 @@ def train_runs(work: Path, data: str, steps: int, ddpm_steps: int) -> dict[str, 
     runs = {}
     for kind, n in [(k, steps) for k in DECODERS] + [("ddpm", ddpm_steps)]:
         out = work / f"{kind}-{data}"
-        if not (out / "checkpoints").is_dir() or Run(out).latest != n:
+        done = (out / "checkpoints").is_dir() and Run(out).latest is not None
+        if not done or (Run(out).latest != n and not reuse):
             shutil.rmtree(out, ignore_errors=True)  # a run cut short is trained again from the start
             spec = run_spec(
                 kind, sections_of(kind, {"data": data, "steps": n, "image_every": max(1, n // 10)})
@@ -80,12 +81,18 @@ def main() -> None:
     ap.add_argument("--ddpm-steps", type=int, default=1500)
     ap.add_argument("--moves", type=int, default=200)
     ap.add_argument("--work", type=Path, default=ROOT / "runs" / "bench-explore")
+    ap.add_argument(
+        "--reuse", action="store_true", help="keep runs already under --work, whatever their steps"
+    )
     ap.add_argument("--shots", type=Path, default=None, help="write a screenshot of each panel here")
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "bench" / "explore.json")
     args = ap.parse_args()
     from playwright.sync_api import sync_playwright
 
-    runs = train_runs(args.work, args.data, args.steps, args.ddpm_steps)
+    from genzoo.run import Run
+
+    runs = train_runs(args.work, args.data, args.steps, args.ddpm_steps, args.reuse)
+    record_steps = {k: Run(p).latest for k, p in runs.items()}
     results = {}
     with serving([runs[k] for k in (*DECODERS, "ddpm")]) as base, sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -114,6 +121,7 @@ def main() -> None:
         "date": time.strftime("%Y-%m-%d"),
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
         "data": args.data,
+        "steps": record_steps,
         "results": results,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

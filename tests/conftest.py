@@ -9,11 +9,21 @@ import threading
 from pathlib import Path
 
 import pytest
-import torch
+
+# Under pytest-xdist (`make test`, CI: one worker per core) each worker runs torch on one thread,
+# and so do the processes a test starts (python -m genzoo, torchrun): N workers x N threads would
+# oversubscribe the cores. A plain `pytest -n0` keeps torch's default.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = "1"
+
+import torch  # noqa: E402  (after OMP_NUM_THREADS: the OpenMP pool reads it once)
 
 from genzoo.data import DataConfig
 from genzoo.models.base import GenerativeModel
 from genzoo.train import RunSpec, TrainConfig
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    torch.set_num_threads(1)
 
 # the precision the quality tests train in: fp32 (CI); GENZOO_TEST_PRECISION=bf16 to see how they
 # fare in bf16 on a CPU with native bf16 (not a CI setting: bf16 may miss a quality threshold)
@@ -130,3 +140,26 @@ class Stub(GenerativeModel):
 
     def __init__(self, shape: tuple[int, ...]) -> None:
         super().__init__(None, shape)
+
+
+# -- parallel runs (pytest-xdist; pyproject's addopts: -n auto --dist loadgroup) ------------------
+def pytest_xdist_auto_num_workers(config) -> int:
+    """One worker per core this process may use (the affinity mask, not the machine's count), at
+    most 8: each worker holds torch and its data sets in memory."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, min(cores, 8))
+
+
+def _module_fixtures(item) -> bool:
+    info = getattr(item, "_fixtureinfo", None)
+    defs = info.name2fixturedefs.values() if info else ()
+    return any(d.scope in ("module", "class", "package") for fixturedefs in defs for d in fixturedefs)
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Under xdist, start the long (``slow``) tests first, so that one of them is not what a
+    worker is still running after the other has finished the rest; a test that shares a module
+    fixture keeps its place (moved, it would build that fixture twice)."""
+    if not hasattr(config, "workerinput"):
+        return
+    items.sort(key=lambda item: not (item.get_closest_marker("slow") and not _module_fixtures(item)))
