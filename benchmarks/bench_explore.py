@@ -85,6 +85,9 @@ def main() -> None:
         "--reuse", action="store_true", help="keep runs already under --work, whatever their steps"
     )
     ap.add_argument("--shots", type=Path, default=None, help="write a screenshot of each panel here")
+    ap.add_argument(
+        "--threads", type=int, default=1, help="torch threads of the server (genzoo explore's default)"
+    )
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "bench" / "explore.json")
     args = ap.parse_args()
     from playwright.sync_api import sync_playwright
@@ -92,6 +95,9 @@ def main() -> None:
     from genzoo.run import Run
 
     runs = train_runs(args.work, args.data, args.steps, args.ddpm_steps, args.reuse)
+    import torch
+
+    torch.set_num_threads(args.threads)
     record_steps = {k: Run(p).latest for k, p in runs.items()}
     results = {}
     with serving([runs[k] for k in (*DECODERS, "ddpm")]) as base, sync_playwright() as pw:
@@ -121,6 +127,7 @@ def main() -> None:
         "date": time.strftime("%Y-%m-%d"),
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
         "data": args.data,
+        "server_threads": args.threads,
         "steps": record_steps,
         "results": results,
     }

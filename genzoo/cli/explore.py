@@ -40,6 +40,12 @@ def add_parsers(sub) -> None:
     c.add_argument(
         "--queue", type=positive_int, default=8, metavar="N", help="requests a model keeps waiting before 429"
     )
+    c.add_argument(
+        "--threads",
+        type=positive_int,
+        default=1,
+        help="torch threads (default 1: a slider's small decode is fastest on one, measured in docs/explorer.md)",
+    )
     c.set_defaults(handler=cmd_explore)
 
 
@@ -82,6 +88,9 @@ def cmd_explore(args: argparse.Namespace) -> None:
             f"genzoo: warning: listening on {args.host}: anyone who can reach this machine can use the models",
             file=sys.stderr,
         )
+    import torch
+
+    torch.set_num_threads(args.threads)
     app = create_app(runs, max_queue=args.queue)
     names = ", ".join(r.name for r in app.state.explorer.runs.values())
     config = uvicorn.Config(app, host=args.host, port=args.port, log_level="warning")
