@@ -49,6 +49,25 @@ def test_fid_grows_with_the_distance_between_distributions():
     assert scores == sorted(scores) and scores[-1] == pytest.approx(8.0, rel=0.1)
 
 
+@pytest.mark.parametrize(("n_real", "n_fake", "size"), [(300, 100, 100), (100, 300, 100), (300, 200, 50)])
+def test_kid_equals_torchmetrics_with_the_same_subsets(n_real, n_fake, size):
+    import warnings
+
+    from torchmetrics.image.kid import KernelInceptionDistance
+
+    real, fake = gaussian(n_real, 8, seed=1), gaussian(n_fake, 8, mean=0.3, seed=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        m = KernelInceptionDistance(feature=metrics.PassThrough(8), subsets=20, subset_size=size)
+    m.update(real.double(), real=True)
+    m.update(fake.double(), real=False)
+    torch.manual_seed(5)
+    want_mean, want_std = (float(v) for v in m.compute())
+    got_mean, got_std = metrics.kid(real, fake, subsets=20, subset_size=size, seed=5)
+    assert got_mean == pytest.approx(want_mean, rel=1e-9, abs=1e-12)
+    assert got_std == pytest.approx(want_std, rel=1e-9, abs=1e-12)
+
+
 def test_kid_is_unbiased_on_equal_distributions():
     same = [
         metrics.kid(gaussian(1000, 8, seed=s), gaussian(1000, 8, seed=s + 100), subset_size=500)[0]
