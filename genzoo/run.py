@@ -285,6 +285,55 @@ class Run:
         train(spec, self.path, resume=True, progress=progress, stop_at=stop_at, time_limit_s=time_limit_s)
         return self
 
+    @classmethod
+    def train_or_load(
+        cls,
+        path: str | os.PathLike,
+        model_type: str,
+        *layers: dict[str, dict[str, Any]],
+        progress: bool = True,
+    ) -> Run:
+        """The run at ``path``, trained first unless it is already there: the notebook's "train
+        once, reuse afterwards". ``layers`` are config sections as ``run_spec`` takes them
+        (``{"model": {...}, "train": {"steps": 3000}, "data": {"name": "mnist"}}``). A run that
+        stopped early is resumed to its steps; one that is there with other settings than asked
+        is an error that names them (delete it, or give another path), never silently reused."""
+        from genzoo import config as cfgio
+        from genzoo.train import train
+        from genzoo.train.run import run_spec
+
+        path = Path(path)
+        spec = run_spec(model_type, *layers)
+        if not (path / "checkpoints" / "latest").is_file():
+            if path.exists() and (not path.is_dir() or any(path.iterdir())):
+                raise RunError(f"{path} exists but holds no run; delete it or give another path")
+            train(spec, path, progress=progress)
+            return cls(path)
+        run = cls(path)
+        if run.model_type != spec.model_type:
+            raise RunError(
+                f"{path} holds a {run.model_type!r} run, not {spec.model_type!r}; delete it or give another path"
+            )
+        saved = run.spec
+        asked = {"model": spec.model, "train": spec.train, "data": spec.data}
+        have = {"model": saved.model, "train": saved.train, "data": saved.data}
+        changed = []
+        for section, fields in (kv for layer in layers for kv in layer.items()):
+            want, got = cfgio.to_dict(asked[section]), cfgio.to_dict(have[section])
+            changed += [
+                f"{section}.{k}: {got.get(k)!r} -> {want[k]!r}"
+                for k in fields or {}
+                if k in want and k not in ("steps", "root") and want[k] != got.get(k)
+            ]
+        if changed:
+            raise RunError(
+                f"{path} was trained with other settings ({', '.join(dict.fromkeys(changed))}); "
+                "delete it to train again, or give another path"
+            )
+        if (run.latest or 0) < spec.train.steps:  # interrupted, or asked for more steps: go on
+            run.resume(spec.train.steps, progress=progress)
+        return run
+
     # --- applications ----------------------------------------------------------------------
     def attributes(
         self,

@@ -180,3 +180,18 @@ def save_figure(fig: Figure, path: str | Path) -> Path:
         plt.close(fig)
     io.atomic_write_bytes(path, buf.getvalue())
     return Path(path)
+
+
+def show(rows: Sequence[torch.Tensor], title: str = "", scale: int = 4) -> None:
+    """Show rows of images (each (B, C, H, W) in [0, 1]) as one picture with matplotlib: the
+    notebooks' figure (``plt.show()``; under a non-interactive backend it draws nothing)."""
+    import matplotlib.pyplot as plt
+
+    grid = grid_array(rows, scale=scale)
+    plt.figure(figsize=(8, 0.9 * len(rows) + 0.4))
+    gray = grid.shape[-1] == 1
+    plt.imshow(grid[..., 0] if gray else grid, cmap="gray" if gray else None, vmin=0, vmax=255)
+    if title:
+        plt.title(title)
+    plt.axis("off")
+    plt.show()

@@ -29,7 +29,6 @@ from sklearn.decomposition import PCA
 
 import genzoo
 from genzoo import viz
-from genzoo.train import run_spec, train
 
 QUICK = os.environ.get("GENZOO_QUICK") == "1"
 DATA = "digits" if QUICK else "mnist"
@@ -38,15 +37,6 @@ LR = 1e-2 if QUICK else 2e-3  # quick: a high rate, to get somewhere in a few hu
 CODE = 8 if QUICK else 32  # d, the code size
 MODEL = {"arch": "mlp", "hidden": [64]} if QUICK else {"arch": "conv"}
 RUNS = Path("runs")
-
-
-def show(rows, title, scale=4):
-    """Rows of images (B, 1, H, W) in [0, 1] as one grayscale picture."""
-    plt.figure(figsize=(8, 0.9 * len(rows) + 0.4))
-    plt.imshow(viz.grid_array(rows, scale=scale)[..., 0], cmap="gray", vmin=0, vmax=255)
-    plt.title(title)
-    plt.axis("off")
-    plt.show()
 
 
 # %% [markdown]
@@ -60,17 +50,16 @@ def show(rows, title, scale=4):
 
 # %%
 out = RUNS / f"01-ae-{DATA}"
-if not out.exists():
-    spec = run_spec(
-        "ae",
-        {
-            "model": MODEL | {"latent_dim": CODE, "loss": "mse"},
-            "train": {"steps": STEPS, "lr": LR, "image_every": 0},
-            "data": {"name": DATA},
-        },
-    )
-    train(spec, out, progress=not QUICK)
-run = genzoo.Run(out)
+run = genzoo.Run.train_or_load(
+    out,
+    "ae",
+    {
+        "model": MODEL | {"latent_dim": CODE, "loss": "mse"},
+        "train": {"steps": STEPS, "lr": LR, "image_every": 0},
+        "data": {"name": DATA},
+    },
+    progress=not QUICK,
+)
 model = run.model().eval()
 history = run.metrics()
 steps = [r["step"] for r in history if "loss" in r]
@@ -99,7 +88,7 @@ mse_pca = (x_pca.clamp(0, 1) - x).pow(2).mean().item()
 print(f"test MSE per pixel at d = {CODE} ({DATA}, {len(x)} test images, {STEPS} steps):")
 print(f"  autoencoder {mse_ae:.5f}")
 print(f"  PCA         {mse_pca:.5f}")
-show([x[:12], x_ae[:12], x_pca[:12].clamp(0, 1)], "test images / autoencoder / PCA")
+viz.show([x[:12], x_ae[:12], x_pca[:12].clamp(0, 1)], "test images / autoencoder / PCA")
 
 # %% [markdown]
 # PCA's error for every code size, with the autoencoder's at its one $d$: how many linear
@@ -132,4 +121,4 @@ print(f"PCA needs d = {worth or f'> {ds[-1]}'} to match the autoencoder's code o
 
 # %%
 samples = model.sample(24, seeds=range(24))
-show(list(samples.split(12)), "decoded codes drawn from a Gaussian fitted to the training codes")
+viz.show(list(samples.split(12)), "decoded codes drawn from a Gaussian fitted to the training codes")

@@ -28,7 +28,6 @@ import genzoo
 from genzoo import viz
 from genzoo.data import apply_noise
 from genzoo.eval.metrics import psnr
-from genzoo.train import run_spec, train
 
 QUICK = os.environ.get("GENZOO_QUICK") == "1"
 DATA = "digits" if QUICK else "mnist"
@@ -37,15 +36,6 @@ LR = 1e-2 if QUICK else 2e-3
 MODEL = {"arch": "mlp", "hidden": [64]} if QUICK else {"arch": "conv"}
 SIGMA = 0.5  # the training corruption: x~ = clip(x + 0.5 eps, 0, 1), eps ~ N(0, I)
 RUNS = Path("runs")
-
-
-def show(rows, title, scale=4):
-    """Rows of images (B, 1, H, W) in [0, 1] as one grayscale picture."""
-    plt.figure(figsize=(8, 0.9 * len(rows) + 0.4))
-    plt.imshow(viz.grid_array(rows, scale=scale)[..., 0], cmap="gray", vmin=0, vmax=255)
-    plt.title(title)
-    plt.axis("off")
-    plt.show()
 
 
 # %% [markdown]
@@ -59,17 +49,16 @@ def show(rows, title, scale=4):
 
 # %%
 out = RUNS / f"02-dae-{DATA}"
-if not out.exists():
-    spec = run_spec(
-        "dae",
-        {
-            "model": MODEL | {"noise": f"gaussian:{SIGMA}"},
-            "train": {"steps": STEPS, "lr": LR, "image_every": 0},
-            "data": {"name": DATA},
-        },
-    )
-    train(spec, out, progress=not QUICK)
-run = genzoo.Run(out)
+run = genzoo.Run.train_or_load(
+    out,
+    "dae",
+    {
+        "model": MODEL | {"noise": f"gaussian:{SIGMA}"},
+        "train": {"steps": STEPS, "lr": LR, "image_every": 0},
+        "data": {"name": DATA},
+    },
+    progress=not QUICK,
+)
 dae = run.model().eval()
 print(run.summary())
 
@@ -89,7 +78,7 @@ with torch.no_grad():
 print(f"PSNR against the clean test images ({len(x)} of them, {DATA}, sigma = {SIGMA}):")
 print(f"  noisy    {psnr(noisy, x):6.2f} dB")
 print(f"  denoised {psnr(denoised, x):6.2f} dB")
-show([x[:12], noisy[:12], denoised[:12]], "clean / noisy / denoised")
+viz.show([x[:12], noisy[:12], denoised[:12]], "clean / noisy / denoised")
 
 # %% [markdown]
 # ## Other noise levels than the one it was trained on

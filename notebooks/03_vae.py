@@ -29,7 +29,6 @@ import torch
 import genzoo
 from genzoo import latent, viz
 from genzoo.eval.likelihood import active_units, bits_per_dim
-from genzoo.train import run_spec, train
 
 QUICK = os.environ.get("GENZOO_QUICK") == "1"
 DATA = {"name": "digits"} if QUICK else {"name": "mnist", "binarize": "dynamic"}
@@ -39,15 +38,6 @@ MODEL = {"arch": "mlp", "hidden": [64], "latent_dim": 8} if QUICK else {"arch": 
 N_TEST = 100 if QUICK else 2000  # test images scored
 K = 10 if QUICK else 200  # importance samples of the IWAE bound
 RUNS = Path("runs")
-
-
-def show(rows, title, scale=4):
-    """Rows of images (B, 1, H, W) in [0, 1] as one grayscale picture."""
-    plt.figure(figsize=(8, 0.9 * len(rows) + 0.4))
-    plt.imshow(viz.grid_array(rows, scale=scale)[..., 0], cmap="gray", vmin=0, vmax=255)
-    plt.title(title)
-    plt.axis("off")
-    plt.show()
 
 
 # %% [markdown]
@@ -64,12 +54,12 @@ def show(rows, title, scale=4):
 
 # %%
 out = RUNS / f"03-vae-{DATA['name']}"
-if not out.exists():
-    spec = run_spec(
-        "vae", {"model": MODEL, "train": {"steps": STEPS, "lr": LR, "image_every": 0}, "data": DATA}
-    )
-    train(spec, out, progress=not QUICK)
-run = genzoo.Run(out)
+run = genzoo.Run.train_or_load(
+    out,
+    "vae",
+    {"model": MODEL, "train": {"steps": STEPS, "lr": LR, "image_every": 0}, "data": DATA},
+    progress=not QUICK,
+)
 vae = run.model().eval()
 history = [r for r in run.metrics() if "recon" in r]
 for key in ("recon", "kl"):
@@ -140,9 +130,11 @@ print(f"the bound tightened by {(neg_elbo - nll).mean():.2f} nats per image")
 # %%
 with torch.no_grad():
     recon = vae.reconstruct(x[:12])
-show([x[:12], recon], "test images / reconstructions (the decoded posterior mean)")
-show(list(vae.sample(24, seeds=range(24)).split(12)), "samples: decoded z ~ N(0, I), sample i from seed i")
+viz.show([x[:12], recon], "test images / reconstructions (the decoded posterior mean)")
+viz.show(
+    list(vae.sample(24, seeds=range(24)).split(12)), "samples: decoded z ~ N(0, I), sample i from seed i"
+)
 with torch.no_grad():
     rows = [latent.interpolate(vae, x[i], x[i + 1], steps=10, slerp=s) for i, s in ((0, False), (0, True))]
     rows += [latent.interpolate(vae, x[i], x[i + 1], steps=10, slerp=True) for i in (2, 4)]
-show(rows, "interpolations: lerp, then slerp (first two rows: the same pair)")
+viz.show(rows, "interpolations: lerp, then slerp (first two rows: the same pair)")

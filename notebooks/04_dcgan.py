@@ -29,24 +29,14 @@ import torch.nn.functional as F
 
 import genzoo
 from genzoo import viz
-from genzoo.train import run_spec, train
 
 QUICK = os.environ.get("GENZOO_QUICK") == "1"
 DATA = "digits" if QUICK else "mnist"
-STEPS = 30 if QUICK else 6000
-EVERY = 10 if QUICK else 1000  # a progress picture and a checkpoint (scored by FID) every EVERY steps
+STEPS = 30 if QUICK else 3000
+EVERY = 10 if QUICK else 500  # a progress picture and a checkpoint (scored by FID) every EVERY steps
 MODEL = {"channels": [8, 16], "g_channels": [16, 8], "latent_dim": 16} if QUICK else {}
-SELECT_SAMPLES = 100 if QUICK else 2000
+SELECT_SAMPLES = 100 if QUICK else 1000
 RUNS = Path("runs")
-
-
-def show(rows, title, scale=4):
-    """Rows of images (B, 1, H, W) in [0, 1] as one grayscale picture."""
-    plt.figure(figsize=(8, 0.9 * len(rows) + 0.4))
-    plt.imshow(viz.grid_array(rows, scale=scale)[..., 0], cmap="gray", vmin=0, vmax=255)
-    plt.title(title)
-    plt.axis("off")
-    plt.show()
 
 
 # %% [markdown]
@@ -64,25 +54,24 @@ def show(rows, title, scale=4):
 
 # %%
 out = RUNS / f"04-dcgan-{DATA}"
-if not out.exists():
-    spec = run_spec(
-        "dcgan",
-        {
-            "model": MODEL,
-            "train": {
-                "steps": STEPS,
-                "image_every": EVERY,
-                "ckpt_every": EVERY,
-                "keep_checkpoints": STEPS // EVERY,
-                "select_by": "fid",
-                "select_samples": SELECT_SAMPLES,
-                "log_every": max(EVERY // 10, 1),
-            },
-            "data": {"name": DATA},
+run = genzoo.Run.train_or_load(
+    out,
+    "dcgan",
+    {
+        "model": MODEL,
+        "train": {
+            "steps": STEPS,
+            "image_every": EVERY,
+            "ckpt_every": EVERY,
+            "keep_checkpoints": STEPS // EVERY,
+            "select_by": "fid",
+            "select_samples": SELECT_SAMPLES,
+            "log_every": max(EVERY // 10, 1),
         },
-    )
-    train(spec, out, progress=not QUICK)
-run = genzoo.Run(out)
+        "data": {"name": DATA},
+    },
+    progress=not QUICK,
+)
 print(run.summary())
 
 # %% [markdown]
@@ -149,7 +138,7 @@ plt.legend()
 plt.show()
 print(f"checkpoints kept {run.checkpoints}; best step {run.best}, latest {run.latest}")
 best = run.model("best").eval()
-show(
+viz.show(
     [best.sample(12, seeds=range(12)), gan.sample(12, seeds=range(12))],
     f"the same seeds: best checkpoint (step {run.best}) / latest (step {run.latest})",
 )

@@ -29,26 +29,16 @@ import torch
 import genzoo
 from genzoo import sampling, viz
 from genzoo.eval.evaluate import evaluate_images
-from genzoo.train import run_spec, train
 
 QUICK = os.environ.get("GENZOO_QUICK") == "1"
 DATA = "digits" if QUICK else "mnist"
-STEPS = 40 if QUICK else 10000
+STEPS = 40 if QUICK else 1500
 # quick: an MLP denoiser on the flattened 8x8 images, T = 50; full: genzoo's U-Net, T = 1000
 MODEL = {"arch": "mlp", "hidden": 64, "blocks": 2, "timesteps": 50} if QUICK else {"timesteps": 1000}
-BATCH = 64 if QUICK else 128
+BATCH = 64
 DDIM_STEPS = 10 if QUICK else 50
-N_SAMPLES = 32 if QUICK else 200  # samples scored per sampler (DDPM: T network calls each)
+N_SAMPLES = 32 if QUICK else 100  # samples scored per sampler (DDPM: T network calls each)
 RUNS = Path("runs")
-
-
-def show(rows, title, scale=4):
-    """Rows of images (B, 1, H, W) in [0, 1] as one grayscale picture."""
-    plt.figure(figsize=(8, 0.9 * len(rows) + 0.4))
-    plt.imshow(viz.grid_array(rows, scale=scale)[..., 0], cmap="gray", vmin=0, vmax=255)
-    plt.title(title)
-    plt.axis("off")
-    plt.show()
 
 
 # %% [markdown]
@@ -61,17 +51,16 @@ def show(rows, title, scale=4):
 
 # %%
 out = RUNS / f"05-ddpm-{DATA}"
-if not out.exists():
-    spec = run_spec(
-        "ddpm",
-        {
-            "model": MODEL,
-            "train": {"steps": STEPS, "batch_size": BATCH, "image_every": 0},
-            "data": {"name": DATA},
-        },
-    )
-    train(spec, out, progress=not QUICK)
-run = genzoo.Run(out)
+run = genzoo.Run.train_or_load(
+    out,
+    "ddpm",
+    {
+        "model": MODEL,
+        "train": {"steps": STEPS, "batch_size": BATCH, "image_every": 0},
+        "data": {"name": DATA},
+    },
+    progress=not QUICK,
+)
 ddpm = run.model().eval()
 sched, T = ddpm.schedule, ddpm.config.timesteps
 print(run.summary())
@@ -97,9 +86,11 @@ closed = [x]
 for t in ts:
     xt = sampling.q_sample(sched, x0, torch.full((len(x),), t), torch.randn(x0.shape, generator=g))
     closed.append(((xt + 1) / 2).clamp(0, 1))
-show([torch.cat([row[i : i + 1] for row in closed]) for i in range(3)], f"closed form at t = 0 (x_0), {ts}")
+viz.show(
+    [torch.cat([row[i : i + 1] for row in closed]) for i in range(3)], f"closed form at t = 0 (x_0), {ts}"
+)
 chain = ddpm.forward_process(x[:3], ts)  # rows: x_0, then x_t for each t
-show([torch.cat([row[i : i + 1] for row in chain]) for i in range(3)], "the chain, step by step, same t")
+viz.show([torch.cat([row[i : i + 1] for row in chain]) for i in range(3)], "the chain, step by step, same t")
 plt.plot(sched.abar, label=r"$\bar\alpha_t$ (signal variance)")
 plt.plot(1 - sched.abar, label=r"$1 - \bar\alpha_t$ (noise variance)")
 plt.xlabel("t")
@@ -114,7 +105,7 @@ plt.show()
 
 # %%
 frames = ddpm.trajectory(6, frames=8, sampler="ddpm")
-show([torch.cat([f[i : i + 1] for f in frames]) for i in range(6)], "x_T (left) to x_0 (right), DDPM")
+viz.show([torch.cat([f[i : i + 1] for f in frames]) for i in range(6)], "x_T (left) to x_0 (right), DDPM")
 
 # %% [markdown]
 # ## DDPM against DDIM
@@ -146,7 +137,7 @@ for name, options in (
     results[name] = samples
     calls = T if name == "ddpm" else DDIM_STEPS
     print(f"{name}: {calls:4d} network calls, {seconds:6.1f} s for {N_SAMPLES} samples, FID {fid:.1f}")
-show(
+viz.show(
     [results["ddpm"][:12], results["ddim"][:12]],
     f"the same seeds: DDPM ({T} steps) / DDIM ({DDIM_STEPS} steps)",
 )

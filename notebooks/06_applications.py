@@ -31,7 +31,6 @@ import torch
 import genzoo
 from genzoo import latent, viz
 from genzoo.apps import anomaly, arithmetic, retrieval
-from genzoo.train import run_spec, train
 
 QUICK = os.environ.get("GENZOO_QUICK") == "1"
 DATA = "digits" if QUICK else "mnist"
@@ -44,21 +43,9 @@ NORMAL = 0  # the one class the anomaly detector sees
 RUNS = Path("runs")
 
 
-def show(rows, title, scale=4):
-    """Rows of images (B, 1, H, W) in [0, 1] as one grayscale picture."""
-    plt.figure(figsize=(8, 0.9 * len(rows) + 0.4))
-    plt.imshow(viz.grid_array(rows, scale=scale)[..., 0], cmap="gray", vmin=0, vmax=255)
-    plt.title(title)
-    plt.axis("off")
-    plt.show()
-
-
 def trained(name, model_type, sections):
     """The run runs/NAME, trained first unless it is already there."""
-    out = RUNS / f"06-{name}-{DATA}"
-    if not out.exists():
-        train(run_spec(model_type, sections), out, progress=not QUICK)
-    return genzoo.Run(out)
+    return genzoo.Run.train_or_load(RUNS / f"06-{name}-{DATA}", model_type, sections, progress=not QUICK)
 
 
 # %% [markdown]
@@ -98,7 +85,7 @@ plt.xlabel("anomalous class")
 plt.ylabel(f"AUROC against digit {NORMAL}")
 plt.show()
 most, least = anomaly.extremes(scores, 12)
-show([test.x[most], test.x[least]], "most anomalous (top) / least anomalous test images")
+viz.show([test.x[most], test.x[least]], "most anomalous (top) / least anomalous test images")
 
 # %% [markdown]
 # ## 2. Retrieval: mean average precision
@@ -135,7 +122,7 @@ print(f"mAP of {len(q_x)} test queries over {len(db.x)} training images (cosine;
 for name, (z_db, z_q) in spaces.items():
     print(f"  {name:28s} {retrieval.mean_average_precision(z_db, db.y, z_q, q_y):.3f}")
 found = retrieval.retrieve(ae, db.x, q_x[:6], k=10)
-show(retrieval.neighbour_rows(q_x[:6], db.x, found.indices), "each query (left) and its 10 nearest codes")
+viz.show(retrieval.neighbour_rows(q_x[:6], db.x, found.indices), "each query (left) and its 10 nearest codes")
 
 # %% [markdown]
 # ## 3. Attribute sliders
@@ -158,7 +145,7 @@ x = q_x[:8]
 with torch.no_grad():
     z = latent.latent_codes(ae, x)
     edited = arithmetic.edit(ae, attrs, "thick", z, a)  # (8, 9, 1, H, W)
-show(list(edited[:5]), "thinner (left) to thicker (right): a = -2 ... 2")
+viz.show(list(edited[:5]), "thinner (left) to thicker (right): a = -2 ... 2")
 statistic, direction = arithmetic.statistic_of(attrs, "thick")
 slider = arithmetic.slider_report(edited, a, statistic, direction)
 print(

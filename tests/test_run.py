@@ -147,6 +147,47 @@ def test_resume_continues_the_step_count_exactly(tmp_path):
         run.resume(latent_dim=8)
 
 
+def _layers(steps=20, **model):
+    from tests.conftest import TINY
+
+    return {
+        "model": TINY["ae"] | model,
+        "train": cfgio.to_dict(_spec().train) | {"steps": steps},
+        "data": {"name": "digits"},
+    }
+
+
+def test_train_or_load_trains_once_then_reuses_resumes_or_refuses(tmp_path):
+    out = tmp_path / "nb"
+    run = genzoo.Run.train_or_load(out, "ae", _layers(), progress=False)
+    assert run.latest == 20 and [r["step"] for r in run.metrics()] == [5, 10, 15, 20]
+    # the same ask again: the saved run, not a second training (same weights, same records)
+    weights = (out / "checkpoints" / "step-0000020" / "model.safetensors").read_bytes()
+    again = genzoo.Run.train_or_load(out, "ae", _layers(), progress=False)
+    assert again.latest == 20 and [r["step"] for r in again.metrics()] == [5, 10, 15, 20]
+    assert (out / "checkpoints" / "step-0000020" / "model.safetensors").read_bytes() == weights
+    # equal to a straight run of the same spec
+    straight = tmp_path / "straight"
+    train(_spec(), straight, progress=False)
+    assert _equal(again.model(), genzoo.Run(straight).model())
+    # more steps asked: the run goes on from 20
+    more = genzoo.Run.train_or_load(out, "ae", _layers(steps=30), progress=False)
+    assert more.latest == 30 and [r["step"] for r in more.metrics()] == [5, 10, 15, 20, 25, 30]
+    # other settings: one line naming what differs, and the run untouched
+    latent = _layers()["model"]["latent_dim"]
+    with pytest.raises(RunError, match=rf"model.latent_dim: {latent} -> {latent + 1}.*delete it"):
+        genzoo.Run.train_or_load(out, "ae", _layers(latent_dim=latent + 1), progress=False)
+    with pytest.raises(RunError, match="holds a 'ae' run, not 'vae'"):
+        genzoo.Run.train_or_load(out, "vae", {"data": {"name": "digits"}}, progress=False)
+    assert genzoo.Run(out).latest == 30
+    junk = tmp_path / "junk"
+    junk.mkdir()
+    (junk / "notes.txt").write_text("mine")
+    with pytest.raises(RunError, match="exists but holds no run"):
+        genzoo.Run.train_or_load(junk, "ae", _layers(), progress=False)
+    assert (junk / "notes.txt").read_text() == "mine"
+
+
 def test_import_genzoo_does_not_import_the_run_module():
     import subprocess
     import sys
