@@ -1,8 +1,8 @@
 """Normalizing-flow benchmarks: genzoo ``realnvp`` beside zuko's NSF and MAF on the toy 2-D sets, and
 a RealNVP on dequantized MNIST against CPU minutes.
 
-``toy``: for each toy set, genzoo ``realnvp`` (an MLP affine coupling flow, ``TOY_MODEL``) trained by
-the genzoo trainer, and zuko's NSF and MAF (benchmarks/baselines/zuko_flows.py, 4 transforms, MADE
+``toy``: for each toy set, genzoo ``realnvp`` (an MLP coupling flow, ``TOY_MODEL``, with affine and
+with rational-quadratic spline couplings, ``--couplings``) trained by the genzoo trainer, and zuko's NSF and MAF (benchmarks/baselines/zuko_flows.py, 4 transforms, MADE
 128-128) by a plain Adam loop: the same training points, the same steps and batch (256), Adam 1e-3
 with a cosine decay, one thread, one after the other. Score: mean -log p(x) on the test split
 (20,000 points, nats), its gap to the best of the three (nats) and, where the best NLL is
@@ -57,14 +57,16 @@ IMG = Path(__file__).resolve().parents[1] / "docs" / "img" / "flows"
 
 
 # ------------------------------------------------------------------------------------------ toy 2-D
-def train_genzoo_toy(name: str, steps: int, threads: int, out: Path) -> tuple[Any, float]:
-    run = out / f"{name}-realnvp"
+def train_genzoo_toy(
+    name: str, steps: int, threads: int, out: Path, coupling: str = "affine"
+) -> tuple[Any, float]:
+    run = out / f"{name}-realnvp" if coupling == "affine" else out / f"{name}-realnvp-{coupling}"
     shutil.rmtree(run, ignore_errors=True)
     tc = train_config_for(
         "realnvp", steps=steps, batch_size=256, lr=1e-3, warmup_steps=100, threads=threads,
         image_every=0, ckpt_every=steps, log_every=500, precision="fp32",
     )  # fmt: skip
-    model_cfg = cfgio.from_dict(get_model_class("realnvp").config_class, TOY_MODEL)
+    model_cfg = cfgio.from_dict(get_model_class("realnvp").config_class, TOY_MODEL | {"coupling": coupling})
     t0 = time.perf_counter()
     train(RunSpec("realnvp", model_cfg, DataConfig(name=name), tc), run, progress=False)
     return genzoo.load(run), time.perf_counter() - t0
@@ -74,11 +76,13 @@ def toy(args: argparse.Namespace) -> list[dict[str, Any]]:
     rows = []
     for name in args.sets:
         train_x, test_x = (load_dataset(DataConfig(name=name), s).x for s in ("train", "test"))
-        model, secs = train_genzoo_toy(name, args.steps, args.threads, args.out)
-        nll = float(-model.log_likelihood(test_x).mean())
-        n_par = sum(p.numel() for p in model.parameters())
-        res = {"genzoo realnvp": (nll, secs, n_par)}
-        flows = {"genzoo realnvp": model.log_likelihood}
+        res, flows = {}, {}
+        for coupling in args.couplings:
+            model, secs = train_genzoo_toy(name, args.steps, args.threads, args.out, coupling)
+            who = "genzoo realnvp" if coupling == "affine" else f"genzoo realnvp {coupling}"
+            nll = float(-model.log_likelihood(test_x).mean())
+            res[who] = (nll, secs, sum(p.numel() for p in model.parameters()))
+            flows[who] = model.log_likelihood
         for kind in ("nsf", "maf"):
             flow, secs = zuko_flows.train_flow(kind, train_x, args.steps, batch=256, lr=1e-3)
             res[f"zuko {kind}"] = (zuko_flows.test_nll(flow, test_x), secs, zuko_flows.n_params(flow))
@@ -148,7 +152,7 @@ def mnist(args: argparse.Namespace) -> None:
     )  # fmt: skip
     spec = RunSpec(
         model_type,
-        cfgio.from_dict(get_model_class(model_type).config_class, model),
+        cfgio.from_dict(get_model_class(model_type).config_class, model | {"coupling": args.couplings[0]}),
         DataConfig(name="mnist", root=args.data_root),
         tcfg,
     )
@@ -209,6 +213,10 @@ def main() -> None:
     p.add_argument("--sets", nargs="+", default=list(TOY_SETS))
     p.add_argument("--steps", type=int, default=3000)
     p.add_argument("--plots", action="store_true")
+    p.add_argument(
+        "--couplings", nargs="+", choices=("affine", "spline"), default=["affine", "spline"],
+        help="toy: the genzoo couplings to train; mnist: the first is the MNIST flow's",
+    )  # fmt: skip
     p.add_argument("--minutes", type=float, default=60.0)
     p.add_argument("--points", type=int, default=12)
     p.add_argument("--curve-n", type=int, default=2000)

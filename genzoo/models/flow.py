@@ -14,7 +14,8 @@ Images (C, H, W) of 8-bit data in [0, 1] go through, before the flow:
   2. the logit transform y = logit(a + (1 - 2a) v), a = ``logit_alpha`` (RealNVP's 0.05), with
      log |det dy/dv| = sum [log(1 - 2a) - log p - log(1 - p)], p = a + (1 - 2a) v, counted in log p(v).
 The image flow (multi-scale, RealNVP section 3.6): per level a squeeze (C, H, W) -> (4C, H/2, W/2),
-``depth`` flow steps ([actnorm] [1x1 conv] affine coupling), then half of the channels is factored
+``depth`` flow steps ([actnorm] [1x1 conv] coupling: affine, or ``coupling="spline"`` a neural
+spline), then half of the channels is factored
 out to the latent (all levels but the last). Vectors (B, D) (toy 2-D data) take an MLP coupling
 flow over unbounded floats: no dequantization, log p(x) is a density in nats.
 
@@ -35,7 +36,7 @@ from torch import nn
 from genzoo.errors import ConfigError
 from genzoo.models.base import Batch, GenerativeModel, Output
 from genzoo.models.capabilities import Capability
-from genzoo.nn.flows import ActNorm, AffineCoupling, InvConv1x1, squeeze, unsqueeze
+from genzoo.nn.flows import ActNorm, AffineCoupling, InvConv1x1, SplineCoupling, squeeze, unsqueeze
 from genzoo.registry import register
 
 LOG_2PI = math.log(2 * math.pi)
@@ -55,6 +56,11 @@ class FlowConfig:
     hidden: int = 128  # mlp: width of the coupling MLPs
     actnorm: bool = False  # Glow's actnorm before each coupling
     permutation: Literal["none", "1x1conv"] = "none"  # image: Glow's invertible 1x1 conv before each coupling
+    # the coupling's elementwise map: affine (RealNVP, Glow) or a rational-quadratic spline of
+    # ``bins`` bins on [-spline_bound, spline_bound], the identity outside (Durkan et al. 2019)
+    coupling: Literal["affine", "spline"] = "affine"
+    bins: int = 8
+    spline_bound: float = 4.0
     logit_alpha: float = 0.05  # images: y = logit(a + (1 - 2a) v)
     temperature: float = 1.0  # default T of sample(): z ~ N(0, T^2 I)
 
@@ -95,6 +101,9 @@ class RealNVP(GenerativeModel):
             (c.arch in ("auto", "image", "mlp"), f"arch must be auto, image or mlp, got {c.arch!r}"),
             (c.mask in ("checkerboard", "channel", "both"), f"mask must be checkerboard, channel or both, got {c.mask!r}"),
             (c.permutation in ("none", "1x1conv"), f"permutation must be none or 1x1conv, got {c.permutation!r}"),
+            (c.coupling in ("affine", "spline"), f"coupling must be affine or spline, got {c.coupling!r}"),
+            (c.bins >= 2, f"bins must be at least 2, got {c.bins}"),
+            (c.spline_bound > 0, f"spline_bound must be > 0, got {c.spline_bound}"),
         ]  # fmt: skip
         if bad := [msg for ok, msg in rules if not ok]:
             raise ConfigError("; ".join(bad))
@@ -111,7 +120,7 @@ class RealNVP(GenerativeModel):
             self.flow_steps = nn.ModuleList(
                 nn.ModuleList(
                     ([ActNorm(self.dims, image=False)] if c.actnorm else [])
-                    + [AffineCoupling("half", self.dims, c.hidden, c.blocks, parity=k)]
+                    + [self._coupling("half", self.dims, c.hidden, k)]
                 )
                 for k in range(c.depth)
             )
@@ -138,11 +147,17 @@ class RealNVP(GenerativeModel):
                 mask = c.mask if c.mask != "both" else ("checkerboard" if k < c.depth // 2 else "channel")
                 layers: list[nn.Module] = [ActNorm(ch, image=True)] if c.actnorm else []
                 layers += [InvConv1x1(ch)] if c.permutation == "1x1conv" else []
-                layers.append(AffineCoupling(mask, ch, c.channels, c.blocks, parity=k))
+                layers.append(self._coupling(mask, ch, c.channels, k))
                 steps.append(nn.ModuleList(layers))
             self.levels_.append(steps)
             if lvl < c.levels - 1:
                 ch //= 2  # half of the channels factored out to z
+
+    def _coupling(self, mask: str, channels: int, width: int, parity: int) -> nn.Module:
+        c = self.config
+        if c.coupling == "spline":
+            return SplineCoupling(mask, channels, width, c.blocks, parity, bins=c.bins, bound=c.spline_bound)
+        return AffineCoupling(mask, channels, width, c.blocks, parity)
 
     @property
     def latent_dim(self) -> int:

@@ -9,6 +9,8 @@ inverse(forward(x)) == x and the log-determinants are summed in full precision.
 - ``AffineCoupling`` (Dinh et al. 2017, RealNVP): y_A = x_A, y_B = x_B * exp(s(x_A)) + t(x_A),
   log|det| = sum s; the split A/B is a checkerboard (images), a channel half (images) or a
   half of the coordinates (vectors).
+- ``SplineCoupling`` (Durkan et al. 2019, neural spline flows): the same split, y_B = g(x_B) with g
+  a monotonic rational-quadratic spline per element whose knots come from net(x_A).
 - ``ActNorm`` (Kingma & Dhariwal 2018, Glow): y = (x - b) * exp(logs) per channel, initialised from
   the first batch to zero mean and unit variance; log|det| = H W sum logs.
 - ``InvConv1x1`` (Glow): y = W x at every pixel, a learned channel mixing; log|det| = H W log|det W|.
@@ -22,6 +24,8 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from genzoo.nn.splines import params_per_dim, rq_spline
 
 Mask = Literal["checkerboard", "channel", "half"]
 
@@ -46,11 +50,11 @@ def _sum_per_example(a: torch.Tensor) -> torch.Tensor:
 
 class ResNetST(nn.Module):
     """The coupling network for images: conv3x3 -> ``blocks`` residual blocks -> conv3x3 giving
-    (s_raw, t), each (B, c_out, H, W); the last conv starts at zero, so the layer starts as the identity."""
+    ``outputs`` (B, outputs, H, W) (an affine coupling's s_raw and t; a spline's parameters); the
+    last conv starts at zero, so the layer starts as the identity."""
 
-    def __init__(self, c_in: int, c_out: int, width: int, blocks: int) -> None:
+    def __init__(self, c_in: int, outputs: int, width: int, blocks: int) -> None:
         super().__init__()
-        self.c_out = c_out
         self.inp = nn.Conv2d(c_in, width, 3, padding=1)
         self.blocks = nn.ModuleList(
             nn.Sequential(
@@ -58,56 +62,56 @@ class ResNetST(nn.Module):
             )
             for _ in range(blocks)
         )
-        self.out = nn.Sequential(nn.ReLU(), nn.Conv2d(width, 2 * c_out, 3, padding=1))
+        self.out = nn.Sequential(nn.ReLU(), nn.Conv2d(width, outputs, 3, padding=1))
         nn.init.zeros_(self.out[1].weight)
         nn.init.zeros_(self.out[1].bias)
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.inp(x)
         for block in self.blocks:
             h = h + block(h)
-        s, t = self.out(h).chunk(2, dim=1)
-        return s, t
+        return self.out(h)
 
 
 class MLPST(nn.Module):
-    """The coupling network for vectors: an MLP d_in -> width (x ``blocks`` hidden layers) -> (s_raw, t)."""
+    """The coupling network for vectors: an MLP d_in -> width (x ``blocks`` hidden layers) ->
+    ``outputs``; the last layer starts at zero (the identity map)."""
 
-    def __init__(self, d_in: int, d_out: int, width: int, blocks: int) -> None:
+    def __init__(self, d_in: int, outputs: int, width: int, blocks: int) -> None:
         super().__init__()
         layers: list[nn.Module] = [nn.Linear(d_in, width), nn.ReLU()]
         for _ in range(blocks - 1):
             layers += [nn.Linear(width, width), nn.ReLU()]
-        last = nn.Linear(width, 2 * d_out)
+        last = nn.Linear(width, outputs)
         nn.init.zeros_(last.weight)
         nn.init.zeros_(last.bias)
         self.net = nn.Sequential(*layers, last)
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        s, t = self.net(x).chunk(2, dim=1)
-        return s, t
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
 
 
-class AffineCoupling(nn.Module):
-    """y_A = x_A, y_B = x_B * exp(s) + t with (s, t) = net(x_A); log|det dy/dx| = sum_B s.
+class Coupling(nn.Module):
+    """y_A = x_A, y_B = g(x_B; net(x_A)), an elementwise invertible g whose parameters come from the
+    other part; log|det dy/dx| = sum_B log g'. Subclasses give g (``_g``) and its parameter count.
 
-    mask 'checkerboard' (images): A = the pixels with (i + j + parity) even, all channels;
-    'channel' (images): A = one half of the channels (``parity`` picks which);
-    'half' (vectors (B, D)): A = one half of the coordinates. s = scale * tanh(s_raw) keeps the
-    scales bounded (RealNVP), scale a learned per-channel (per-coordinate) factor."""
+    mask 'checkerboard' (images): A = the pixels with (i + j + parity) even, all channels (the net
+    sees x * mask and the mask; g acts on B only); 'channel' (images): A = one half of the channels
+    (``parity`` picks which); 'half' (vectors (B, D)): A = one half of the coordinates."""
+
+    per_element = 2  # parameters of g per transformed element
 
     def __init__(self, mask: Mask, channels: int, width: int, blocks: int, parity: int) -> None:
         super().__init__()
         self.mask, self.parity = mask, parity % 2
         if mask == "checkerboard":
-            self.net: nn.Module = ResNetST(channels + 1, channels, width, blocks)  # + the mask itself
-            n_b = channels
+            self.net: nn.Module = ResNetST(channels + 1, self.per_element * channels, width, blocks)
+            self.n_b = channels
         else:
             self.n_a = channels // 2 if self.parity == 0 else channels - channels // 2
-            n_b = channels - self.n_a
+            self.n_b = channels - self.n_a
             net_cls = ResNetST if mask == "channel" else MLPST
-            self.net = net_cls(self.n_a, n_b, width, blocks)
-        self.scale = nn.Parameter(torch.ones(n_b, *((1, 1) if mask != "half" else ())))
+            self.net = net_cls(self.n_a, self.per_element * self.n_b, width, blocks)
 
     def _checker(self, x: torch.Tensor) -> torch.Tensor:
         """(1, 1, H, W) of 1 on A, 0 on B."""
@@ -124,31 +128,70 @@ class AffineCoupling(nn.Module):
     def _join(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         return torch.cat([a, b] if self.parity == 0 else [b, a], dim=1)
 
-    def _st(self, net_in: torch.Tensor, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        s_raw, t = self.net(net_in)
-        s = self.scale * torch.tanh(s_raw.to(like.dtype))  # back in the stream's dtype (fp32)
-        return s, t.to(like.dtype)
+    def _g(self, b: torch.Tensor, raw: torch.Tensor, inverse: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """g (or g^-1) on b (B, n_b[, H, W]) with the net's output raw (B, per_element n_b[, H, W]):
+        (the result, log|g'| elementwise), in b's dtype."""
+        raise NotImplementedError
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _run(self, x: torch.Tensor, inverse: bool) -> tuple[torch.Tensor, torch.Tensor]:
         if self.mask == "checkerboard":
             m = self._checker(x)  # (1, 1, H, W)
-            s, t = self._st(torch.cat([x * m, m.expand(x.shape[0], 1, *x.shape[2:])], 1), x)
-            s, t = s * (1 - m), t * (1 - m)  # (B, C, H, W), zero on A
-            return x * torch.exp(s) + t, _sum_per_example(s)
+            raw = self.net(torch.cat([x * m, m.expand(x.shape[0], 1, *x.shape[2:])], 1))
+            y, ld = self._g(x, raw, inverse)
+            return m * x + (1 - m) * y, _sum_per_example(ld * (1 - m))  # A unchanged, nothing from A
         a, b = self._split(x)
-        s, t = self._st(a, b)
-        return self._join(a, b * torch.exp(s) + t), _sum_per_example(s)
+        y, ld = self._g(b, self.net(a), inverse)
+        return self._join(a, y), _sum_per_example(ld)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self._run(x, inverse=False)
 
     def inverse(self, y: torch.Tensor) -> torch.Tensor:
-        """x_B = (y_B - t(y_A)) * exp(-s(y_A)), x_A = y_A."""
-        if self.mask == "checkerboard":
-            m = self._checker(y)
-            s, t = self._st(torch.cat([y * m, m.expand(y.shape[0], 1, *y.shape[2:])], 1), y)
-            s, t = s * (1 - m), t * (1 - m)
-            return (y - t) * torch.exp(-s)
-        a, b = self._split(y)
-        s, t = self._st(a, b)
-        return self._join(a, (b - t) * torch.exp(-s))
+        return self._run(y, inverse=True)[0]
+
+
+class AffineCoupling(Coupling):
+    """g(x_B) = x_B * exp(s) + t, log g' = s, with s = scale * tanh(s_raw) bounded (RealNVP) and
+    ``scale`` a learned per-channel (per-coordinate) factor; the inverse is (y_B - t) * exp(-s)."""
+
+    def __init__(self, mask: Mask, channels: int, width: int, blocks: int, parity: int) -> None:
+        super().__init__(mask, channels, width, blocks, parity)
+        self.scale = nn.Parameter(torch.ones(self.n_b, *((1, 1) if mask != "half" else ())))
+
+    def _g(self, b: torch.Tensor, raw: torch.Tensor, inverse: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        s_raw, t = raw.chunk(2, dim=1)
+        s = self.scale * torch.tanh(s_raw.to(b.dtype))  # back in the stream's dtype (fp32)
+        t = t.to(b.dtype)
+        if inverse:
+            return (b - t) * torch.exp(-s), -s
+        return b * torch.exp(s) + t, s
+
+
+class SplineCoupling(Coupling):
+    """g = a monotonic rational-quadratic spline of ``bins`` bins on [-bound, bound] per element,
+    the identity outside (Durkan et al. 2019; ``genzoo.nn.splines``). The spline runs in the
+    stream's dtype (fp32 under bf16 autocast), its parameters cast back from the net."""
+
+    def __init__(
+        self,
+        mask: Mask,
+        channels: int,
+        width: int,
+        blocks: int,
+        parity: int,
+        bins: int = 8,
+        bound: float = 4.0,
+    ) -> None:
+        self.per_element = params_per_dim(bins)
+        super().__init__(mask, channels, width, blocks, parity)
+        self.bins, self.bound = bins, bound
+
+    def _g(self, b: torch.Tensor, raw: torch.Tensor, inverse: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        n, c = b.shape[:2]
+        p = raw.to(b.dtype).reshape(n, c, self.per_element, *b.shape[2:])  # (B, n_b, 3K - 1[, H, W])
+        p = p.movedim(2, -1).reshape(-1, self.per_element)  # (B n_b [H W], 3K - 1), b's element order
+        y, ld = rq_spline(b.reshape(-1), p, self.bound, inverse=inverse)
+        return y.view_as(b), ld.view_as(b)
 
 
 class ActNorm(nn.Module):
