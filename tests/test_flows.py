@@ -305,3 +305,39 @@ def test_sample_command_takes_a_temperature_for_a_flow_only(tmp_path, capsys):
         "--temperature applies to models that sample with one (glow, realnvp), not ae"
         in capsys.readouterr().err
     )
+
+
+def _actnorm_worker(rank: int, port: int, out: str) -> None:
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
+    try:
+        torch.manual_seed(0)
+        layer = ActNorm(3, image=True).train()
+        g = torch.Generator().manual_seed(100 + rank)  # each process its own first batch
+        x = torch.randn(8, 3, 4, 4, generator=g) * (1 + rank) + 5 * rank
+        layer(x)
+        torch.save({"bias": layer.bias.detach(), "logs": layer.logs.detach(), "x": x}, f"{out}/rank{rank}.pt")
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.mark.slow  # two processes
+def test_actnorm_init_is_rank_zeros_on_every_process(tmp_path):
+    """Glow under DDP: actnorm's data-dependent init takes rank 0's first batch on both ranks."""
+    import socket
+
+    import torch.multiprocessing as mp
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    mp.start_processes(_actnorm_worker, args=(port, str(tmp_path)), nprocs=2, start_method="spawn")
+    r0, r1 = (torch.load(tmp_path / f"rank{r}.pt") for r in (0, 1))
+    assert torch.equal(r0["bias"], r1["bias"]) and torch.equal(r0["logs"], r1["logs"])
+    x0 = r0["x"]
+    assert torch.allclose(r0["bias"], x0.mean((0, 2, 3), keepdim=True))
+    assert torch.allclose(r0["logs"], -torch.log(x0.std((0, 2, 3), keepdim=True) + 1e-6))
+    assert not torch.allclose(
+        r0["bias"], r1["x"].mean((0, 2, 3), keepdim=True), atol=0.5
+    )  # rank 1's own differs

@@ -12,7 +12,8 @@ inverse(forward(x)) == x and the log-determinants are summed in full precision.
 - ``SplineCoupling`` (Durkan et al. 2019, neural spline flows): the same split, y_B = g(x_B) with g
   a monotonic rational-quadratic spline per element whose knots come from net(x_A).
 - ``ActNorm`` (Kingma & Dhariwal 2018, Glow): y = (x - b) * exp(logs) per channel, initialised from
-  the first batch to zero mean and unit variance; log|det| = H W sum logs.
+  the first batch to zero mean and unit variance (rank 0's first batch in a distributed run,
+  broadcast to the others); log|det| = H W sum logs.
 - ``InvConv1x1`` (Glow): y = W x at every pixel, a learned channel mixing; log|det| = H W log|det W|.
 - ``squeeze`` / ``unsqueeze``: (C, H, W) <-> (4C, H/2, W/2), a permutation (log|det| = 0).
 """
@@ -22,6 +23,7 @@ from __future__ import annotations
 from typing import Literal
 
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
@@ -214,6 +216,11 @@ class ActNorm(nn.Module):
                 dims = [0, 2, 3] if x.dim() == 4 else [0]
                 self.bias.copy_(x.mean(dims, keepdim=True))
                 self.logs.copy_(-torch.log(x.std(dims, keepdim=True) + 1e-6))
+                if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+                    # every process saw its own first batch: take rank 0's statistics everywhere,
+                    # or the replicas of a distributed run would start (and stay) different
+                    dist.broadcast(self.bias.data, src=0)
+                    dist.broadcast(self.logs.data, src=0)
                 self.initialized.fill_(True)
         y = (x - self.bias) * torch.exp(self.logs)
         logdet = self._positions(x) * self.logs.sum()
