@@ -142,9 +142,14 @@ def density_plot(
 
 
 # ---------------------------------------------------------------------------------------------- MNIST
+def _mnist_name(args: argparse.Namespace) -> str:
+    """The MNIST run's folder and picture prefix: ``mnist`` (affine), ``mnist-spline``."""
+    return "mnist" if args.couplings[0] == "affine" else f"mnist-{args.couplings[0]}"
+
+
 def mnist(args: argparse.Namespace) -> None:
     model_type, model, tc = MNIST_MODEL
-    run = args.out / "mnist"
+    run = args.out / _mnist_name(args)
     shutil.rmtree(run, ignore_errors=True)
     tcfg = train_config_for(
         model_type, steps=args.steps, ckpt_every=max(1, args.steps // args.points),
@@ -161,7 +166,7 @@ def mnist(args: argparse.Namespace) -> None:
 
 def score(args: argparse.Namespace) -> list[dict[str, Any]]:
     """Bits/dim on the test split of every checkpoint of the MNIST run, against training minutes."""
-    run = args.out / "mnist"
+    run = args.out / _mnist_name(args)
     test = load_dataset(DataConfig(name="mnist", root=args.data_root), "test").x
     cks = sorted((run / "checkpoints").glob("step-*"))
     rows = []
@@ -174,24 +179,25 @@ def score(args: argparse.Namespace) -> list[dict[str, Any]]:
             | {k: ll[k] for k in ("bits_per_dim", "nll_nats", "seconds")}
         )
         print(rows[-1], flush=True)
-    plot_curve(rows, IMG / "mnist-curve.png")
+    name = _mnist_name(args)
+    plot_curve(rows, IMG / f"{name}-curve.png", f"genzoo realnvp {args.couplings[0]}")
     model = genzoo.load(cks[-1])
     from genzoo import viz
 
     for t in (1.0, 0.7):
         x = model.sample(64, generator=torch.Generator().manual_seed(0), temperature=t)
-        viz.save_grid(viz.chunk_rows(x, 8), IMG / f"mnist-samples-t{t:g}.png")
+        viz.save_grid(viz.chunk_rows(x, 8), IMG / f"{name}-samples-t{t:g}.png")
     return rows
 
 
-def plot_curve(rows: list[dict[str, Any]], path: Path) -> None:
+def plot_curve(rows: list[dict[str, Any]], path: Path, label: str = "genzoo realnvp") -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 4))
-    ax.plot([r["minutes"] for r in rows], [r["bits_per_dim"] for r in rows], "o-", label="genzoo realnvp")
+    ax.plot([r["minutes"] for r in rows], [r["bits_per_dim"] for r in rows], "o-", label=label)
     ax.axhline(1.5, color="0.5", ls="--", lw=1, label="target 1.5")
     ax.axhline(1.06, color="0.7", ls=":", lw=1, label="RealNVP paper (GPU-days) 1.06")
     ax.set_xlabel("training minutes (1 CPU thread)")

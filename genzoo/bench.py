@@ -32,6 +32,7 @@ from genzoo.eval.features import Extractor, FeatureKind, check_device, choose_ex
 from genzoo.eval.reference import floor_note, real_floor
 from genzoo.registry import get_model_class, list_models
 from genzoo.train import RunSpec, TrainConfig, train, train_config_for
+from genzoo.train.budget import measure_steps_per_s, preset_for
 
 
 def parse_duration(text: str) -> float:
@@ -66,23 +67,6 @@ def flops_per_step(
     return float(counter.get_total_flops())
 
 
-def measure_steps_per_s(spec: RunSpec, work: Path, steps: int = 30) -> float:
-    """Median steps/s of a short run of ``spec`` (the first log window, warm-up, dropped), so that a
-    time budget can be turned into a step count (the cosine schedule needs its length)."""
-    shutil.rmtree(work, ignore_errors=True)
-    every = max(1, steps // 3)
-    cal = RunSpec(
-        spec.model_type,
-        spec.model,
-        spec.data,
-        cfgio.replace(spec.train, steps=steps, log_every=every, image_every=0, ckpt_every=steps),
-    )
-    train(cal, work, progress=False)
-    rates = [r["steps_per_s"] for r in map(json.loads, (work / "metrics.jsonl").read_text().splitlines())]
-    shutil.rmtree(work, ignore_errors=True)
-    return statistics.median(rates[1:] or rates)
-
-
 def bench_model(
     name: str,
     data: DataConfig,
@@ -95,13 +79,18 @@ def bench_model(
     train_set: TensorData,
     device: str = "cpu",
 ) -> dict[str, Any]:
-    """Train ``name`` with its defaults for ``budget_s`` and score ``evals`` checkpoints; ``base``:
-    the training settings (None: the family's own, e.g. a GAN's Adam 2e-4, batch 64); ``train_set``:
-    the training split of ``data``, loaded once by the caller."""
+    """Train ``name`` for ``budget_s`` as ``genzoo train --budget`` would (the configuration
+    measured for that budget on this data, else the family's defaults) and score ``evals``
+    checkpoints; ``base``: the training settings (None: the family's own, e.g. a GAN's Adam 2e-4,
+    batch 64, under the preset's); ``train_set``: the training split of ``data``, loaded once."""
     cls = get_model_class(name)
-    model_cfg = cls.config_class()
+    preset = preset_for(name, budget_s, data.name)
+    layer = preset.layer if preset else {}
+    model_cfg = cfgio.from_dict(cls.config_class, layer.get("model"), f"{name} config")
+    if preset:
+        print(f"bench: {name} in {budget_s:g} s: the configuration from {preset.evidence}")
     if base is None:
-        base = train_config_for(name)
+        base = train_config_for(name, **layer.get("train", {}))
     n_train = len(train_set)
     if n_train < base.batch_size:
         print(f"bench: {n_train} training examples, so batch size {n_train} instead of {base.batch_size}")

@@ -33,6 +33,12 @@ def add_parsers(sub) -> None:
             "--config", type=Path, help="JSON with model/train/data sections (e.g. a run's config.json)"
         )
         mp.add_argument("--quiet", action="store_true", help="no progress bar")
+        mp.add_argument(
+            "--budget",
+            metavar="TIME",
+            help="train for this long (90s, 10m, 1h): the configuration measured best for the budget, "
+            "steps calibrated on this machine, a stop on time with a checkpoint; your options win",
+        )
         dest: dict[str, tuple[str, str]] = {}
         add_config_options(mp, "model", cls.config_class, dest)
         add_config_options(mp, "train", TrainConfig, dest, defaults=cls.train_defaults)
@@ -72,8 +78,38 @@ def batch_size_given(args: argparse.Namespace) -> bool:
     return isinstance(file_cfg, dict) and "batch_size" in (file_cfg.get("train") or {})
 
 
+def budget_plan(args: argparse.Namespace) -> tuple[RunSpec, Path, float]:
+    """``--budget``: the run (preset, your options, calibrated steps), where, and its time limit."""
+    from genzoo.bench import parse_duration
+    from genzoo.train.budget import plan
+
+    if args.resume:
+        raise ConfigError("--budget plans a new run; to go on with one, use --resume RUN --steps N")
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise ConfigError("--budget calibrates in one process; under torchrun give --steps instead")
+    if args.out is None:
+        raise ConfigError("say where to write the run: --out DIR")
+    budget_s = parse_duration(args.budget)
+    file_cfg = read_config_file(args.config, args.model_type) if args.config else {}
+    p = plan(args.model_type, budget_s, file_cfg, sections_from_args(args))
+    print(f"genzoo train {p.spec.model_type}: {p.describe(budget_s)}")
+    return p.spec, args.out, p.seconds
+
+
 def cmd_train(args: argparse.Namespace) -> None:
-    spec, out, resume = spec_from_args(args)
-    path = train(spec, out, resume=resume, progress=not args.quiet, fit_batch=not batch_size_given(args))
+    limit = None
+    if args.budget is not None:
+        spec, out, limit = budget_plan(args)
+        resume = False
+    else:
+        spec, out, resume = spec_from_args(args)
+    path = train(
+        spec,
+        out,
+        resume=resume,
+        progress=not args.quiet,
+        fit_batch=not batch_size_given(args),
+        time_limit_s=limit,
+    )
     if os.environ.get("RANK", "0") == "0":
         print(Run(path).summary())

@@ -1,0 +1,138 @@
+"""Training by time: ``genzoo train MODEL --budget 10m``.
+
+A budget picks (1) the configuration measured best for that much time, where one was measured
+(``PRESETS``; every other family keeps its defaults, which ``genzoo bench`` measured against its
+peer), (2) the number of steps that fit, from a short calibration run of that configuration on
+this machine (the cosine schedule needs its length), and (3) a hard stop at the budget, with a
+checkpoint. Options the user gives win over the preset; ``--steps`` given keeps its steps.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from genzoo import config as cfgio
+from genzoo.errors import ConfigError
+from genzoo.train.run import RunSpec, run_spec
+from genzoo.train.trainer import train
+
+CALIBRATION_STEPS = 30
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A family's configuration for budgets of at least ``min_seconds`` on the ``data`` it was
+    measured on; ``evidence`` says where the measurement is."""
+
+    min_seconds: float
+    data: tuple[str, ...]
+    layer: dict[str, dict[str, Any]]
+    evidence: str
+
+
+PRESETS: dict[str, tuple[Preset, ...]] = {
+    # 10 minutes, one thread, MNIST: FID 88.55 against the defaults' (conv) 165.1 and the PyTorch
+    # examples VAE's 183.6 (0.48x); -log p(x) 87.78 against 92.63 nats (docs/BENCHMARKS.md, VAEs,
+    # rows D and E). The conv default trains 632 images/s, this MLP 3,004: in minutes it sees 5x more.
+    "vae": (
+        Preset(
+            min_seconds=300,
+            data=("mnist", "fashion-mnist"),
+            layer={"model": {"arch": "mlp", "hidden": [1024, 512], "latent_dim": 32}, "train": {"lr": 1e-3}},
+            evidence="docs/BENCHMARKS.md, VAEs on MNIST, row E (10 minutes: FID 88.55 vs defaults 165.1)",
+        ),
+    ),
+}
+
+
+@dataclass(frozen=True)
+class BudgetPlan:
+    spec: RunSpec
+    seconds: float  # the training loop's time limit (the budget less the calibration)
+    steps_per_s: float | None  # measured by the calibration (None: the user gave --steps)
+    preset: Preset | None
+
+    def describe(self, budget_s: float) -> str:
+        parts = [f"budget {budget_s:g} s"]
+        if self.preset is not None:
+            parts.append(f"configuration for this budget from {self.preset.evidence}")
+        else:
+            parts.append(
+                f"{self.spec.model_type}'s defaults (no configuration measured better for this budget)"
+            )
+        if self.steps_per_s is not None:
+            parts.append(f"calibrated {self.steps_per_s:.3g} steps/s, so {self.spec.train.steps:,} steps")
+        parts.append(f"training stops after {self.seconds:.0f} s with a checkpoint")
+        return "; ".join(parts)
+
+
+def preset_for(model_type: str, budget_s: float, data_name: str) -> Preset | None:
+    """The preset measured for ``model_type`` at this budget on this data, or None."""
+    fits = [p for p in PRESETS.get(model_type, ()) if budget_s >= p.min_seconds and data_name in p.data]
+    return max(fits, key=lambda p: p.min_seconds, default=None)
+
+
+def measure_steps_per_s(spec: RunSpec, work: Path, steps: int = CALIBRATION_STEPS) -> float:
+    """Median steps/s of a short run of ``spec`` (the first log window, warm-up, dropped), so that a
+    time budget can be turned into a step count."""
+    shutil.rmtree(work, ignore_errors=True)
+    every = max(1, steps // 3)
+    cal = RunSpec(
+        spec.model_type,
+        spec.model,
+        spec.data,
+        cfgio.replace(spec.train, steps=steps, log_every=every, image_every=0, ckpt_every=steps),
+    )
+    train(cal, work, progress=False)
+    rates = [r["steps_per_s"] for r in map(json.loads, (work / "metrics.jsonl").read_text().splitlines())]
+    shutil.rmtree(work, ignore_errors=True)
+    return statistics.median(rates[1:] or rates)
+
+
+def steps_for(steps_per_s: float, seconds: float) -> int:
+    """The steps that fit ``seconds`` at ``steps_per_s`` (at least 1)."""
+    return max(1, int(steps_per_s * seconds))
+
+
+def plan(
+    model_type: str,
+    budget_s: float,
+    *layers: dict[str, dict[str, Any]],
+    calibrate: Callable[[RunSpec], float] | None = None,
+) -> BudgetPlan:
+    """The run to train in ``budget_s`` seconds: the preset (if measured) under ``layers`` (the
+    user's config file and flags, which win), steps from ``calibrate(spec)`` (steps/s; default a
+    30-step run in a temporary folder) unless the layers give ``steps``."""
+    if not budget_s > 0:
+        raise ConfigError(f"a budget must be more than 0 seconds, got {budget_s:g}")
+    data_name = run_spec(model_type, *layers).data.name
+    preset = preset_for(model_type, budget_s, data_name)
+    spec = run_spec(model_type, preset.layer if preset else {}, *layers)
+    if any("steps" in (layer.get("train") or {}) for layer in layers):
+        return BudgetPlan(spec, budget_s, None, preset)
+    t0 = time.perf_counter()
+    if calibrate is None:
+        with tempfile.TemporaryDirectory(prefix="genzoo-budget-") as tmp:
+            rate = measure_steps_per_s(spec, Path(tmp) / "calibration")
+    else:
+        rate = calibrate(spec)
+    left = budget_s - (time.perf_counter() - t0)
+    if left <= 0:
+        raise ConfigError(
+            f"the calibration alone took {budget_s - left:.0f} s of the {budget_s:g} s budget; give a longer budget"
+        )
+    spec = RunSpec(
+        spec.model_type, spec.model, spec.data, cfgio.replace(spec.train, steps=steps_for(rate, left))
+    )
+    return BudgetPlan(spec, left, rate, preset)
+
+
+__all__ = ["PRESETS", "BudgetPlan", "Preset", "measure_steps_per_s", "plan", "preset_for", "steps_for"]

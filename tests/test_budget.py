@@ -1,0 +1,108 @@
+"""Training by time (``--budget``): the preset measured for a budget, the user's options over it,
+steps from the calibration, the stop on time, and one-line errors. The calibration is replaced by
+a fixed rate here, so nothing depends on this machine's speed."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import genzoo
+from genzoo.errors import ConfigError
+from genzoo.registry import get_model_class
+from genzoo.train import budget
+from tests.test_cli import assert_one_error_line, run_main
+
+
+def _fixed(rate: float):
+    calls = []
+
+    def calibrate(spec):
+        calls.append(spec)
+        return rate
+
+    return calibrate, calls
+
+
+def test_the_vae_preset_applies_where_it_was_measured_and_your_options_win():
+    calibrate, calls = _fixed(50.0)
+    p = budget.plan("vae", 600, {"data": {"name": "mnist"}}, calibrate=calibrate)
+    assert p.preset is budget.PRESETS["vae"][0]
+    m = p.spec.model
+    assert (m.arch, list(m.hidden), m.latent_dim, p.spec.train.lr) == ("mlp", [1024, 512], 32, 1e-3)
+    assert calls and calls[0].model.hidden == m.hidden  # the calibration timed the preset's network
+    # steps: 50 steps/s over what is left of 600 s after the (instant) calibration
+    assert p.spec.train.steps == budget.steps_for(50.0, p.seconds) and 29_900 <= p.spec.train.steps <= 30_000
+    assert 599 < p.seconds <= 600
+    # an option given wins over the preset; the preset's others stay
+    mine = budget.plan(
+        "vae", 600, {"data": {"name": "mnist"}, "model": {"latent_dim": 8}}, calibrate=calibrate
+    )
+    assert mine.spec.model.latent_dim == 8 and list(mine.spec.model.hidden) == [1024, 512]
+    # not measured on this data, or too short a budget: the family's defaults
+    for name, seconds in (("digits", 600), ("mnist", 60)):
+        d = budget.plan("vae", seconds, {"data": {"name": name}}, calibrate=calibrate)
+        assert d.preset is None and d.spec.model.arch == get_model_class("vae").config_class().arch
+    assert budget.preset_for("dcgan", 600, "mnist") is None  # its defaults are what bench measured
+
+
+def test_steps_given_are_kept_and_nothing_is_calibrated():
+    calibrate, calls = _fixed(50.0)
+    p = budget.plan("ae", 90, {"train": {"steps": 123}}, calibrate=calibrate)
+    assert p.spec.train.steps == 123 and p.steps_per_s is None and p.seconds == 90 and not calls
+
+
+def test_a_budget_the_calibration_eats_is_an_error():
+    def slow(spec):
+        import time
+
+        time.sleep(0.05)
+        return 10.0
+
+    with pytest.raises(ConfigError, match="calibration alone took .* give a longer budget"):
+        budget.plan("ae", 0.01, {}, calibrate=slow)
+    with pytest.raises(ConfigError, match="more than 0 seconds"):
+        budget.plan("ae", 0, {})
+
+
+def test_cli_budget_trains_the_calibrated_steps(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(budget, "measure_steps_per_s", lambda spec, work, steps=30: 1.0)
+    out = tmp_path / "run"
+    argv = ["train", "ae", "--data", "digits", "--latent-dim", "4", "--channels", "8,16", "--threads", "1"]
+    assert run_main([*argv, "--budget", "1m", "--out", str(out), "--quiet", "--image-every", "0"]) == 0
+    said = capsys.readouterr().out
+    assert "calibrated 1 steps/s, so 59 steps" in said or "calibrated 1 steps/s, so 60 steps" in said
+    cfg = json.loads((out / "config.json").read_text())
+    run = genzoo.Run(out)
+    assert run.latest == cfg["train"]["steps"] in (59, 60)  # far inside the minute: every step runs
+    # and the explicit --steps of a user is kept
+    out2 = tmp_path / "run2"
+    assert run_main([*argv, "--budget", "1m", "--steps", "7", "--out", str(out2), "--quiet"]) == 0
+    assert genzoo.Run(out2).latest == 7
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--budget", "ten minutes"], "cannot read duration 'ten minutes'"),
+        (["--budget", "0s"], "more than 0 seconds"),
+        (["--budget", "1m", "--resume", "RUN"], "--budget plans a new run"),
+    ],
+)
+def test_cli_budget_errors_are_one_line(extra, message, tmp_path, capsys):
+    extra = [str(tmp_path) if a == "RUN" else a for a in extra]
+    out = [] if "--resume" in extra else ["--out", str(tmp_path / "x")]
+    assert run_main(["train", "ae", "--data", "digits", *out, *extra]) != 0
+    assert message in assert_one_error_line(capsys.readouterr().err)
+    assert not (tmp_path / "x").exists()
+
+
+def test_a_stop_on_time_keeps_a_checkpoint(tmp_path):
+    """The time limit the budget sets: the loop stops after it, at a step with a checkpoint."""
+    from tests.conftest import tiny_spec
+
+    spec = tiny_spec("ae", steps=100_000, ckpt_every=100_000, image_every=0, threads=1)
+    genzoo.train.train(spec, tmp_path / "r", progress=False, time_limit_s=0.5)
+    run = genzoo.Run(tmp_path / "r")
+    assert 0 < run.latest < 100_000 and run.checkpoints[-1] == run.latest
