@@ -183,10 +183,12 @@ def karras_grid(
     """``steps`` distinct timesteps from T-1 down to 0 at EDM's noise levels (Karras et al. 2022, Eq. 5):
         sigma_i = (s_max^(1/rho) + i / (N - 1) (s_min^(1/rho) - s_max^(1/rho)))^rho,  i = 0 .. N-1,
     s_min = sigma_0, s_max = min(sigma_{T-1}, ``sigma_max``), each mapped to the t nearest in log sigma, and
-    the first step always T-1 (where x_T ~ N(0, I) is drawn). rho = 7 puts the steps closer together at low
-    noise than the log-SNR grid (rho -> infinity) does. The cap is EDM's sigma_max = 80: sigma_{T-1} is 157
-    for the linear schedule at T = 1000 but 2e4 for the cosine one (1e5 at T = 20), where the uncapped grid
-    spent 6 of 10 steps above sigma = 600, on noise that hides the image entirely (x = x_0 + sigma eps)."""
+    the first step always T-1 (where x_T ~ N(0, I) is drawn). The log-SNR grid is the limit rho -> infinity;
+    rho = 7 takes shorter steps in log sigma at high noise and longer ones at low noise than it (linear
+    schedule, 20 steps: 7 levels below sigma = 1, against 10 on the log-SNR grid). The cap is EDM's
+    sigma_max = 80: sigma_{T-1} is 157 for the linear schedule at T = 1000 but 2e4 for the cosine one (1e5
+    at T = 20), where the uncapped grid spent 6 of 10 steps above sigma = 600, on noise that hides the
+    image entirely (x = x_0 + sigma eps)."""
     if step_grid(sched.T, steps).numel() == 1:
         return torch.tensor([sched.T - 1])
     sig = sched.sigmas  # (T,)
