@@ -186,8 +186,8 @@ def karras_grid(
     the first step always T-1 (where x_T ~ N(0, I) is drawn). The log-SNR grid is the limit rho -> infinity;
     rho = 7 takes shorter steps in log sigma at high noise and longer ones at low noise than it (linear
     schedule, 20 steps: 7 levels below sigma = 1, against 10 on the log-SNR grid). The cap is EDM's
-    sigma_max = 80: sigma_{T-1} is 157 for the linear schedule at T = 1000 but 2e4 for the cosine one (1e5
-    at T = 20), where the uncapped grid spent 6 of 10 steps above sigma = 600, on noise that hides the
+    sigma_max = 80: sigma_{T-1} is 157 for the linear schedule at T = 1000 (1.3e5 at T = 20) and 2e4 for the
+    cosine one, where the uncapped grid spent 6 of 10 steps above sigma = 100, on noise that hides the
     image entirely (x = x_0 + sigma eps)."""
     if step_grid(sched.T, steps).numel() == 1:
         return torch.tensor([sched.T - 1])

@@ -126,7 +126,7 @@ class DDPM(GenerativeModel):
             (c.spacing in sampling.SPACINGS, f"spacing must be one of {', '.join(sampling.SPACINGS)}, got {c.spacing!r}"),
             (c.churn >= 0, f"churn must be >= 0, got {c.churn}"),
             (0 <= c.churn_sigma_min <= c.churn_sigma_max, f"churn_sigma_min and churn_sigma_max must satisfy 0 <= min <= max, got {c.churn_sigma_min} and {c.churn_sigma_max}"),
-            (c.churn_noise > 0, f"churn_noise must be > 0, got {c.churn_noise}"),
+            (math.isfinite(c.churn_noise) and c.churn_noise > 0, f"churn_noise must be > 0, got {c.churn_noise}"),
             (c.vlb_timesteps >= 1, f"vlb_timesteps must be at least 1, got {c.vlb_timesteps}"),
             (c.prediction in ("eps", "x0", "v"), f"prediction must be eps, x0 or v, got {c.prediction!r}"),
             (c.arch in ("auto", "unet", "mlp"), f"arch must be auto, unet or mlp, got {c.arch!r}"),
