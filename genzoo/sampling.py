@@ -12,6 +12,11 @@ Samplers take the network as a function ``denoise(x_t, t) -> (x0_hat, eps_hat)``
 draw every random number from a ``Noise`` source with one generator per sample, so that an image
 depends on its own seed only, never on the batch it was drawn in (edm's per-sample generators).
 ``callback(t, x_t, x0_hat)`` sees each step (for trajectories).
+
+Step grids (``timesteps``): ``steps`` distinct t from T-1 down to 0, spaced evenly in t (``time``), in
+lambda_t = log(sqrt(abar_t) / sqrt(1 - abar_t)) (``logsnr``), or in sigma_t^(1/rho) (``karras``, Karras et al.
+2022 Eq. 5, rho = 7), where sigma_t = sqrt((1 - abar_t) / abar_t) is the noise level of the VP model seen as
+EDM's x / sqrt(abar_t) = x_0 + sigma_t eps. ``auto`` is each sampler's own grid (``DEFAULT_SPACING``).
 """
 
 from __future__ import annotations
@@ -28,7 +33,13 @@ from genzoo.seeds import Noise, seeds_from  # noqa: F401  (re-exported: the samp
 
 Denoiser = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 Callback = Callable[[int, torch.Tensor, torch.Tensor], None] | None
-SAMPLERS = ("ddpm", "ddim", "dpm++")
+SAMPLERS = ("ddpm", "ddim", "dpm++", "dpm++sde", "edm")
+SPACINGS = ("auto", "time", "logsnr", "karras")
+DEFAULT_SPACING = {"ddim": "time", "dpm++": "logsnr", "dpm++sde": "logsnr", "edm": "karras"}
+ETA_SAMPLERS = ("ddim", "dpm++sde")  # the samplers with an eta (the noise added per step)
+KARRAS_RHO, KARRAS_SIGMA_MAX = 7.0, 80.0  # EDM's rho and sigma_max (Karras et al. 2022, Table 1)
+# EDM's stochastic sampler (Karras et al. 2022, Table 5, CIFAR-10 VP): S_churn, [S_tmin, S_tmax], S_noise
+EDM_CHURN, EDM_CHURN_SIGMAS, EDM_CHURN_NOISE = 30.0, (0.01, 1.0), 1.007
 
 
 # -- schedules -----------------------------------------------------------------------------------
@@ -74,6 +85,12 @@ class Schedule:
     @cached_property
     def abar_prev(self) -> torch.Tensor:
         return torch.cat([torch.ones(1, dtype=torch.float64), self.abar[:-1]])
+
+    @cached_property
+    def sigmas(self) -> torch.Tensor:
+        """sigma_t = sqrt((1 - abar_t) / abar_t): x_t / sqrt(abar_t) = x_0 + sigma_t eps, EDM's noise level
+        (Karras et al. 2022, Table 1, VP); increasing in t."""
+        return ((1 - self.abar) / self.abar).sqrt()
 
     @cached_property
     def posterior_var(self) -> torch.Tensor:
@@ -157,13 +174,60 @@ def logsnr_grid(sched: Schedule, steps: int) -> torch.Tensor:
         return torch.tensor([sched.T - 1])
     lam = 0.5 * torch.log(sched.abar / (1 - sched.abar))  # (T,), decreasing in t
     want = torch.linspace(float(lam[-1]), float(lam[0]), steps, dtype=torch.float64)
-    nearest = torch.searchsorted(-lam, -want).clamp(0, sched.T - 1).tolist()
-    grid: list[int] = []
+    return _distinct(torch.searchsorted(-lam, -want).tolist(), sched.T)
+
+
+def karras_grid(
+    sched: Schedule, steps: int, rho: float = KARRAS_RHO, sigma_max: float = KARRAS_SIGMA_MAX
+) -> torch.Tensor:
+    """``steps`` distinct timesteps from T-1 down to 0 at EDM's noise levels (Karras et al. 2022, Eq. 5):
+        sigma_i = (s_max^(1/rho) + i / (N - 1) (s_min^(1/rho) - s_max^(1/rho)))^rho,  i = 0 .. N-1,
+    s_min = sigma_0, s_max = min(sigma_{T-1}, ``sigma_max``), each mapped to the t nearest in log sigma, and
+    the first step always T-1 (where x_T ~ N(0, I) is drawn). The log-SNR grid is the limit rho -> infinity;
+    rho = 7 takes shorter steps in log sigma at high noise and longer ones at low noise than it (linear
+    schedule, 20 steps: 7 levels below sigma = 1, against 10 on the log-SNR grid). The cap is EDM's
+    sigma_max = 80: sigma_{T-1} is 157 for the linear schedule at T = 1000 (1.3e5 at T = 20) and 2e4 for the
+    cosine one, where the uncapped grid spent 6 of 10 steps above sigma = 100, on noise that hides the
+    image entirely (x = x_0 + sigma eps)."""
+    if step_grid(sched.T, steps).numel() == 1:
+        return torch.tensor([sched.T - 1])
+    sig = sched.sigmas  # (T,)
+    lo, hi = float(sig[0]) ** (1 / rho), min(float(sig[-1]), sigma_max) ** (1 / rho)
+    want = (hi + torch.linspace(0, 1, steps, dtype=torch.float64) * (lo - hi)) ** rho  # (steps,) decreasing
+    return _distinct(nearest_t(sched, want).tolist(), sched.T)
+
+
+def _distinct(nearest: list[int], T: int) -> torch.Tensor:
+    """A grid from T-1 down to 0 as close to ``nearest`` (wanted t, non-increasing) as distinct steps allow."""
+    steps, grid = len(nearest), []
     for i, t in enumerate(nearest):  # strictly decreasing, leaving room for the steps still to come
-        t = sched.T - 1 if i == 0 else min(t, grid[-1] - 1)
+        t = T - 1 if i == 0 else min(t, grid[-1] - 1)
         grid.append(max(t, steps - 1 - i))
     grid[-1] = 0
     return torch.tensor(grid)
+
+
+def nearest_t(sched: Schedule, sigma: torch.Tensor) -> torch.Tensor:
+    """The discrete t (long, sigma's shape) whose sigma_t is nearest to each ``sigma`` in log sigma."""
+    d = (sched.sigmas.log()[None, :] - torch.as_tensor(sigma, dtype=torch.float64).log().reshape(-1, 1)).abs()
+    return d.argmin(1).reshape(torch.as_tensor(sigma).shape)
+
+
+def timesteps(sched: Schedule, steps: int, spacing: str) -> torch.Tensor:
+    """The grid of ``steps`` timesteps, T-1 first and 0 last, strictly decreasing, by ``spacing``
+    (time | logsnr | karras; see the module doc)."""
+    if spacing == "time":
+        return step_grid(sched.T, steps)
+    if spacing == "logsnr":
+        return logsnr_grid(sched, steps)
+    if spacing == "karras":
+        return karras_grid(sched, steps)
+    raise ConfigError(f"unknown spacing {spacing!r}; choose one of {', '.join(SPACINGS[1:])}")
+
+
+def network_evals(sampler: str, steps: int) -> int:
+    """Network evaluations per sample: ``steps`` for every sampler but edm (Heun: 2 per step, 1 on the last)."""
+    return 2 * steps - 1 if sampler == "edm" else steps
 
 
 def _full(t: int, x: torch.Tensor) -> torch.Tensor:
@@ -203,12 +267,14 @@ def ddim_sample(
     steps: int,
     eta: float = 0.0,
     callback: Callback = None,
+    spacing: str = "time",
 ):
     """DDIM (Song et al. 2021, Eq. 12) on ``steps`` timesteps: from t to the next s < t,
         x_s = sqrt(abar_s) x0_hat + sqrt(1 - abar_s - sigma^2) eps_hat + sigma z,
         sigma = eta sqrt((1 - abar_s) / (1 - abar_t)) sqrt(1 - abar_t / abar_s);
-    eta = 0 is deterministic; eta = 1 on the full grid is ancestral DDPM. The last step lands on x0_hat."""
-    grid = step_grid(sched.T, steps).tolist()
+    eta = 0 is deterministic; eta = 1 on the full grid is ancestral DDPM. The last step lands on x0_hat.
+    One network evaluation per step; x (B, *shape), z (B, *shape) from ``noise`` when eta > 0."""
+    grid = timesteps(sched, steps, spacing).tolist()
     abar = sched.abar
     for i, t in enumerate(grid):
         x0, eps = denoise(x, _full(t, x))
@@ -222,7 +288,12 @@ def ddim_sample(
 
 @torch.no_grad()
 def dpmpp_2m_sample(
-    denoise: Denoiser, sched: Schedule, x: torch.Tensor, steps: int, callback: Callback = None
+    denoise: Denoiser,
+    sched: Schedule,
+    x: torch.Tensor,
+    steps: int,
+    callback: Callback = None,
+    spacing: str = "logsnr",
 ) -> torch.Tensor:
     """DPM-Solver++(2M) (Lu et al. 2022), a second-order multistep solver of the probability-flow ODE
     in data prediction. With alpha_t = sqrt(abar_t), sigma_t = sqrt(1 - abar_t), lambda_t = log(alpha_t / sigma_t)
@@ -230,7 +301,27 @@ def dpmpp_2m_sample(
         x_s = (sigma_s / sigma_t) x_t - alpha_s (e^{-h} - 1) D,
     D = x0_hat(t) on the first step, else (1 + 1/(2r)) x0_hat(t) - 1/(2r) x0_hat(t_prev), r = h_prev / h.
     One network evaluation per step on a grid even in lambda (``logsnr_grid``); the last lands on x0_hat."""
-    grid = logsnr_grid(sched, steps).tolist()
+    return dpmpp_2m_sde_sample(denoise, sched, x, None, steps, 0.0, callback, spacing)
+
+
+@torch.no_grad()
+def dpmpp_2m_sde_sample(
+    denoise: Denoiser,
+    sched: Schedule,
+    x: torch.Tensor,
+    noise: Noise | None,
+    steps: int,
+    eta: float = 1.0,
+    callback: Callback = None,
+    spacing: str = "logsnr",
+) -> torch.Tensor:
+    """DPM-Solver++(2M) SDE (Lu et al. 2022, "SDE-DPM-Solver++(2M)"), the second-order multistep solver of
+    the reverse SDE in data prediction. With alpha_t, sigma_t, lambda_t, h, r and D as in ``dpmpp_2m_sample``:
+        x_s = (sigma_s / sigma_t) e^{-eta h} x_t + alpha_s (1 - e^{-(1 + eta) h}) D + sigma_s sqrt(1 - e^{-2 eta h}) z,
+    z ~ N(0, I) (B, *shape) from ``noise``. eta = 1 is the paper's SDE (its first-order step is the exact
+    solution of the reverse SDE's linear part), eta = 0 the probability-flow ODE, i.e. DPM-Solver++(2M).
+    One network evaluation per step on the log-SNR grid by default; the last lands on x0_hat."""
+    grid = timesteps(sched, steps, spacing).tolist()
     abar = sched.abar.tolist()
 
     def lam(t: int) -> float:
@@ -249,8 +340,64 @@ def dpmpp_2m_sample(
         if prev_x0 is not None:
             r = h_prev / h
             d = (1 + 1 / (2 * r)) * x0 - (1 / (2 * r)) * prev_x0
-        x = math.sqrt((1 - abar[s]) / (1 - abar[t])) * x - math.sqrt(abar[s]) * math.expm1(-h) * d
+        ratio = math.sqrt((1 - abar[s]) / (1 - abar[t]))  # sigma_s / sigma_t
+        x = ratio * math.exp(-eta * h) * x - math.sqrt(abar[s]) * math.expm1(-(1 + eta) * h) * d
+        if eta > 0:
+            x = x + math.sqrt((1 - abar[s]) * -math.expm1(-2 * eta * h)) * noise.randn(*x.shape[1:])
         prev_x0, h_prev = x0, h
+    return x
+
+
+@torch.no_grad()
+def edm_sample(
+    denoise: Denoiser,
+    sched: Schedule,
+    x: torch.Tensor,
+    noise: Noise,
+    steps: int,
+    churn: float = EDM_CHURN,
+    churn_sigmas: tuple[float, float] = EDM_CHURN_SIGMAS,
+    churn_noise: float = EDM_CHURN_NOISE,
+    callback: Callback = None,
+    spacing: str = "karras",
+) -> torch.Tensor:
+    """EDM's stochastic sampler (Karras et al. 2022, Algorithm 2): Heun's second-order method on the
+    probability-flow ODE dx/dsigma = (x - D(x; sigma)) / sigma in EDM's variables x = x_t / sqrt(abar_t),
+    sigma_t = sqrt((1 - abar_t) / abar_t), with "churn": at each noise level sigma_i in [S_tmin, S_tmax]
+    (``churn_sigmas``), gamma = min(S_churn / N, sqrt(2) - 1) of noise is added first,
+        sigma_hat = (1 + gamma) sigma_i,  x_hat = x_i + sqrt(sigma_hat^2 - sigma_i^2) S_noise z,
+        d = (x_hat - D(x_hat; sigma_hat)) / sigma_hat,  x_{i+1} = x_hat + (sigma_{i+1} - sigma_hat) d,
+        x_{i+1} = x_hat + (sigma_{i+1} - sigma_hat) (d + d') / 2,  d' = (x_{i+1} - D(x_{i+1}; sigma_{i+1})) / sigma_{i+1},
+    with sigma_N = 0 after the grid's last level (an Euler step: x_N = D(x_hat; sigma_hat), x0_hat).
+    D(x; sigma_t) = x0_hat of the VP network at step t for x_t = x / sqrt(1 + sigma_t^2): the network knows
+    only the discrete t, so sigma_hat is rounded to the t nearest in log sigma and that t's sigma is used in
+    the update (as edm does for discrete-time models, ``round_sigma``): the step and the network agree on
+    the noise level. S_churn = 0 is the deterministic Heun sampler (Algorithm 1). Network evaluations:
+    2 per step but the last, 2 * steps - 1. x (B, *shape) ~ N(0, I) at t = T-1; z (B, *shape) from ``noise``."""
+    grid = timesteps(sched, steps, spacing).tolist()
+    sig = sched.sigmas.tolist()
+    gamma = min(churn / len(grid), math.sqrt(2) - 1)
+
+    def D(x: torch.Tensor, t: int) -> torch.Tensor:  # x (B, *shape) in EDM's variables
+        return denoise(x / math.sqrt(1 + sig[t] ** 2), _full(t, x))[0]
+
+    x = x * math.sqrt(1 + sig[grid[0]] ** 2)  # x_T ~ N(0, I) -> x = x_T / sqrt(abar_T)
+    for i, t in enumerate(grid):
+        t_hat = t
+        if gamma > 0 and churn_sigmas[0] <= sig[t] <= churn_sigmas[1]:
+            t_hat = int(nearest_t(sched, torch.tensor((1 + gamma) * sig[t])))
+        if t_hat != t:
+            x = x + math.sqrt(sig[t_hat] ** 2 - sig[t] ** 2) * churn_noise * noise.randn(*x.shape[1:])
+        x0 = D(x, t_hat)
+        if callback:
+            callback(t_hat, x / math.sqrt(1 + sig[t_hat] ** 2), x0)
+        if i == len(grid) - 1:
+            return x0
+        s = grid[i + 1]
+        d = (x - x0) / sig[t_hat]
+        x_next = x + (sig[s] - sig[t_hat]) * d  # Euler
+        d_next = (x_next - D(x_next, s)) / sig[s]
+        x = x + (sig[s] - sig[t_hat]) * (d + d_next) / 2  # Heun's correction
     return x
 
 
@@ -261,26 +408,56 @@ def sample(
     noise: Noise,
     sampler: str,
     steps: int | None = None,
-    eta: float = 0.0,
+    eta: float | None = None,
     callback: Callback = None,
+    *,
+    spacing: str = "auto",
+    churn: float = EDM_CHURN,
+    churn_sigmas: tuple[float, float] = EDM_CHURN_SIGMAS,
+    churn_noise: float = EDM_CHURN_NOISE,
 ) -> torch.Tensor:
-    """Dispatch to a sampler by name: ddpm (all T steps), ddim (``steps``, ``eta``) or dpm++ (``steps``)."""
+    """Dispatch to a sampler by name: ddpm (all T steps), ddim (``steps``, ``eta``, default 0), dpm++
+    (``steps``), dpm++sde (``steps``, ``eta``, default 1) or edm (``steps``, ``churn``, ``churn_sigmas``,
+    ``churn_noise``); ``spacing`` picks the step grid (auto: the sampler's own, ``DEFAULT_SPACING``)."""
+    if sampler not in SAMPLERS:
+        raise ConfigError(f"unknown sampler {sampler!r}; choose one of {', '.join(SAMPLERS)}")
+    if spacing not in SPACINGS:
+        raise ConfigError(f"unknown spacing {spacing!r}; choose one of {', '.join(SPACINGS)}")
+    if eta is not None and not (math.isfinite(eta) and eta >= 0):
+        raise ConfigError(f"--eta must be a number >= 0, got {eta}")
     if sampler == "ddpm":
         if steps not in (None, sched.T):
             raise ConfigError(
                 f"the ddpm sampler runs all {sched.T} steps; for {steps} steps use --sampler ddim "
                 "(--eta 1 is ancestral sampling on fewer steps) or dpm++"
             )
+        if spacing != "auto":
+            raise ConfigError("the ddpm sampler runs all T steps; --spacing applies to the other samplers")
         return ddpm_sample(denoise, sched, x_T, noise, callback)
     if steps is None:
         raise ConfigError(f"the {sampler} sampler needs a number of steps")
+    grid = DEFAULT_SPACING[sampler] if spacing == "auto" else spacing
     if sampler == "ddim":
-        if eta < 0:
-            raise ConfigError(f"--eta must be >= 0, got {eta}")
-        return ddim_sample(denoise, sched, x_T, noise, steps, eta, callback)
+        return ddim_sample(denoise, sched, x_T, noise, steps, eta or 0.0, callback, grid)
     if sampler == "dpm++":
-        return dpmpp_2m_sample(denoise, sched, x_T, steps, callback)
-    raise ConfigError(f"unknown sampler {sampler!r}; choose one of {', '.join(SAMPLERS)}")
+        return dpmpp_2m_sample(denoise, sched, x_T, steps, callback, grid)
+    if sampler == "dpm++sde":
+        return dpmpp_2m_sde_sample(
+            denoise, sched, x_T, noise, steps, 1.0 if eta is None else eta, callback, grid
+        )
+    check_churn(churn, churn_sigmas, churn_noise)
+    return edm_sample(denoise, sched, x_T, noise, steps, churn, churn_sigmas, churn_noise, callback, grid)
+
+
+def check_churn(churn: float, churn_sigmas: tuple[float, float], churn_noise: float) -> None:
+    """A ConfigError for EDM churn settings that are not S_churn >= 0, 0 <= S_tmin <= S_tmax, S_noise > 0."""
+    lo, hi = churn_sigmas
+    if not (math.isfinite(churn) and churn >= 0):
+        raise ConfigError(f"--churn must be a number >= 0, got {churn}")
+    if not (math.isfinite(lo) and 0 <= lo <= hi):
+        raise ConfigError(f"the churn's noise range must be 0 <= min <= max, got {lo} and {hi}")
+    if not (math.isfinite(churn_noise) and churn_noise > 0):
+        raise ConfigError(f"the churn's noise scale (S_noise) must be > 0, got {churn_noise}")
 
 
 # -- inpainting ----------------------------------------------------------------------------------------

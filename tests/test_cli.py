@@ -373,6 +373,7 @@ def _bad_values(action: argparse.Action) -> list[str]:
         "image_count": ["abc", "2"],
         "int": ["abc", "-7"],
         "float": ["abc", "-7"],
+        "non_negative_float": ["abc", "-7", "nan"],  # sample --eta, --churn
         "ints": ["a,b", "-7"],
         "floats": ["a,b", "-7"],
         "mirror_url": ["nope"],

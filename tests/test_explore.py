@@ -266,18 +266,22 @@ def test_training_history_has_pictures_and_loss_curves(client):
     assert "loss" in out["curves"] and len(out["curves"]["loss"]) >= 2
 
 
-def test_the_diffusion_stream_sends_every_step_then_the_sample(client):
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"sampler": "ddim"},
+        {"sampler": "dpm++sde", "eta": 0.5},
+        {"sampler": "edm", "churn": 5, "spacing": "time"},
+    ],
+)
+def test_the_diffusion_stream_sends_every_step_then_the_sample(client, options):
     rid = client.ids["cddpm"]
-    with client.stream(
-        "GET", "/api/stream", params={"run": rid, "seed": 4, "steps": 3, "sampler": "ddim"}
-    ) as r:
+    with client.stream("GET", "/api/stream", params={"run": rid, "seed": 4, "steps": 3, **options}) as r:
         assert r.headers["content-type"].startswith("text/event-stream")
         events = [json.loads(line[6:]) for line in r.iter_lines() if line.startswith("data: ")]
-    assert [e.get("step") for e in events[:-1]] == [1, 2, 3]
+    assert [e.get("step") for e in events[:-1]] == [1, 2, 3]  # edm: one event per step (2 network calls)
     assert events[-1]["done"] and events[-1]["image"].startswith("data:image/png")
-    same = client.post(
-        "/api/sample", json={"run": rid, "seed": 4, "n": 1, "steps": 3, "sampler": "ddim"}
-    ).json()
+    same = client.post("/api/sample", json={"run": rid, "seed": 4, "n": 1, "steps": 3, **options}).json()
     assert events[-1]["image"] == same["images"][0]  # the streamed sample is the seed's sample
     bad = client.get("/api/stream", params={"run": client.ids["ae"], "seed": 1})
     assert bad.status_code == 400 and "iterative" in bad.json()["error"]
@@ -310,6 +314,25 @@ def test_the_diffusion_stream_sends_every_step_then_the_sample(client):
         ("/api/encode", {"run": "r0", "index": 999}, 400, "index must be"),
         ("/api/encode", {"run": "r2", "index": 0}, 400, "has no encoder"),
         ("/api/interpolate", {"run": "r0", "a": [0] * 4, "b": [0] * 4, "t": 2}, 400, "t must be"),
+        (
+            "/api/sample",
+            {"run": "r3", "seed": 1, "sampler": "edm", "churn": -1},
+            400,
+            "churn must be a number",
+        ),
+        (
+            "/api/sample",
+            {"run": "r3", "seed": 1, "sampler": "ddim", "spacing": "cos"},
+            400,
+            "spacing must be one of",
+        ),
+        # edm's Heun steps cost 2 network calls each: 64 x 40 steps is 64 x 79 calls (ddim's 64 x 40 passes)
+        (
+            "/api/sample",
+            {"run": "r3", "seed": 1, "n": 64, "steps": 40, "sampler": "edm"},
+            400,
+            "64 samples x 79 network evaluations",
+        ),
     ],
 )
 def test_every_bad_input_is_one_clear_answer(client, path, body, status, words):

@@ -26,7 +26,7 @@ PATHS = [
     "/api/redraw", "/api/interpolate", "/api/likelihood", "/api/inpaint", "/api/training", "/api/stream",
     "/", "/static/app.js", "/static/../config.json", "/static/%2e%2e/x", "/api/nope",
 ]  # fmt: skip
-FIELDS = ["run", "seed", "n", "class", "prompt", "guidance", "sampler", "steps", "eta", "temperature",
+FIELDS = ["run", "seed", "n", "class", "prompt", "guidance", "sampler", "steps", "eta", "spacing", "churn", "temperature",
           "code", "a", "b", "t", "mode", "name", "value", "locked", "index", "image", "mask", "values", "show",
           "every"]  # fmt: skip
 
@@ -57,7 +57,22 @@ def _value(rng: random.Random, runs: list[str]):
     if pick == 9:
         return "data:image/png;base64," + "".join(rng.choice("AQgw+/=") for _ in range(rng.randrange(200)))
     if pick == 10:
-        return rng.choice(["ddpm", "ddim", "dpm++", "euler", "lerp", "slerp", "x0", "x_t", "yes", "no"])
+        return rng.choice(
+            [
+                "ddpm",
+                "ddim",
+                "dpm++",
+                "dpm++sde",
+                "edm",
+                "karras",
+                "euler",
+                "lerp",
+                "slerp",
+                "x0",
+                "x_t",
+                "no",
+            ]
+        )
     if pick == 11:
         return ["thickness", "PC1"][: rng.randrange(3)]
     return rng.randrange(-3, 40)

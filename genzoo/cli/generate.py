@@ -13,6 +13,7 @@ from genzoo.apps.inpaint import baseline_fills, inpaint, make_mask, masked_mse
 from genzoo.cli.options import (
     add_run_and_png,
     add_split_data_options,
+    non_negative_float,
     positive_int,
     run_split,
     step_list,
@@ -22,15 +23,37 @@ from genzoo.errors import ConfigError, GenzooError
 from genzoo.models import capabilities as caps
 from genzoo.models.capabilities import Capability
 
-SAMPLER_OPTIONS = ("sampler", "steps", "eta", "guidance")
+SAMPLER_OPTIONS = ("sampler", "steps", "eta", "spacing", "churn", "guidance")
 
 
 def add_sampler_options(p: argparse.ArgumentParser) -> None:
-    """--sampler/--steps/--eta/--guidance/--prompt of any model with an iterative sampler."""
+    """--sampler/--steps/--eta/--spacing/--churn/--guidance/--prompt of any model with an iterative sampler."""
     g = p.add_argument_group("iterative samplers (diffusion models)")
     g.add_argument("--sampler", choices=sampling.SAMPLERS, default=None, help="default: the model's")
-    g.add_argument("--steps", type=positive_int, default=None, help="network evaluations (ddpm: all T)")
-    g.add_argument("--eta", type=float, default=None, help="DDIM's noise: 0 deterministic, 1 ancestral")
+    g.add_argument(
+        "--steps",
+        type=positive_int,
+        default=None,
+        help="steps of the sampler's grid, a network evaluation each (edm: 2 x steps - 1 in all; ddpm: all T)",
+    )
+    g.add_argument(
+        "--eta",
+        type=non_negative_float,
+        default=None,
+        help="ddim and dpm++sde: the noise added per step, 0 deterministic (ddim: 1 ancestral; dpm++sde: 1 the SDE, default)",
+    )
+    g.add_argument(
+        "--spacing",
+        choices=sampling.SPACINGS,
+        default=None,
+        help="the step grid: even in t, in log-SNR, or Karras et al.'s noise levels (rho 7); auto: the sampler's own",
+    )
+    g.add_argument(
+        "--churn",
+        type=non_negative_float,
+        default=None,
+        help="edm: S_churn; a step in the churn's range first raises sigma by min(S_churn / steps, 0.414) (0: deterministic Heun; default: the model's, 30)",
+    )
     g.add_argument(
         "--guidance",
         type=float,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import urllib.parse
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
@@ -145,6 +146,14 @@ def positive_int(s: str) -> int:
     if n < 1:
         raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {s!r}")
     return n
+
+
+def non_negative_float(s: str) -> float:
+    """argparse type: a finite number >= 0 (a noise scale such as --eta or --churn)."""
+    x = _number(float)(s)
+    if not (math.isfinite(x) and x >= 0):
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {s!r}")
+    return x
 
 
 def _check_parents(path: Path, s: str) -> None:

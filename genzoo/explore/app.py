@@ -27,7 +27,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingR
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from genzoo import latent
+from genzoo import latent, sampling
 from genzoo.errors import GenzooError
 from genzoo.explore import directions, render
 from genzoo.explore import params as p
@@ -120,7 +120,8 @@ def class_arg(er: ExploredRun, body: dict[str, Any]) -> int | None:
 
 
 def sampler_options(er: ExploredRun, body: dict[str, Any]) -> dict[str, Any]:
-    """Sampling options the model takes, checked: sampler, steps, guidance, eta, temperature."""
+    """Sampling options the model takes, checked: sampler, steps, guidance, eta (ddim, dpm++sde), spacing
+    (any sampler but ddpm), churn (edm), temperature; an option the chosen sampler lacks is ignored."""
     takes = er.model.sample_options
     out: dict[str, Any] = {}
     if "sampler" in takes and body.get("sampler") not in (None, ""):
@@ -129,8 +130,13 @@ def sampler_options(er: ExploredRun, body: dict[str, Any]) -> dict[str, Any]:
         out["steps"] = p.integer(body, "steps", 1, MAX_STEPS)
     if "guidance" in takes and body.get("guidance") not in (None, "") and er.has(Capability.CONDITIONAL):
         out["guidance"] = p.number(body, "guidance", 0.0, 20.0)
-    if "eta" in takes and body.get("eta") not in (None, "") and out.get("sampler") == "ddim":
+    chosen = out.get("sampler")
+    if "eta" in takes and body.get("eta") not in (None, "") and chosen in sampling.ETA_SAMPLERS:
         out["eta"] = p.number(body, "eta", 0.0, 1.0)
+    if "spacing" in takes and body.get("spacing") not in (None, "") and chosen not in (None, "ddpm"):
+        out["spacing"] = p.choice(body, "spacing", sampling.SPACINGS)
+    if "churn" in takes and body.get("churn") not in (None, "") and chosen == "edm":
+        out["churn"] = p.number(body, "churn", 0.0, 100.0)
     if "temperature" in takes and body.get("temperature") not in (None, ""):
         out["temperature"] = p.number(body, "temperature", 0.0, 5.0)
     if out.get("sampler") == "ddpm":
@@ -157,9 +163,12 @@ async def sample(ex: Explorer, body: dict[str, Any]) -> dict[str, Any]:
     n = p.integer(body, "n", 1, MAX_SAMPLES, default=16)
     y = class_arg(er, body)
     opts = sampler_options(er, body)
-    evals = n * (MAX_STEPS if opts.get("sampler") == "ddpm" else opts.get("steps", 1))
+    chosen, steps = opts.get("sampler"), opts.get("steps", 1)
+    evals = n * (MAX_STEPS if chosen == "ddpm" else sampling.network_evals(chosen or "", steps))
     if evals > MAX_EVALS:  # one request may not hold a model for minutes
-        raise p.BadRequest(f"{n} samples x {evals // n} steps is too much for one request; ask for fewer")
+        raise p.BadRequest(
+            f"{n} samples x {evals // n} network evaluations is too much for one request; ask for fewer"
+        )
     x = await ex.call(er, er.sample, list(range(seed, seed + n)), y, opts)
     return {"images": render.urls(x), "seed": seed, "class": y}
 
@@ -292,8 +301,8 @@ async def inpaint(ex: Explorer, body: dict[str, Any]) -> dict[str, Any]:
     known = render.decode_mask(p.text(body, "mask", MAX_UPLOAD * 2), tuple(er.shape[1:]), MAX_UPLOAD)
     seed = p.integer(body, "seed", 0, p.MAX_SEED, default=0)
     opts = sampler_options(er, body) if er.has(Capability.INPAINTER) else {}
-    opts.pop("sampler", None)
-    opts.pop("eta", None)
+    for key in ("sampler", "eta", "spacing", "churn"):  # RePaint has its own grid and noise
+        opts.pop(key, None)
     if er.has(Capability.CONDITIONAL) and er.has(Capability.INPAINTER):
         cls = class_arg(er, body)
         if cls is not None:

@@ -54,9 +54,19 @@ class DDPMConfig:
     dropout: float = 0.0
     hidden: int = 128  # mlp: width
     blocks: int = 3  # mlp: residual blocks
-    sampler: Literal["ddpm", "ddim", "dpm++"] = "dpm++"  # default of sample() and genzoo eval
-    sample_steps: int = 20  # default steps of ddim / dpm++
+    # the default of sample() and genzoo eval, and its steps (edm: 2 x steps - 1 network evaluations)
+    sampler: Literal["ddpm", "ddim", "dpm++", "dpm++sde", "edm"] = "dpm++"
+    sample_steps: int = 20  # default steps of ddim / dpm++ / dpm++sde / edm
     eta: float = 0.0  # default DDIM eta
+    sde_eta: float = 1.0  # default eta of dpm++sde (1: the reverse SDE; 0: its ODE, i.e. dpm++)
+    # the step grid: auto = the sampler's own (ddim: time, dpm++ and dpm++sde: logsnr, edm: karras)
+    spacing: Literal["auto", "time", "logsnr", "karras"] = "auto"
+    # edm's churn (Karras et al. 2022, Algorithm 2; defaults: their Table 5, CIFAR-10 VP): S_churn (0: the
+    # deterministic Heun sampler), the noise levels sigma in [S_tmin, S_tmax] that get it, S_noise
+    churn: float = 30.0
+    churn_sigma_min: float = 0.01
+    churn_sigma_max: float = 1.0
+    churn_noise: float = 1.007
     clip_denoised: bool = True  # clip x0_hat to the data's range [-1, 1] while sampling (images)
     # autocast of the network while sampling: auto = bf16 where the CPU has native bf16, as in training
     sample_precision: Literal["auto", "fp32", "bf16"] = "auto"
@@ -73,7 +83,8 @@ class CDDPMConfig(DDPMConfig):
 
 @register
 class DDPM(GenerativeModel):
-    """Denoising diffusion probabilistic model (Ho et al. 2020) with DDPM, DDIM and DPM-Solver++ sampling."""
+    """Denoising diffusion probabilistic model (Ho et al. 2020) with DDPM, DDIM, DPM-Solver++ (ODE and SDE)
+    and EDM sampling."""
 
     model_type = "ddpm"
     config_class = DDPMConfig
@@ -90,7 +101,7 @@ class DDPM(GenerativeModel):
     capabilities = frozenset(
         {Capability.SAMPLER, Capability.ITERATIVE, Capability.INPAINTER, Capability.LIKELIHOOD}
     )
-    sample_options = frozenset({"sampler", "steps", "eta", "guidance", "callback"})
+    sample_options = frozenset({"sampler", "steps", "eta", "spacing", "churn", "guidance", "callback"})
     samplers = sampling.SAMPLERS
     likelihood_k = None  # the bound's K timesteps come from the config (vlb_timesteps)
     likelihood_bins = None  # L_0 is a probability of the 256-level data itself
@@ -111,6 +122,11 @@ class DDPM(GenerativeModel):
             (c.hidden >= 1 and c.blocks >= 1, "hidden and blocks must be at least 1"),
             (1 <= c.sample_steps <= c.timesteps, f"sample_steps must be in 1..timesteps, got {c.sample_steps}"),
             (c.eta >= 0, f"eta must be >= 0, got {c.eta}"),
+            (c.sde_eta >= 0, f"sde_eta must be >= 0, got {c.sde_eta}"),
+            (c.spacing in sampling.SPACINGS, f"spacing must be one of {', '.join(sampling.SPACINGS)}, got {c.spacing!r}"),
+            (c.churn >= 0, f"churn must be >= 0, got {c.churn}"),
+            (0 <= c.churn_sigma_min <= c.churn_sigma_max, f"churn_sigma_min and churn_sigma_max must satisfy 0 <= min <= max, got {c.churn_sigma_min} and {c.churn_sigma_max}"),
+            (math.isfinite(c.churn_noise) and c.churn_noise > 0, f"churn_noise must be > 0, got {c.churn_noise}"),
             (c.vlb_timesteps >= 1, f"vlb_timesteps must be at least 1, got {c.vlb_timesteps}"),
             (c.prediction in ("eps", "x0", "v"), f"prediction must be eps, x0 or v, got {c.prediction!r}"),
             (c.arch in ("auto", "unet", "mlp"), f"arch must be auto, unet or mlp, got {c.arch!r}"),
@@ -200,7 +216,9 @@ class DDPM(GenerativeModel):
         return x0, (xt - ab.sqrt() * x0) / (1 - ab).sqrt()
 
     # -- sampling -----------------------------------------------------------------------------------------
-    def _settings(self, sampler, steps, eta) -> tuple[str, int | None, float]:
+    def _settings(self, sampler, steps, eta, spacing, churn) -> dict:
+        """The keyword arguments of ``sampling.sample`` for these options (None: the config's default),
+        a ConfigError for an option the sampler does not have or a bad value."""
         c = self.config
         sampler = sampler or c.sampler
         if sampler not in sampling.SAMPLERS:
@@ -212,9 +230,29 @@ class DDPM(GenerativeModel):
             raise ConfigError(
                 f"--steps must be between 1 and the model's {c.timesteps} timesteps, got {steps}"
             )
-        if eta is not None and sampler != "ddim":
-            raise ConfigError(f"--eta applies to the ddim sampler; {sampler} has no eta")
-        return sampler, steps, c.eta if eta is None else eta
+        if eta is not None and sampler not in sampling.ETA_SAMPLERS:
+            raise ConfigError(f"--eta applies to the ddim and dpm++sde samplers; {sampler} has no eta")
+        if eta is not None and not (math.isfinite(eta) and eta >= 0):
+            raise ConfigError(f"--eta must be a number >= 0, got {eta}")
+        if churn is not None and sampler != "edm":
+            raise ConfigError(f"--churn applies to the edm sampler; {sampler} has no churn")
+        if churn is not None and not (math.isfinite(churn) and churn >= 0):
+            raise ConfigError(f"--churn must be a number >= 0 (0: deterministic), got {churn}")
+        if spacing is not None and spacing not in sampling.SPACINGS:
+            raise ConfigError(f"unknown spacing {spacing!r}; choose one of {', '.join(sampling.SPACINGS)}")
+        if spacing not in (None, "auto") and sampler == "ddpm":
+            raise ConfigError("--spacing applies to the samplers with a step grid; ddpm runs all T steps")
+        if eta is None:
+            eta = {"ddim": c.eta, "dpm++sde": c.sde_eta}.get(sampler)
+        return {
+            "sampler": sampler,
+            "steps": steps,
+            "eta": eta,
+            "spacing": "auto" if sampler == "ddpm" else spacing or c.spacing,
+            "churn": c.churn if churn is None else churn,
+            "churn_sigmas": (c.churn_sigma_min, c.churn_sigma_max),
+            "churn_noise": c.churn_noise,
+        }
 
     def _sample(
         self,
@@ -224,20 +262,25 @@ class DDPM(GenerativeModel):
         sampler: str | None = None,
         steps: int | None = None,
         eta: float | None = None,
+        spacing: str | None = None,
+        churn: float | None = None,
         guidance: float | None = None,
         callback: sampling.Callback = None,
     ) -> torch.Tensor:
         """Samples (n, *shape) in the data's range, sample i from ``seeds[i]`` alone. ``sampler``:
-        ddpm | ddim | dpm++ (default: the config's), ``steps`` network evaluations, DDIM's ``eta``,
-        ``guidance`` w of a conditional model, ``callback(t, x_t, x0_hat)`` after every step, both
-        (n, *shape) in the data's range (a trajectory, or the explorer's stream)."""
-        sampler, steps, eta = self._settings(sampler, steps, eta)
+        ddpm | ddim | dpm++ | dpm++sde | edm (default: the config's), ``steps`` on its grid (network
+        evaluations; edm 2 x steps - 1), ``eta`` of ddim or dpm++sde, the grid's ``spacing`` (auto | time |
+        logsnr | karras), edm's ``churn`` (S_churn), ``guidance`` w of a conditional model,
+        ``callback(t, x_t, x0_hat)`` after every step, both (n, *shape) in the data's range (a trajectory,
+        or the explorer's stream)."""
+        kw = self._settings(sampler, steps, eta, spacing, churn)
+        sampler, steps = kw.pop("sampler"), kw.pop("steps")
         dev, n = device_of(self), len(seeds)
         out, chunks = [], -(-n // SAMPLE_BATCH)
         what = f"{sampler} sampling, {steps} steps for {n:,} samples"
         with progress.task(chunks * steps, "diffusion sampling", "steps", what=what) as bar:
 
-            def step(t: int, x_t: torch.Tensor, x0_hat: torch.Tensor) -> None:  # after every network call
+            def step(t: int, x_t: torch.Tensor, x0_hat: torch.Tensor) -> None:  # after every step
                 bar.update()
                 if callback:
                     callback(t, self._from_model(x_t), self._from_model(x0_hat))
@@ -248,7 +291,14 @@ class DDPM(GenerativeModel):
                 yc = None if y is None else y[lo:hi].to(dev)
                 denoise = self.denoiser(yc, guidance)
                 x = sampling.sample(
-                    denoise, self.schedule, noise.randn(*self.shape), noise, sampler, steps, eta, step
+                    denoise,
+                    self.schedule,
+                    noise.randn(*self.shape),
+                    noise,
+                    sampler,
+                    steps,
+                    callback=step,
+                    **kw,
                 )
                 out.append(self._from_model(x))
                 bar.update(max(0, (i + 1) * steps - bar.done))  # a sampler's last step may skip the callback
