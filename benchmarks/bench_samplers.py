@@ -1,0 +1,82 @@
+"""Diffusion samplers side by side on one trained model: FID against network evaluations and time.
+
+    python benchmarks/bench_samplers.py RUN --n 500 --threads 2 \
+        --samplers ddpm:1000 ddim:50 dpm++:20 dpm++:50 dpm++sde:50 edm:25 edm:25:churn=0 \
+        --out docs/bench/samplers.json
+
+Each SPEC is ``sampler:steps[:option=value,...]`` (options of ``model.sample``: eta, spacing,
+churn). Every setting draws the same seeds 0..n-1 and is scored in the run's shipped genzoo
+features against the 10,000 test images (FID, precision, recall); the time is the wall time of
+drawing the n samples in one process with ``--threads`` torch threads. The ratio column is each
+FID over the first SPEC's (the reference, DDPM-1000 by convention).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from machine import stamp
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import genzoo  # noqa: E402
+from genzoo import sampling  # noqa: E402
+from genzoo.eval.evaluate import evaluate_images  # noqa: E402
+
+
+def parse_spec(text: str) -> tuple[str, int, dict[str, Any]]:
+    """'edm:25:churn=0,spacing=karras' -> ('edm', 25, {'churn': 0.0, 'spacing': 'karras'})."""
+    parts = text.split(":")
+    if len(parts) not in (2, 3):
+        raise SystemExit(f"bad sampler spec {text!r}; use sampler:steps[:option=value,...]")
+    options: dict[str, Any] = {}
+    for item in filter(None, (parts[2] if len(parts) == 3 else "").split(",")):
+        key, _, value = item.partition("=")
+        options[key] = value if key == "spacing" else float(value)
+    return parts[0], int(parts[1]), options
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("run", type=Path)
+    p.add_argument("--samplers", nargs="+", required=True, metavar="SPEC")
+    p.add_argument("--n", type=int, default=500)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--data-root", default=None)
+    p.add_argument("--out", type=Path, required=True)
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    t0 = time.time()
+    run = genzoo.Run(args.run)
+    model = run.model()
+    data = run.data_config(root=args.data_root)
+    rows: list[dict[str, Any]] = []
+    for spec in args.samplers:
+        sampler, steps, options = parse_spec(spec)
+        start = time.perf_counter()
+        x = model.sample(args.n, seeds=range(args.n), sampler=sampler, steps=steps, **options)
+        seconds = time.perf_counter() - start
+        s = evaluate_images(x, data, features="genzoo")["samples"]
+        row = {
+            "spec": spec,
+            "network_evals": sampling.network_evals(sampler, steps),
+            "seconds": round(seconds, 1),
+        }
+        row |= {k: round(s[k], 4) for k in ("fid", "precision", "recall")} | {"n": args.n}
+        row["fid_ratio"] = round(row["fid"] / rows[0]["fid"], 3) if rows else 1.0
+        row["time_ratio"] = round(rows[0]["seconds"] / seconds, 1) if rows else 1.0
+        rows.append(row)
+        print(row, flush=True)
+    report = {"run": str(args.run), "step": run.latest, "train_seconds": run.state().get("train_seconds")}
+    report |= {"rows": rows} | stamp(args.threads, t0)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
