@@ -34,20 +34,15 @@ def params_per_dim(bins: int) -> int:
     return 3 * bins - 1
 
 
-def _knots(raw: torch.Tensor, bound: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """raw (N, K) -> bin sizes (N, K) summing to 2B, each >= MIN_BIN 2B, and the knots (N, K + 1)
-    from -B to B (the last set exactly, so searching never falls off the end)."""
+def _knots(raw: torch.Tensor, bound: float) -> torch.Tensor:
+    """raw (N, K) -> the knots (N, K + 1) from -B to B, bins at least MIN_BIN 2B wide: a softmax
+    floored at MIN_BIN, summed. The ends are exact (-B + 2B * c_K / c_K), so searching never falls
+    off the end. The softmax is written out: torch's kernel is slow for a last dim of 8-16."""
     k = raw.shape[-1]
-    size = 2 * bound * (MIN_BIN + (1 - MIN_BIN * k) * torch.softmax(raw, dim=-1))
-    knots = F.pad(torch.cumsum(size, dim=-1), (1, 0)) - bound
-    knots = torch.cat(
-        [knots[..., :1].clamp(-bound, -bound), knots[..., 1:-1], knots[..., -1:].clamp(bound, bound)], -1
-    )
-    return knots[..., 1:] - knots[..., :-1], knots
-
-
-def _gather(t: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
-    return t.gather(-1, idx[..., None])[..., 0]
+    e = torch.exp(raw - raw.amax(-1, keepdim=True).detach())
+    frac = MIN_BIN + (1 - MIN_BIN * k) * (e / e.sum(-1, keepdim=True))
+    cum = F.pad(torch.cumsum(frac, dim=-1), (1, 0))
+    return -bound + (2 * bound) * (cum / cum[..., -1:])
 
 
 def rq_spline(
@@ -56,21 +51,22 @@ def rq_spline(
     """The spline g applied elementwise: x (N,), params (N, 3K - 1) -> (g(x), log g'(x)), both (N,);
     with ``inverse``, (g^-1(x), log (g^-1)'(x)) = (g^-1(x), -log g'(g^-1(x))). Identity outside [-B, B]."""
     k = (params.shape[-1] + 1) // 3
-    w_raw, h_raw, d_raw = params[..., :k], params[..., k : 2 * k], params[..., 2 * k :]
-    widths, xk = _knots(w_raw, bound)  # (N, K), (N, K + 1)
-    heights, yk = _knots(h_raw, bound)
-    inner = MIN_DERIVATIVE + F.softplus(d_raw + _SHIFT)  # (N, K - 1): delta_1 .. delta_{K-1}
-    ones = torch.ones_like(inner[..., :1])
-    delta = torch.cat([ones, inner, ones], dim=-1)  # (N, K + 1): the tails' slope 1 at -B and B
+    xk = _knots(params[..., :k], bound)  # (N, K + 1)
+    yk = _knots(params[..., k : 2 * k], bound)
+    inner = MIN_DERIVATIVE + F.softplus(params[..., 2 * k :] + _SHIFT)  # (N, K - 1): delta_1 .. delta_{K-1}
+    delta = F.pad(inner, (1, 1), value=1.0)  # (N, K + 1): the tails' slope 1 at -B and B
 
     inside = (x >= -bound) & (x <= bound)
     xc = x.clamp(-bound, bound)
     search = yk if inverse else xk
-    idx = (torch.searchsorted(search.contiguous(), xc[..., None].contiguous(), right=True)[..., 0] - 1).clamp(
-        0, k - 1
+    idx = torch.searchsorted(search.detach().contiguous(), xc.detach()[..., None].contiguous(), right=True)
+    idx = (idx - 1).clamp(0, k - 1)  # (N, 1): the bin
+    # one gather for the bin's two ends of the three knot arrays: (N, 3, K + 1) at (idx, idx + 1)
+    ends = torch.stack([xk, yk, delta], dim=1).gather(
+        -1, torch.cat([idx, idx + 1], -1)[:, None, :].expand(-1, 3, -1)
     )
-    x0, w, y0, h = _gather(xk, idx), _gather(widths, idx), _gather(yk, idx), _gather(heights, idx)
-    d0, d1 = _gather(delta, idx), _gather(delta[..., 1:], idx)
+    x0, y0, d0 = ends[:, 0, 0], ends[:, 1, 0], ends[:, 2, 0]
+    w, h, d1 = ends[:, 0, 1] - x0, ends[:, 1, 1] - y0, ends[:, 2, 1]
     s = h / w
     if inverse:
         dy = xc - y0
