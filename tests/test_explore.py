@@ -423,3 +423,24 @@ def test_every_family_answers_every_panel_it_declares(tmp_path):
             if "likelihood" in can:
                 out = c.post("/api/likelihood", json={"run": rid, "index": 0})
                 assert out.status_code == 200 and out.json()["bits_per_dim"] == out.json()["bits_per_dim"]
+
+
+def test_a_sample_request_is_costed_with_the_models_own_defaults():
+    """No sampler or steps in the request: the model's config decides them, and the cost check
+    counts what it will run (a ddpm-default model: all T steps), not one step."""
+    from types import SimpleNamespace
+
+    from genzoo.explore.app import network_evals
+    from genzoo.models.diffusion import DDPMConfig
+
+    def run_of(**config):
+        model = SimpleNamespace(sample_options=frozenset({"sampler", "steps"}), config=DDPMConfig(**config))
+        return SimpleNamespace(model=model)
+
+    assert network_evals(run_of(sampler="ddpm", timesteps=1000), {}) == 1000
+    assert network_evals(run_of(sampler="dpm++", sample_steps=20), {}) == 20
+    assert network_evals(run_of(sampler="edm", sample_steps=20), {}) == 39
+    assert network_evals(run_of(sampler="ddpm", timesteps=1000), {"sampler": "ddim", "steps": 50}) == 50
+    assert network_evals(run_of(timesteps=300), {"sampler": "ddpm"}) == 300
+    gan = SimpleNamespace(model=SimpleNamespace(sample_options=frozenset(), config=None))
+    assert network_evals(gan, {}) == 1

@@ -152,6 +152,19 @@ def example_arg(er: ExploredRun, body: dict[str, Any], key: str = "image") -> tu
     return er.example(p.integer(body, "index", 0, max(n, 0)))
 
 
+def network_evals(er: ExploredRun, opts: dict[str, Any]) -> int:
+    """Network evaluations per sample of a sample request: the sampler and steps asked, else the
+    model's own defaults (a diffusion config's sampler and sample_steps; ddpm: all T); 1 for a
+    model that samples in one pass."""
+    if "sampler" not in er.model.sample_options:
+        return 1
+    c = er.model.config
+    chosen = opts.get("sampler") or c.sampler
+    if chosen == "ddpm":
+        return c.timesteps
+    return sampling.network_evals(chosen, opts.get("steps") or c.sample_steps)
+
+
 # ------------------------------------------------------------------------------------ handlers
 async def list_runs(ex: Explorer, body: dict[str, Any]) -> dict[str, Any]:
     return {"runs": [r.info() for r in ex.runs.values()]}
@@ -163,8 +176,7 @@ async def sample(ex: Explorer, body: dict[str, Any]) -> dict[str, Any]:
     n = p.integer(body, "n", 1, MAX_SAMPLES, default=16)
     y = class_arg(er, body)
     opts = sampler_options(er, body)
-    chosen, steps = opts.get("sampler"), opts.get("steps", 1)
-    evals = n * (MAX_STEPS if chosen == "ddpm" else sampling.network_evals(chosen or "", steps))
+    evals = n * network_evals(er, opts)
     if evals > MAX_EVALS:  # one request may not hold a model for minutes
         raise p.BadRequest(
             f"{n} samples x {evals // n} network evaluations is too much for one request; ask for fewer"
