@@ -9,6 +9,11 @@ churn). Every setting draws the same seeds 0..n-1 and is scored in the run's shi
 features against the 10,000 test images (FID, precision, recall); the time is the wall time of
 drawing the n samples in one process with ``--threads`` torch threads. The ratio column is each
 FID over the first SPEC's (the reference, DDPM-1000 by convention).
+
+``--step`` scores an earlier checkpoint (the one nearest a number of training minutes: ``--minutes``),
+``--also-n 1000`` also scores the first 1,000 samples of each setting (so a cheap reference drawn with
+fewer samples is compared at its own count), ``--save DIR`` keeps each setting's samples
+(safetensors, one file per setting) for a later look.
 """
 
 from __future__ import annotations
@@ -48,12 +53,19 @@ def main() -> None:
     p.add_argument("--n", type=int, default=500)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--data-root", default=None)
+    p.add_argument("--step", type=int, default=None, help="checkpoint step (default: the latest)")
+    p.add_argument("--minutes", type=float, default=None, help="the checkpoint nearest this training time")
+    p.add_argument("--also-n", type=int, nargs="*", default=[], help="also score the first K samples")
+    p.add_argument("--save", type=Path, default=None, help="folder for each setting's samples")
     p.add_argument("--out", type=Path, required=True)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     t0 = time.time()
     run = genzoo.Run(args.run)
-    model = run.model()
+    step = args.step if args.step is not None else run.latest
+    if args.minutes is not None:  # the kept checkpoint whose training seconds are nearest
+        step = min(run.checkpoints, key=lambda s: abs(run.state(s)["train_seconds"] - 60 * args.minutes))
+    model = run.model(step)
     data = run.data_config(root=args.data_root)
     rows: list[dict[str, Any]] = []
     for spec in args.samplers:
@@ -61,6 +73,11 @@ def main() -> None:
         start = time.perf_counter()
         x = model.sample(args.n, seeds=range(args.n), sampler=sampler, steps=steps, **options)
         seconds = time.perf_counter() - start
+        if args.save:
+            from safetensors.torch import save_file
+
+            args.save.mkdir(parents=True, exist_ok=True)
+            save_file({"samples": x.contiguous()}, args.save / f"{spec.replace(':', '_')}.safetensors")
         s = evaluate_images(x, data, features="genzoo")["samples"]
         row = {
             "spec": spec,
@@ -70,9 +87,12 @@ def main() -> None:
         row |= {k: round(s[k], 4) for k in ("fid", "precision", "recall")} | {"n": args.n}
         row["fid_ratio"] = round(row["fid"] / rows[0]["fid"], 3) if rows else 1.0
         row["time_ratio"] = round(rows[0]["seconds"] / seconds, 1) if rows else 1.0
+        for k in (k for k in args.also_n if k < args.n):  # the same seeds' first k samples
+            sk = evaluate_images(x[:k], data, features="genzoo")["samples"]
+            row[f"fid_{k}"] = round(sk["fid"], 4)
         rows.append(row)
         print(row, flush=True)
-    report = {"run": str(args.run), "step": run.latest, "train_seconds": run.state().get("train_seconds")}
+    report = {"run": str(args.run), "step": step, "train_seconds": run.state(step).get("train_seconds")}
     report |= {"rows": rows} | stamp(args.threads, t0)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
