@@ -114,6 +114,39 @@ def test_iwae_bound_is_the_elbo_at_k1_and_tightens_to_the_exact_log_likelihood()
     torch.testing.assert_close(close, log_px, atol=0.03, rtol=0)
 
 
+def test_iwae_training_objective_is_the_iwae_bound_and_tightens_with_k():
+    """-loss with iwae_k = k is an unbiased estimate of L_k (the same bound log_likelihood evaluates),
+    above the ELBO's and below the exact log p(x), rising with k."""
+    model, x, log_px, elbo = linear_gaussian_vae()
+    torch.manual_seed(0)
+    reps = 400
+    objective = {}
+    for k in (1, 10, 100):
+        model.config.iwae_k = k
+        draws = torch.stack([-model.loss((x,)).loss.detach() for _ in range(reps)])  # (reps,) batch means
+        objective[k] = (draws.mean(), draws.std() / math.sqrt(reps))
+    assert abs(objective[1][0] - elbo.mean()) < 4 * objective[1][1]  # k = 1: the ELBO path
+    g = torch.Generator().manual_seed(1)
+    bound10 = model.log_likelihood(x.repeat(reps, 1), k=10, generator=g).mean()
+    assert abs(objective[10][0] - bound10) < 4 * objective[10][1] + 0.01, (objective[10], bound10)
+    assert objective[1][0] < objective[10][0] < objective[100][0] < log_px.mean() + 0.01
+    terms = model.loss((x,)).terms
+    assert set(terms) == {"iwae", "elbo", "kl"} and terms["elbo"] < terms["iwae"]
+
+
+def test_iwae_training_improves_its_bound_and_beta_vae_refuses_it(tmp_path):
+    spec = tiny_spec("vae", steps=60, log_every=20, lr=3e-3)
+    spec.model.iwae_k = 4
+    run = train(spec, tmp_path / "r", progress=False)
+    m = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert m[-1]["iwae"] > m[0]["iwae"] + 2.0 and m[-1]["loss"] == pytest.approx(-m[-1]["iwae"], rel=1e-4)
+    assert genzoo.load(run).config.iwae_k == 4
+    with pytest.raises(ConfigError, match="iwae_k must be 1, got 3"):
+        make(BetaVAE, (3,), arch="mlp", latent_dim=2, hidden=(4,), iwae_k=3)
+    with pytest.raises(ConfigError, match="iwae_k .* must be >= 1, got 0"):
+        make(VAE, (3,), arch="mlp", latent_dim=2, hidden=(4,), iwae_k=0)
+
+
 def test_log_likelihood_refuses_k0_and_bernoulli_bits_per_dim_need_no_256_levels():
     model = make(VAE, (1, 4, 4), arch="mlp", latent_dim=2, hidden=(8,))
     x = torch.bernoulli(torch.full((5, 1, 4, 4), 0.5), generator=torch.Generator().manual_seed(0))

@@ -7,7 +7,10 @@ p(z) = N(0, I). Training maximises the evidence lower bound (Kingma & Welling 20
 
 i.e. minimises loss = reconstruction NLL + KL, both summed over the example (nats) and averaged
 over the batch. ``log_likelihood`` tightens the bound by importance sampling (the IWAE bound,
-Burda et al. 2015). The cvae conditions encoder and decoder on a one-hot label: as extra constant
+Burda et al. 2015); ``iwae_k`` > 1 trains on that bound instead,
+
+    L_k(x) = E[log (1/k) sum_i p(x, z_i) / q(z_i|x)],  z_1..z_k ~ q(z|x),  ELBO = L_1 <= L_k <= log p(x).
+ The cvae conditions encoder and decoder on a one-hot label: as extra constant
 input channels of the conv encoder (or appended to the flattened input for ``arch mlp``) and
 appended to z for the decoder.
 """
@@ -50,6 +53,9 @@ class VAEConfig:
     sigma: float = 0.1  # gaussian: the fixed std; gaussian-learned: its initial value
     mixtures: int = 5  # logistic-mixture: components per pixel
     output: Literal["sigmoid", "identity"] = "sigmoid"  # decoder mean; identity for unbounded data
+    # the training objective: 1 the ELBO; k > 1 the IWAE bound with k importance samples (Burda et al.
+    # 2015), tighter, at k decoder passes per example
+    iwae_k: int = 1
 
 
 @dataclass(kw_only=True)
@@ -120,6 +126,10 @@ class VAE(GenerativeModel):
             raise ConfigError("likelihood 'bernoulli' needs output 'sigmoid' (data in [0, 1])")
         if c.mixtures < 1:
             raise ConfigError(f"mixtures must be at least 1, got {c.mixtures}")
+        if c.iwae_k < 1:
+            raise ConfigError(
+                f"iwae_k (importance samples of the training bound) must be >= 1, got {c.iwae_k}"
+            )
         d = c.latent_dim
         # decoder outputs per pixel: 1 (Bernoulli logit / Gaussian mean), 2 (logistic mu, log s),
         # 3K (mixture logits, mu, log s of K components)
@@ -234,8 +244,43 @@ class VAE(GenerativeModel):
         logits = self.decode_logits(z, y)
         return mu, logvar, logits, self.recon_nll(logits, x), gaussian_kl(mu, logvar)
 
+    def _log_weights(
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor | None,
+        mu: torch.Tensor,
+        logvar: torch.Tensor,
+        eps: torch.Tensor,
+    ) -> torch.Tensor:
+        """log w_i = log p(x|z_i) + log p(z_i) - log q(z_i|x) of z_i = mu + sigma * eps_i, (n, B), for
+        x (B, *shape), mu and logvar (B, d), eps (n, B, d)."""
+        n, b = eps.shape[:2]
+        z = mu + torch.exp(0.5 * logvar) * eps  # (n, B, d)
+        log_q = -0.5 * (eps.pow(2) + logvar + LOG_2PI).sum(-1)  # log q(z|x), (n, B)
+        log_pz = -0.5 * (z.pow(2) + LOG_2PI).sum(-1)  # log N(z; 0, I), (n, B)
+        yy = None if y is None else y.repeat(n)
+        logits = self.decode_logits(z.flatten(0, 1), yy)  # (n B, *shape)
+        log_px = -self.recon_nll(logits, x.repeat(n, *([1] * (x.dim() - 1)))).view(n, b)
+        return log_px + log_pz - log_q
+
+    def _iwae_loss(self, x: torch.Tensor, y: torch.Tensor | None) -> Output:
+        """-L_k averaged over the batch, k = iwae_k; the gradient reaches the encoder through the
+        reparameterised z_i (Burda et al. 2015, eq. 8: each sample weighted by its normalised w_i)."""
+        k = self.config.iwae_k
+        mu, logvar = (t.float() for t in self.posterior(x, y))  # (B, d) each
+        log_w = self._log_weights(x, y, mu, logvar, torch.randn(k, *mu.shape, device=mu.device))  # (k, B)
+        bound = torch.logsumexp(log_w, 0) - math.log(k)  # L_k per example, (B,)
+        terms = {
+            "iwae": bound.mean().detach(),
+            "elbo": log_w.mean().detach(),
+            "kl": gaussian_kl(mu, logvar).sum(1).mean().detach(),
+        }
+        return Output(-bound.mean(), terms)
+
     def loss(self, batch: Batch, player: str = "model") -> Output:
         x, y = batch[0], self._labels(batch)
+        if self.config.iwae_k > 1:
+            return self._iwae_loss(x, y)
         _, _, logits, recon, kl_units = self._elbo_parts(x, y)  # recon (B,) nats; KL closed form
         kl = kl_units.sum(1)
         kl_loss, extra = self.kl_objective(kl_units)
@@ -279,20 +324,13 @@ class VAE(GenerativeModel):
         if k < 1:
             raise GenzooError(f"the number of importance samples k must be >= 1, got {k}")
         mu, logvar = self.posterior(x, y)  # (B, d)
-        std = torch.exp(0.5 * logvar)
         b, d = mu.shape
         kc = max(1, min(k, chunk_rows // max(b, 1)))
         log_w = []  # chunks of (kc, B)
         for start in range(0, k, kc):
             n = min(kc, k - start)
             eps = torch.randn(n, b, d, generator=generator, dtype=mu.dtype).to(mu.device)
-            z = mu + std * eps  # (n, B, d)
-            log_q = -0.5 * (eps.pow(2) + logvar + LOG_2PI).sum(-1)  # log q(z|x), (n, B)
-            log_pz = -0.5 * (z.pow(2) + LOG_2PI).sum(-1)  # log N(z; 0, I), (n, B)
-            yy = None if y is None else y.repeat(n)
-            logits = self.decode_logits(z.flatten(0, 1), yy)  # (n B, *shape)
-            log_px = -self.recon_nll(logits, x.repeat(n, *([1] * (x.dim() - 1)))).view(n, b)
-            log_w.append(log_px + log_pz - log_q)
+            log_w.append(self._log_weights(x, y, mu, logvar, eps))
         return torch.logsumexp(torch.cat(log_w), dim=0) - math.log(k)  # (B,)
 
     @property
@@ -317,6 +355,8 @@ class BetaVAE(VAE):
     def __init__(self, config: BetaVAEConfig, shape: tuple[int, ...]) -> None:
         if config.beta < 0 or config.kl_warmup_steps < 0 or config.free_bits < 0:
             raise ConfigError("beta, kl_warmup_steps and free_bits must be >= 0")
+        if config.iwae_k != 1:  # the IWAE bound has no separate KL term to weight
+            raise ConfigError(f"beta-vae weights the ELBO's KL term; iwae_k must be 1, got {config.iwae_k}")
         super().__init__(config, shape)
         self.register_buffer("step", torch.zeros((), dtype=torch.long), persistent=False)
 
