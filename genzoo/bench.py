@@ -30,6 +30,8 @@ from genzoo.errors import ConfigError
 from genzoo.eval.evaluate import draw_samples, evaluate_images
 from genzoo.eval.features import Extractor, FeatureKind, check_device, choose_extractor
 from genzoo.eval.reference import floor_note, real_floor
+from genzoo.models import capabilities as caps
+from genzoo.models.capabilities import Capability
 from genzoo.registry import get_model_class, list_models
 from genzoo.train import RunSpec, TrainConfig, train, train_config_for
 from genzoo.train.budget import measure_steps_per_s, preset_for
@@ -67,6 +69,34 @@ def flops_per_step(
     return float(counter.get_total_flops())
 
 
+def model_config(name: str, budget_s: float, data: DataConfig) -> tuple[Any, Any]:
+    """(the model config ``genzoo train --budget`` would use for ``name`` on ``data``: the one measured
+    for that budget, else the family's defaults; that preset or None)."""
+    cls = get_model_class(name)
+    preset = preset_for(name, budget_s, data.name)
+    layer = preset.layer if preset else {}
+    return cfgio.from_dict(cls.config_class, layer.get("model"), f"{name} config"), preset
+
+
+def check_sample_options(
+    models: list[str], options: dict[str, Any], budget_s: float, data: DataConfig, shape: tuple[int, ...]
+) -> None:
+    """Before any training: the iterative sampler's ``options`` (None values: not given) apply to at
+    least one of ``models`` and each of those takes them (built with its bench config); one clear
+    error otherwise. The other models sample as they always do."""
+    given = {k: v for k, v in options.items() if v is not None}
+    iterative = [m for m in models if m in caps.families_with(Capability.ITERATIVE)]
+    if given and not iterative:
+        flags = ", ".join(f"--{k}" for k in given)
+        raise ConfigError(
+            f"{flags} apply to models with an iterative sampler "
+            f"({', '.join(caps.families_with(Capability.ITERATIVE))}); none of {', '.join(models)} has one"
+        )
+    for m in iterative if given else []:
+        cfg, _ = model_config(m, budget_s, data)
+        caps.iterative_options(get_model_class(m)(cfg, shape), given)
+
+
 def bench_model(
     name: str,
     data: DataConfig,
@@ -78,15 +108,16 @@ def bench_model(
     ext: Extractor,
     train_set: TensorData,
     device: str = "cpu",
+    sample_options: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Train ``name`` for ``budget_s`` as ``genzoo train --budget`` would (the configuration
     measured for that budget on this data, else the family's defaults) and score ``evals``
     checkpoints; ``base``: the training settings (None: the family's own, e.g. a GAN's Adam 2e-4,
-    batch 64, under the preset's); ``train_set``: the training split of ``data``, loaded once."""
-    cls = get_model_class(name)
-    preset = preset_for(name, budget_s, data.name)
+    batch 64, under the preset's); ``train_set``: the training split of ``data``, loaded once;
+    ``sample_options``: how an iterative sampler draws the scored samples (sampler, steps, ...; a
+    model that samples in one pass ignores them), recorded as ``sampler``."""
+    model_cfg, preset = model_config(name, budget_s, data)
     layer = preset.layer if preset else {}
-    model_cfg = cfgio.from_dict(cls.config_class, layer.get("model"), f"{name} config")
     if preset:
         print(f"bench: {name} in {budget_s:g} s: the configuration from {preset.evidence}")
     if base is None:
@@ -105,14 +136,18 @@ def bench_model(
     shutil.rmtree(run, ignore_errors=True)
     train(spec, run, progress=True, time_limit_s=budget_s)
     log = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    points, notes = [], []
+    points, notes, sampler = [], [], None
     cks = sorted((run / "checkpoints").glob("step-*"))
     what = f"scoring {len(cks)} checkpoints of {name} on {n_eval:,} samples each"
     for ck in progress.track(cks, len(cks), f"bench {name} scores", "checkpoints", what=what):
         state = io.read_json(ck / "state.json")
         step, t = state["step"], state["train_seconds"]
         model = get_model_class(name).load(ck)
-        samples = draw_samples(model, n_eval)
+        opts = {}
+        if caps.has(model, Capability.ITERATIVE):  # the sampler and steps of these scores
+            opts = caps.iterative_options(model, sample_options or {})
+            sampler = model.sampler_settings(**opts)
+        samples = draw_samples(model, n_eval, **opts)
         if bool(torch.isfinite(samples).all()):
             result = evaluate_images(samples, data, features=ext, device=device)
             scores = result["samples"]
@@ -136,7 +171,7 @@ def bench_model(
         "flops_per_step": fps,
         "points": points,
         "feature_notes": notes,
-    }
+    } | ({"sampler": sampler} if sampler else {})
 
 
 def write_report(results: list[dict], floor: dict, peak: float, meta: dict, out: Path) -> None:
@@ -154,8 +189,10 @@ def write_report(results: list[dict], floor: dict, peak: float, meta: dict, out:
     for r in results:
         p = r["points"][-1]
         gflops = r["flops_per_step"] * r["steps_per_s"] / 1e9
+        s = r.get("sampler")  # an iterative sampler's name and steps beside the model's
+        name = f"{r['model']} ({s['sampler']}, {s['steps']} steps)" if s else r["model"]
         rows.append(
-            f"| {r['model']} | {p['step']} | {p['train_s']:.0f} | {p['fid']:.2f} | {p['kid']:.4f} | {p['precision']:.3f} "
+            f"| {name} | {p['step']} | {p['train_s']:.0f} | {p['fid']:.2f} | {p['kid']:.4f} | {p['precision']:.3f} "
             f"| {p['recall']:.3f} | {gflops:.2f} | {100 * gflops * 1e9 / peak:.1f}% |"
         )
     rows.append(
@@ -215,16 +252,22 @@ def run_bench(
     features: FeatureKind = "auto",
     inception_weights: str | None = None,
     device: str = "cpu",
+    sample_options: dict[str, Any] | None = None,
 ) -> list[dict]:
+    """Bench ``models`` (None: every family that fits the data) on ``data`` for ``budget_s`` each and
+    write the report ``out`` (plot and JSON beside it); ``sample_options``: the iterative sampler
+    options (sampler, steps, eta, spacing, churn) the diffusion models' scores are drawn with."""
     check_device(device)
     train_set = load_dataset(data, "train")
     if models is None:
         models = models_for(train_set.info.shape)
+    check_sample_options(models, sample_options or {}, budget_s, data, tuple(train_set.info.shape))
     ext = choose_extractor(features, data.name, inception_weights, train_set.info.shape)  # before training
     peak = matmul_flops()
     floor = real_floor(data, n_eval, ext, device)
     results = [
-        bench_model(m, data, budget_s, work, evals, n_eval, base, ext, train_set, device) for m in models
+        bench_model(m, data, budget_s, work, evals, n_eval, base, ext, train_set, device, sample_options)
+        for m in models
     ]
     # every caveat of the scores once, the floor's included (e.g. digits' 1500 training images)
     notes = list(ext.notes)

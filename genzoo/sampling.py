@@ -426,13 +426,7 @@ def sample(
     if eta is not None and not (math.isfinite(eta) and eta >= 0):
         raise ConfigError(f"--eta must be a number >= 0, got {eta}")
     if sampler == "ddpm":
-        if steps not in (None, sched.T):
-            raise ConfigError(
-                f"the ddpm sampler runs all {sched.T} steps; for {steps} steps use --sampler ddim "
-                "(--eta 1 is ancestral sampling on fewer steps) or dpm++"
-            )
-        if spacing != "auto":
-            raise ConfigError("the ddpm sampler runs all T steps; --spacing applies to the other samplers")
+        check_ddpm(sched.T, steps, spacing)
         return ddpm_sample(denoise, sched, x_T, noise, callback)
     if steps is None:
         raise ConfigError(f"the {sampler} sampler needs a number of steps")
@@ -447,6 +441,17 @@ def sample(
         )
     check_churn(churn, churn_sigmas, churn_noise)
     return edm_sample(denoise, sched, x_T, noise, steps, churn, churn_sigmas, churn_noise, callback, grid)
+
+
+def check_ddpm(T: int, steps: int | None, spacing: str = "auto") -> None:
+    """A ConfigError unless the ddpm sampler's options are its own: all T steps on no grid."""
+    if steps not in (None, T):
+        raise ConfigError(
+            f"the ddpm sampler runs all {T} steps; for {steps} steps use --sampler ddim "
+            "(--eta 1 is ancestral sampling on fewer steps) or dpm++"
+        )
+    if spacing != "auto":
+        raise ConfigError("the ddpm sampler runs all T steps; --spacing applies to the other samplers")
 
 
 def check_churn(churn: float, churn_sigmas: tuple[float, float], churn_noise: float) -> None:

@@ -3,6 +3,7 @@ each declared capability's contract (genzoo.models.capabilities) over every mode
 
 from __future__ import annotations
 
+import json
 import typing
 
 import pytest
@@ -307,6 +308,9 @@ def test_variational_contract(name, images):
 def test_iterative_sampler_contract(name, images):
     model = ready(name, images)
     for sampler in model.samplers:  # each with its default steps
+        settings = model.sampler_settings(sampler=sampler)  # what a report says the samples came from
+        assert settings["sampler"] == sampler and settings["network_evals"] >= settings["steps"] >= 1
+        assert json.loads(json.dumps(settings)) == settings
         final = model.sample(2, seeds=[3, 4], sampler=sampler)
         rows = model.trajectory(2, frames=3, seeds=[3, 4], sampler=sampler)
         assert len(rows) == 3 and all(r.shape == (2, *model.shape) for r in rows)

@@ -454,6 +454,60 @@ def test_bad_sampler_settings_are_one_clear_error():
         model.inpaint(torch.rand(1, 1, 8, 8), torch.ones(1, 8, 8), steps=40)
 
 
+def test_sampler_settings_say_what_sample_runs_and_check_as_it_does():
+    """sampler_settings: the config's defaults filled in (tiny ddpm: dpm++, 4 steps), each sampler's own
+    options only, edm's 2 x steps - 1 evaluations, guidance for a conditional model; the same errors
+    as sample() before any sampling."""
+    from genzoo.models import capabilities as caps
+
+    model = tiny()
+    assert model.sampler_settings() == {
+        "sampler": "dpm++",
+        "steps": 4,
+        "network_evals": 4,
+        "spacing": "logsnr",
+    }
+    assert model.sampler_settings(sampler="ddim", steps=3) == {
+        "sampler": "ddim",
+        "steps": 3,
+        "network_evals": 3,
+        "eta": 0.0,
+        "spacing": "time",
+    }
+    assert model.sampler_settings(sampler="ddpm") == {"sampler": "ddpm", "steps": 20, "network_evals": 20}
+    edm = model.sampler_settings(sampler="edm", steps=3, churn=5.0, spacing="time")
+    assert edm == {"sampler": "edm", "steps": 3, "network_evals": 5, "spacing": "time", "churn": 5.0}
+    assert tiny("cddpm").sampler_settings(guidance=2.0)["guidance"] == 2.0
+    assert tiny("cddpm").sampler_settings()["guidance"] == 1.0  # the config's w
+    with pytest.raises(ConfigError, match="ddpm sampler runs all 20 steps"):
+        model.sampler_settings(sampler="ddpm", steps=5)
+    with pytest.raises(ConfigError, match="--churn applies to the edm sampler; ddim has no churn"):
+        caps.iterative_options(model, {"sampler": "ddim", "churn": 5.0, "eta": None})
+    with pytest.raises(GenzooError, match="needs a class-conditional model"):
+        model.sampler_settings(guidance=2.0)
+    ae = get_model_class("ae")(cfgio.from_dict(get_model_class("ae").config_class, TINY["ae"]), (1, 8, 8))
+    assert caps.iterative_options(ae, {"sampler": None, "steps": None}) == {}  # nothing given: no error
+    with pytest.raises(
+        GenzooError,
+        match=r"--sampler, --steps apply to models with an iterative sampler \(cddpm, ddpm\), not ae",
+    ):
+        caps.iterative_options(ae, {"sampler": "ddim", "steps": 3})
+
+
+def test_inpainting_takes_the_ddpm_chain_and_names_any_other_sampler():
+    model, x = tiny(), torch.rand(1, 1, 8, 8)
+    known = torch.ones(1, 8, 8)
+    known[:, :, :4] = 0
+    kw = {"seeds": [0], "steps": 4, "resamples": 1, "jump_length": 1}
+    torch.testing.assert_close(model.inpaint(x, known, sampler="ddpm", **kw), model.inpaint(x, known, **kw))
+    for other in ("ddim", "edm"):
+        with pytest.raises(
+            ConfigError,
+            match=rf"inpainting uses RePaint on the ancestral \(ddpm\) chain, not the {other} sampler",
+        ):
+            model.inpaint(x, known, sampler=other, **kw)
+
+
 def test_the_mlp_denoiser_takes_images_flattened():
     """arch="mlp" on images (the notebooks' quick mode): the denoiser sees x (B, C, H, W) flattened
     and answers in its shape, so loss, sampling and the bound run (it raised a shape error)."""
@@ -750,7 +804,10 @@ def test_sample_trajectory_forward_and_inpaint_commands_write_pictures(runs, tmp
     )
     for mask in ("center", "left", "random", str(tmp_path / "m.png")):
         assert (
-            main(["inpaint", run, "-o", str(tmp_path / "i.png"), "--mask", mask, "--steps", "6", "-n", "2"])
+            main(
+                ["inpaint", run, "-o", str(tmp_path / "i.png"), "--mask", mask, "--steps", "6", "-n", "2"]
+                + (["--sampler", "ddpm"] if mask == "left" else [])  # RePaint's own chain, named
+            )
             == 0
         )
         out = capsys.readouterr().out
@@ -768,6 +825,59 @@ def test_sample_trajectory_forward_and_inpaint_commands_write_pictures(runs, tmp
         main(["sample", crun, "-o", str(tmp_path / "a.png"), "--class", "all", "-n", "2", "--steps", "2"])
         == 0
     )
+
+
+def test_eval_draws_its_scored_samples_with_the_sampler_given_and_says_which(
+    runs, tmp_path, monkeypatch, capsys
+):
+    """genzoo eval --sampler/--steps: the JSON report and the printed lines name the sampler and steps
+    that drew the scored samples (the model's default when none is given), and the scores change."""
+    import json
+
+    monkeypatch.setenv("GENZOO_CACHE", str(tmp_path / "cache"))
+    run, reports = str(runs / "ddpm"), {}
+    for name, args in (("default", []), ("ddim", ["--sampler", "ddim", "--steps", "3"])):
+        out = tmp_path / f"{name}.json"
+        assert main(["eval", run, "--n", "64", "--json", str(out), *args]) == 0
+        reports[name] = json.loads(out.read_text()), capsys.readouterr().out
+    (default, default_text), (ddim, ddim_text) = reports["default"], reports["ddim"]
+    assert default["sampler"] == {"sampler": "dpm++", "steps": 4, "network_evals": 4, "spacing": "logsnr"}
+    assert ddim["sampler"] == {
+        "sampler": "ddim",
+        "steps": 3,
+        "network_evals": 3,
+        "eta": 0.0,
+        "spacing": "time",
+    }
+    assert (
+        "samples drawn by the dpm++, 4 steps (4 network evaluations per sample; spacing logsnr)"
+        in default_text
+    )
+    assert (
+        "samples drawn by the ddim, 3 steps (3 network evaluations per sample; eta 0, spacing time)"
+        in ddim_text
+    )
+    assert default["samples"]["n_samples"] == ddim["samples"]["n_samples"] == 64
+    assert default["samples"]["fid"] != ddim["samples"]["fid"]  # the same seeds, another sampler
+    assert json.loads((runs / "ddpm" / "eval.json").read_text())["sampler"]["sampler"] == "ddim"
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--steps", "21"], "between 1 and the model's 20 timesteps, got 21"),
+        (["--sampler", "ddim", "--churn", "5"], "--churn applies to the edm sampler; ddim has no churn"),
+        (["--sampler", "ddpm", "--steps", "5"], "ddpm sampler runs all 20 steps"),
+        (["--sampler", "heun"], "argument --sampler: invalid choice: 'heun'"),
+    ],
+)
+def test_bad_eval_sampler_options_are_one_clear_line_before_any_sampling(runs, capsys, args, message):
+    try:
+        code = main(["eval", str(runs / "ddpm"), "--n", "64", *args])
+    except SystemExit as e:  # argparse: its one error line, then a pointer to --help
+        code = e.code
+    lines = [line for line in capsys.readouterr().err.splitlines() if not line.startswith("see 'genzoo")]
+    assert code == 2 and len(lines) == 1 and message in lines[0], lines
 
 
 def test_eval_reports_the_bound_as_an_upper_bound(runs, capsys):
@@ -835,6 +945,10 @@ def test_bad_inpaint_and_forward_input_is_one_clear_line(runs, tmp_path, capsys)
         (["inpaint", run, "--mask", str(tmp_path / "none.png")], "does not exist"),
         (["inpaint", run, "--mask", "top"], "unknown mask 'top'"),
         (["forward", run, "--t", "0,20"], "forward steps must be in 0..19"),
+        (
+            ["inpaint", run, "--sampler", "ddim", "--steps", "6"],
+            "inpainting uses RePaint on the ancestral (ddpm) chain, not the ddim sampler",
+        ),
     ]
     for args, message in cases:
         assert main([*args, "-o", str(tmp_path / "x.png")]) == 2
@@ -852,6 +966,19 @@ def test_sampler_options_on_a_model_without_a_sampler_are_an_error(tmp_path, cap
     assert "--jump-length apply to the diffusion models' inpainting; ae fills by reconstruction" in (
         capsys.readouterr().err
     )
+    assert main(["inpaint", str(run), "-o", str(tmp_path / "x.png"), "--sampler", "ddpm"]) == 2
+    assert "--sampler apply to the diffusion models' inpainting; ae fills by reconstruction" in (
+        capsys.readouterr().err
+    )
+    assert main(["eval", str(run), "--n", "8", "--sampler", "ddim", "--steps", "3"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert "--sampler, --steps apply to models with an iterative sampler (cddpm, ddpm), not ae" in err
+    assert not (run / "eval.json").exists()
+    samples = tmp_path / "s.npz"
+    np.savez(samples, x=np.zeros((8, 8, 8), np.uint8))
+    assert main(["eval", "--samples", str(samples), "--data", "digits", "--sampler", "ddim"]) == 2
+    assert "--sampler choose how a RUN's samples are drawn, not --samples' images" in capsys.readouterr().err
 
 
 def test_a_conditional_model_keeps_its_classes_and_cddpm_config_round_trips():

@@ -404,6 +404,55 @@ def test_resized_digits_without_inception_stop_bench_before_training(cache, tmp_
     assert not (tmp_path / "work").exists()
 
 
+@pytest.mark.parametrize(
+    "models, args, message",
+    [
+        (
+            "ae",
+            ["--sampler", "ddim"],
+            "--sampler apply to models with an iterative sampler (cddpm, ddpm); none of ae has one",
+        ),
+        (
+            "ae,ddpm",
+            ["--steps", "5000"],
+            "--steps must be between 1 and the model's 1000 timesteps, got 5000",
+        ),
+        (
+            "ddpm",
+            ["--sampler", "ddpm", "--eta", "1"],
+            "--eta applies to the ddim and dpm++sde samplers; ddpm has no eta",
+        ),
+    ],
+)
+def test_bench_sampler_options_are_checked_before_training(cache, tmp_path, capsys, models, args, message):
+    argv = ["bench", "--data", "digits", "--models", models, "--budget", "1s", "--n", "8", *args]
+    assert main([*argv, "--work", str(tmp_path / "work"), "--out", str(tmp_path / "b.md")]) == 2
+    assert message in _one_error_line(capsys.readouterr().err)
+    assert not (tmp_path / "work").exists()
+
+
+def test_bench_draws_a_diffusion_models_samples_with_the_sampler_given(cache, tmp_path, monkeypatch):
+    import genzoo.bench
+
+    # what this test is about is how the scored samples are drawn: a fixed rate for the calibration
+    # run and the matmul throughput keep a full-size U-Net's bench to a few training steps
+    monkeypatch.setattr(genzoo.bench, "measure_steps_per_s", lambda *args, **kwargs: 3.0)
+    monkeypatch.setattr(genzoo.bench, "matmul_flops", lambda *args, **kwargs: 1e9)
+    out = tmp_path / "bench.md"
+    argv = ["bench", "--data", "digits", "--models", "ddpm", "--budget", "1s", "--evals", "1", "--n", "16"]
+    argv += ["--sampler", "ddim", "--steps", "2", "--out", str(out), "--work", str(tmp_path / "work")]
+    assert main(argv) == 0
+    result = json.loads(out.with_suffix(".json").read_text())["results"][0]
+    assert result["sampler"] == {
+        "sampler": "ddim",
+        "steps": 2,
+        "network_evals": 2,
+        "eta": 0.0,
+        "spacing": "time",
+    }
+    assert "| ddpm (ddim, 2 steps) |" in out.read_text()
+
+
 def test_bench_reports_the_smaller_digits_floor(cache, tmp_path):
     out = tmp_path / "bench.md"
     argv = ["bench", "--data", "digits", "--models", "ae", "--budget", "1s", "--evals", "1", "--n", "1600"]

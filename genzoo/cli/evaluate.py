@@ -8,13 +8,16 @@ from pathlib import Path
 
 from genzoo import io, names
 from genzoo.cli.options import (
+    UNCONDITIONED,
     OutputDir,
     OutputFile,
     add_data_options,
     add_feature_options,
+    add_sampler_options,
     add_which,
     data_from_args,
     dataset_name,
+    given_sampler_options,
     image_count,
     mirror_url,
     positive_int,
@@ -53,6 +56,9 @@ def add_parsers(sub) -> None:
     )
     e.add_argument("--json", type=OutputFile(), help="also write the result to this JSON file")
     add_feature_options(e)
+    add_sampler_options(
+        e, UNCONDITIONED, "iterative samplers (diffusion models): how the scored samples are drawn"
+    )
     e.set_defaults(handler=cmd_eval)
 
     b = sub.add_parser(
@@ -76,6 +82,11 @@ def add_parsers(sub) -> None:
     )
     b.add_argument("--n", type=image_count, default=10_000, help="samples per score")
     add_feature_options(b)
+    add_sampler_options(
+        b,
+        UNCONDITIONED,
+        "iterative samplers: how the diffusion models' scored samples are drawn (others: unchanged)",
+    )
     b.set_defaults(handler=cmd_bench)
 
     dl = sub.add_parser("download", help="fetch a dataset or the FID Inception weights (checksums checked)")
@@ -113,6 +124,10 @@ def cmd_eval(args: argparse.Namespace) -> None:
         raise ConfigError("give either a RUN or --samples FILE.npz (with --data)")
     if args.samples is not None and args.iwae_k is not None:
         raise ConfigError("--iwae-k applies to a RUN with a likelihood, not to --samples")
+    sampler = given_sampler_options(args, UNCONDITIONED)  # checked against the model by evaluate_run
+    if args.samples is not None and sampler:
+        flags = ", ".join(f"--{k}" for k in sampler)
+        raise ConfigError(f"{flags} choose how a RUN's samples are drawn, not --samples' images")
     from genzoo.eval.features import check_device
 
     check_device(args.device)  # before any sampling
@@ -136,6 +151,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
             data_changes=changes,
             iwae_k=args.iwae_k,
             which=args.which,
+            sample_options=sampler,
             **features,
         )
     if args.json:
@@ -177,6 +193,7 @@ def cmd_bench(args: argparse.Namespace) -> None:
         features=args.features,
         inception_weights=args.inception_weights,
         device=args.device,
+        sample_options=given_sampler_options(args, UNCONDITIONED),
     )
     print(f"wrote {args.out}")
 

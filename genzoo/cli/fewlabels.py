@@ -12,8 +12,15 @@ import math
 from pathlib import Path
 from typing import Any
 
-from genzoo import io, sampling
-from genzoo.cli.options import OutputFile, add_run_data_options, add_which, positive_int, run_split
+from genzoo import io
+from genzoo.cli.options import (
+    OutputFile,
+    add_run_data_options,
+    add_sampler_options,
+    add_which,
+    positive_int,
+    run_split,
+)
 from genzoo.errors import ConfigError
 
 
@@ -61,11 +68,12 @@ def add_parsers(sub) -> None:
     a.add_argument(
         "--per-class", type=positive_int, default=100, help="generated samples per class (default 100)"
     )
-    g = a.add_argument_group("diffusion models (cddpm)")
-    g.add_argument(
-        "--guidance", type=float, default=None, help="classifier-free guidance w (default: the model's)"
+    g = add_sampler_options(
+        a,
+        ("guidance", "sampler"),
+        "diffusion models (cddpm)",
+        guidance="classifier-free guidance w (default: the model's)",
     )
-    g.add_argument("--sampler", choices=sampling.SAMPLERS, default=None, help="default: the model's")
     g.add_argument(
         "--sample-steps",
         type=positive_int,

@@ -1,6 +1,6 @@
-"""Iterative samplers on the command line: the options ``genzoo sample`` adds for models that declare
-``samplers`` (diffusion), and ``genzoo forward`` (the noising process on real images) and ``genzoo
-inpaint`` (fill a masked region)."""
+"""Iterative samplers on the command line: the sampler options of ``genzoo sample`` checked against
+the model (the flags themselves, shared with eval, bench and inpaint, are in ``options.py``), and
+``genzoo forward`` (the noising process on real images) and ``genzoo inpaint`` (fill a masked region)."""
 
 from __future__ import annotations
 
@@ -8,12 +8,13 @@ import argparse
 
 import torch
 
-from genzoo import conditional, sampling, viz
+from genzoo import conditional, viz
 from genzoo.apps.inpaint import baseline_fills, inpaint, make_mask, masked_mse
 from genzoo.cli.options import (
     add_run_and_png,
+    add_sampler_options,
     add_split_data_options,
-    non_negative_float,
+    given_sampler_options,
     positive_int,
     run_split,
     step_list,
@@ -23,59 +24,10 @@ from genzoo.errors import ConfigError, GenzooError
 from genzoo.models import capabilities as caps
 from genzoo.models.capabilities import Capability
 
-SAMPLER_OPTIONS = ("sampler", "steps", "eta", "spacing", "churn", "guidance")
-
-
-def add_sampler_options(p: argparse.ArgumentParser) -> None:
-    """--sampler/--steps/--eta/--spacing/--churn/--guidance/--prompt of any model with an iterative sampler."""
-    g = p.add_argument_group("iterative samplers (diffusion models)")
-    g.add_argument("--sampler", choices=sampling.SAMPLERS, default=None, help="default: the model's")
-    g.add_argument(
-        "--steps",
-        type=positive_int,
-        default=None,
-        help="steps of the sampler's grid, a network evaluation each (edm: 2 x steps - 1 in all; ddpm: all T)",
-    )
-    g.add_argument(
-        "--eta",
-        type=non_negative_float,
-        default=None,
-        help="ddim and dpm++sde: the noise added per step, 0 deterministic (ddim: 1 ancestral; dpm++sde: 1 the SDE, default)",
-    )
-    g.add_argument(
-        "--spacing",
-        choices=sampling.SPACINGS,
-        default=None,
-        help="the step grid: even in t, in log-SNR, or Karras et al.'s noise levels (rho 7); auto: the sampler's own",
-    )
-    g.add_argument(
-        "--churn",
-        type=non_negative_float,
-        default=None,
-        help="edm: S_churn; a step in the churn's range first raises sigma by min(S_churn / steps, 0.414) (0: deterministic Heun; default: the model's, 30)",
-    )
-    g.add_argument(
-        "--guidance",
-        type=float,
-        default=None,
-        help="classifier-free guidance w (0 unconditional, 1 conditional)",
-    )
-    g.add_argument(
-        "--prompt", default=None, help="conditional models: a class by its name, e.g. 'ankle boot' or 'seven'"
-    )
-
 
 def sampler_kwargs(model: object, args: argparse.Namespace) -> dict:
     """The sampler options given, checked against what the model supports."""
-    given = {k: getattr(args, k, None) for k in SAMPLER_OPTIONS}
-    given = {k: v for k, v in given.items() if v is not None}
-    if given and not caps.has(model, Capability.ITERATIVE):
-        flags = ", ".join(f"--{k}" for k in given)
-        raise GenzooError(
-            f"{flags} apply to models with an iterative sampler "
-            f"({', '.join(caps.families_with(Capability.ITERATIVE))}), not {caps.kind(model)}"
-        )
-    return given
+    return caps.iterative_options(model, given_sampler_options(args))
 
 
 def class_spec(model: object, args: argparse.Namespace) -> str | None:
@@ -129,23 +81,19 @@ def add_parsers(sub) -> None:
         default=None,
         help="VAEs: Adam steps on the code against the known pixels (default 100; 0: none)",
     )
-    p.add_argument(
-        "--steps", type=positive_int, default=None, help="diffusion: grid steps (default 10 x the model's)"
+    g = add_sampler_options(
+        p,
+        ("sampler", "steps"),
+        "diffusion models (RePaint)",
+        sampler="RePaint runs the ancestral chain: ddpm (the default) is the one sampler it takes",
+        steps="grid steps of the ancestral chain (default 10 x the model's sample_steps)",
     )
-    p.add_argument(
-        "--jump-length", type=positive_int, default=None, help="diffusion (RePaint): steps per jump back (10)"
-    )
-    p.add_argument(
-        "--resamples",
-        type=positive_int,
-        default=None,
-        help="diffusion (RePaint): passes over each jump (5; 1: none)",
-    )
+    g.add_argument("--jump-length", type=positive_int, default=None, help="steps per jump back (10)")
+    g.add_argument("--resamples", type=positive_int, default=None, help="passes over each jump (5; 1: none)")
     p.add_argument(
         "--class", dest="class_", default=None, metavar="CLASS", help="conditional models: the class"
     )
-    p.add_argument("--prompt", default=None, help="conditional models: a class by its name")
-    p.add_argument("--guidance", type=float, default=None, help="classifier-free guidance w")
+    add_sampler_options(p, ("prompt", "guidance"), "class-conditional models")
     p.add_argument("--seed", type=whole_number, default=0)
     add_split_data_options(p)
     p.set_defaults(handler=cmd_inpaint)
@@ -183,6 +131,7 @@ def cmd_inpaint(args: argparse.Namespace) -> None:
         raise ConfigError(f"--code-steps must be >= 0, got {args.code_steps}")
     recon = {"iters": args.iters, "code_steps": args.code_steps}
     given = {
+        "sampler": args.sampler,
         "steps": args.steps,
         "jump_length": args.jump_length,
         "resamples": args.resamples,
@@ -197,7 +146,7 @@ def cmd_inpaint(args: argparse.Namespace) -> None:
         if any(v is not None for v in recon.values()):
             raise ConfigError(
                 f"--iters and --code-steps apply to inpainting by reconstruction; {model.model_type} "
-                "inpaints with its sampler (--steps, --jump-length, --resamples)"
+                "inpaints with its sampler (--sampler, --steps, --jump-length, --resamples)"
             )
     elif kw:
         options = ", ".join("--" + k.replace("_", "-") for k in kw if k != "y")

@@ -12,10 +12,11 @@ from pathlib import Path
 import torch
 
 from genzoo import conditional, latent, viz
-from genzoo.cli.generate import add_sampler_options, class_spec, one_class, sampler_kwargs
+from genzoo.cli.generate import class_spec, one_class, sampler_kwargs
 from genzoo.cli.options import (
     OutputFile,
     add_run_and_png,
+    add_sampler_options,
     add_split_data_options,
     positive_int,
     run_split,

@@ -1,4 +1,5 @@
-"""Options shared by several commands: config dataclass fields as flags, data and feature options.
+"""Options shared by several commands: config dataclass fields as flags, data and feature options,
+and the iterative samplers' --sampler/--steps/... (sample, eval, bench, inpaint).
 
 Model fields are flat (``--latent-dim 16``), training fields too (``--steps``), and data fields
 are prefixed (``--data mnist --data-root DIR``); one option per dataclass field, so a field added
@@ -11,12 +12,15 @@ import argparse
 import dataclasses
 import math
 import urllib.parse
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
 from genzoo import config as cfgio
+from genzoo import sampling
 from genzoo.data import DataConfig, TensorData, sources
 from genzoo.errors import ConfigError
+from genzoo.models.capabilities import ITERATIVE_OPTIONS
 
 SECTIONS = cfgio.SECTIONS
 
@@ -308,3 +312,66 @@ def step_list(s: str) -> list[int]:
     if not steps or min(steps) < 0:
         raise argparse.ArgumentTypeError(f"expected comma-separated steps >= 0, got {s!r}")
     return steps
+
+
+# -- iterative samplers: --sampler/--steps/... of sample, eval, bench, inpaint (DESIGN: one shared option)
+SAMPLER_OPTIONS = ITERATIVE_OPTIONS  # sampler, steps, eta, spacing, churn, guidance
+# the sampler options of the commands that draw samples without a class (eval, bench)
+UNCONDITIONED = ("sampler", "steps", "eta", "spacing", "churn")
+
+# each option of an iterative sampler: its flag's argparse keywords, defined once for every command
+_SAMPLER_FLAGS: dict[str, dict[str, Any]] = {
+    "sampler": {"choices": sampling.SAMPLERS, "default": None, "help": "default: the model's"},
+    "steps": {
+        "type": positive_int,
+        "default": None,
+        "help": "steps of the sampler's grid, a network evaluation each (edm: 2 x steps - 1 in all; ddpm: all T)",
+    },
+    "eta": {
+        "type": non_negative_float,
+        "default": None,
+        "help": "ddim and dpm++sde: the noise added per step, 0 deterministic (ddim: 1 ancestral; dpm++sde: 1 the SDE, default)",
+    },
+    "spacing": {
+        "choices": sampling.SPACINGS,
+        "default": None,
+        "help": "the step grid: even in t, in log-SNR, or Karras et al.'s noise levels (rho 7); auto: the sampler's own",
+    },
+    "churn": {
+        "type": non_negative_float,
+        "default": None,
+        "help": "edm: S_churn; a step in the churn's range first raises sigma by min(S_churn / steps, 0.414) (0: deterministic Heun; default: the model's, 30)",
+    },
+    "guidance": {
+        "type": float,
+        "default": None,
+        "help": "classifier-free guidance w (0 unconditional, 1 conditional)",
+    },
+    "prompt": {
+        "default": None,
+        "help": "conditional models: a class by its name, e.g. 'ankle boot' or 'seven'",
+    },
+}
+
+
+def add_sampler_options(
+    p: argparse.ArgumentParser,
+    options: Sequence[str] = (*SAMPLER_OPTIONS, "prompt"),
+    title: str = "iterative samplers (diffusion models)",
+    **helps: str,
+) -> argparse._ArgumentGroup:
+    """The flags of ``options`` (default: --sampler/--steps/--eta/--spacing/--churn/--guidance/--prompt)
+    of any model with an iterative sampler, in one group (returned); ``helps`` replaces an option's help."""
+    g = p.add_argument_group(title)
+    for name in options:
+        g.add_argument(
+            f"--{name}", **(_SAMPLER_FLAGS[name] | ({"help": helps[name]} if name in helps else {}))
+        )
+    return g
+
+
+def given_sampler_options(
+    args: argparse.Namespace, options: Sequence[str] = SAMPLER_OPTIONS
+) -> dict[str, Any]:
+    """The sampler options given on the command line (those not None), unchecked."""
+    return {k: v for k in options if (v := getattr(args, k, None)) is not None}

@@ -87,13 +87,38 @@ def evaluate_images(
 
 
 @torch.no_grad()
-def draw_samples(model, n: int, seed: int = 0, batch: int = 1000) -> torch.Tensor:
-    """n samples with per-batch generators derived from seed (the same for any n)."""
+def draw_samples(model, n: int, seed: int = 0, batch: int = 1000, **options: Any) -> torch.Tensor:
+    """n samples with per-batch generators derived from seed (the same for any n); ``options``: the
+    model's sample options (e.g. an iterative sampler's sampler and steps; none: its defaults)."""
     out = [
-        model.sample(min(batch, n - i), generator=torch.Generator().manual_seed(seed * 100_003 + i))
+        model.sample(
+            min(batch, n - i), generator=torch.Generator().manual_seed(seed * 100_003 + i), **options
+        )
         for i in progress.track(range(0, n, batch), n, "drawing samples", size=lambda i: min(batch, n - i))
     ]
     return torch.cat(out)
+
+
+def sampler_report(model: Any, options: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    """The iterative sampler that ``sample(**options)`` runs, for a report (``sampler_settings``: the
+    sampler, its steps and network evaluations, its options), None for a model that samples in one
+    pass; ``options`` checked first (``capabilities.iterative_options``: one clear error)."""
+    given = caps.iterative_options(model, options or {})
+    return model.sampler_settings(**given) if caps.has(model, Capability.ITERATIVE) else None
+
+
+def sampler_text(settings: dict[str, Any]) -> str:
+    """'ddim, 3 steps (3 network evaluations per sample; eta 0, spacing time)': a sampler_report in words."""
+    extra = ", ".join(
+        f"{k} {settings[k]:g}" if isinstance(settings[k], float) else f"{k} {settings[k]}"
+        for k in ("eta", "spacing", "churn", "guidance")
+        if k in settings
+    )
+    evals = settings["network_evals"]
+    return (
+        f"{settings['sampler']}, {settings['steps']} steps ({evals} network evaluation{'s' * (evals != 1)} "
+        f"per sample{'; ' + extra if extra else ''})"
+    )
 
 
 def run_data_config(cfg: dict[str, Any], name: str | None, root: str | None, **changes: Any) -> DataConfig:
@@ -120,11 +145,14 @@ def evaluate_run(
     data_changes: dict[str, Any] | None = None,
     iwae_k: int | None = None,
     which: str = "latest",
+    sample_options: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Evaluate a run or saved model (its ``which`` checkpoint: latest or best); writes eval.json
     (eval-best.json for the best checkpoint) beside its config and returns the result.
     ``data_changes``: DataConfig fields to override (e.g. the path of a moved image folder);
-    ``iwae_k``: importance samples of an IWAE likelihood bound (the model's default if None).
+    ``iwae_k``: importance samples of an IWAE likelihood bound (the model's default if None);
+    ``sample_options``: how an iterative sampler draws the scored samples (sampler, steps, eta, spacing,
+    churn, guidance; None values and an empty dict: the model's defaults), recorded as ``sampler``.
 
     Missing test data only skip the scores that need them, and with features="auto" a dataset
     without a feature network only skips the sample scores (each with a note); every other
@@ -140,6 +168,8 @@ def evaluate_run(
         raise ConfigError(
             f"--iwae-k sets the importance samples of a VAE's likelihood bound; {model.model_type} has none"
         )
+    opts = caps.iterative_options(model, sample_options or {})  # before any sampling: one clear error
+    sampler = sampler_report(model, opts)
     data = run_data_config(cfg, data_name, data_root, **(data_changes or {}))
     result: dict[str, Any] = {
         "run": str(run),
@@ -148,6 +178,8 @@ def evaluate_run(
         "seed": seed,
         "checkpoint": which,
     }
+    if sampler is not None:  # the iterative sampler that drew the scored samples
+        result["sampler"] = sampler
     notes = []
     if (mdir / "state.json").is_file():  # only for the report: a damaged one costs the step, not the scores
         try:
@@ -169,7 +201,7 @@ def evaluate_run(
         raise ConfigError(f"{data.name} has shape {test.info.shape}; the model expects {model.shape}")
     if len(model.shape) != 3 and data.name in HAS_MODES:
         try:  # toy 2-D data: modes covered and the share of high-quality samples
-            result["modes"] = mode_coverage(draw_samples(model, n, seed), data.name)
+            result["modes"] = mode_coverage(draw_samples(model, n, seed, **opts), data.name)
         except NotImplementedError:
             pass
     try:
@@ -184,7 +216,7 @@ def evaluate_run(
         if "modes" not in result:  # toy data are scored by their modes instead
             notes.append(f"sample scores skipped: {e}")
     else:
-        samples = draw_samples(model, n, seed)
+        samples = draw_samples(model, n, seed, **opts)
         if not bool(torch.isfinite(samples).all()):
             notes.append(
                 "sample scores skipped: the model's samples contain NaN or inf (did training diverge?)"
@@ -226,6 +258,8 @@ def format_result(result: dict[str, Any], class_names: Sequence[str] | None = No
         f"{result.get('model_type', 'samples')} on {result.get('dataset')}"
         + (f" (step {result['step']})" if "step" in result else "")
     ]
+    if (sampler := result.get("sampler")) and (result.get("samples") or result.get("modes")):
+        lines.append(f"samples drawn by the {sampler_text(sampler)}")
     s, floor = result.get("samples"), result.get("real_floor")
     if s:
         fn = result["feature_net"]
@@ -304,4 +338,11 @@ def class_names_of(data: DataConfig | str, data_root: str | None = None) -> tupl
         return None
 
 
-__all__ = ["class_names_of", "evaluate_images", "evaluate_run", "format_result"]
+__all__ = [
+    "class_names_of",
+    "evaluate_images",
+    "evaluate_run",
+    "format_result",
+    "sampler_report",
+    "sampler_text",
+]

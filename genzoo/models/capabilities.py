@@ -136,10 +136,14 @@ class Variational(Protocol):
 
 class IterativeSampler(Sampler, Protocol):
     """Sampling by many network evaluations: ``samplers`` names the samplers ``sample(sampler=...,
-    steps=...)`` takes; ``trajectory`` returns ``frames`` rows of x_t on the way to the samples;
-    ``forward_process`` the rows of real x noised by the chain q(x_t | x_{t-1}) at the steps ``ts``."""
+    steps=...)`` takes (the options in ``ITERATIVE_OPTIONS``); ``sampler_settings`` says what a call
+    with those options runs (defaults filled in, checked); ``trajectory`` returns ``frames`` rows of
+    x_t on the way to the samples; ``forward_process`` the rows of real x noised by the chain
+    q(x_t | x_{t-1}) at the steps ``ts``."""
 
     samplers: tuple[str, ...]
+
+    def sampler_settings(self, **options: Any) -> dict[str, Any]: ...
 
     def trajectory(
         self, n: int, frames: int = 10, seeds: Sequence[int] | None = None, **options: Any
@@ -236,6 +240,28 @@ def sample_options(model: object) -> frozenset[str]:
     return model.sample_options if has(model, Capability.SAMPLER) else frozenset()  # type: ignore[attr-defined]
 
 
+# the options every iterative sampler takes (``sample(**options)``), one CLI flag each (--sampler, ...)
+ITERATIVE_OPTIONS = ("sampler", "steps", "eta", "spacing", "churn", "guidance")
+
+
+def iterative_options(model: object, options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` of an iterative sampler (``ITERATIVE_OPTIONS``) with None values dropped, checked
+    before any sampling: a GenzooError naming their flags when the model samples in one pass, the
+    model's ConfigError for a value its sampler cannot take (``sampler_settings``)."""
+    given = {k: v for k, v in options.items() if v is not None}
+    if unknown := sorted(set(given) - set(ITERATIVE_OPTIONS)):
+        raise GenzooError(f"{', '.join(unknown)} are not options of an iterative sampler")
+    if given and not has(model, Capability.ITERATIVE):
+        flags = ", ".join(f"--{k}" for k in given)
+        raise GenzooError(
+            f"{flags} apply to models with an iterative sampler "
+            f"({', '.join(families_with(Capability.ITERATIVE))}), not {kind(model)}"
+        )
+    if given:
+        model.sampler_settings(**given)  # type: ignore[attr-defined]
+    return given
+
+
 def describe(model: object) -> dict[str, Any]:
     """What the model can do, as JSON-ready data (for ``genzoo info`` and the explorer)."""
     caps = capabilities(model)
@@ -273,6 +299,7 @@ __all__ = [
     "Denoiser",
     "Encoder",
     "Inpainter",
+    "ITERATIVE_OPTIONS",
     "IterativeSampler",
     "Likelihood",
     "Sampler",
@@ -282,6 +309,7 @@ __all__ = [
     "describe",
     "families_with",
     "has",
+    "iterative_options",
     "kind",
     "require",
     "sample_options",

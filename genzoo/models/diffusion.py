@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -194,12 +194,17 @@ class DDPM(GenerativeModel):
         return Output(F.mse_loss(out.float(), tgt))
 
     # -- the denoiser the samplers call ----------------------------------------------------------------
-    def denoiser(self, y: torch.Tensor | None = None, guidance: float | None = None) -> sampling.Denoiser:
-        """(x_t, t) -> (x0_hat, eps_hat) for the samplers; x0_hat clipped to [-1, 1] for images."""
+    def _guidance(self, guidance: float | None) -> float | None:
+        """The classifier-free guidance w a sampling call uses: none without classes (an error if given)."""
         if guidance is not None:
             raise GenzooError(
                 f"--guidance needs a class-conditional model (cddpm); {self.model_type} has no classes"
             )
+        return None
+
+    def denoiser(self, y: torch.Tensor | None = None, guidance: float | None = None) -> sampling.Denoiser:
+        """(x_t, t) -> (x0_hat, eps_hat) for the samplers; x0_hat clipped to [-1, 1] for images."""
+        self._guidance(guidance)
         kind, clip = self.config.prediction, self.images and self.config.clip_denoised
         net = self._sampling_net()
 
@@ -230,6 +235,8 @@ class DDPM(GenerativeModel):
             raise ConfigError(
                 f"--steps must be between 1 and the model's {c.timesteps} timesteps, got {steps}"
             )
+        if sampler == "ddpm":
+            sampling.check_ddpm(c.timesteps, steps)
         if eta is not None and sampler not in sampling.ETA_SAMPLERS:
             raise ConfigError(f"--eta applies to the ddim and dpm++sde samplers; {sampler} has no eta")
         if eta is not None and not (math.isfinite(eta) and eta >= 0):
@@ -253,6 +260,36 @@ class DDPM(GenerativeModel):
             "churn_sigmas": (c.churn_sigma_min, c.churn_sigma_max),
             "churn_noise": c.churn_noise,
         }
+
+    def sampler_settings(
+        self,
+        sampler: str | None = None,
+        steps: int | None = None,
+        eta: float | None = None,
+        spacing: str | None = None,
+        churn: float | None = None,
+        guidance: float | None = None,
+    ) -> dict[str, Any]:
+        """What ``sample`` runs with these options, the config's defaults filled in and checked as
+        ``sample`` checks them (a ConfigError otherwise), JSON-ready for a report: ``sampler``, ``steps``
+        on its grid, ``network_evals`` per sample, and the options that sampler has: ``eta`` (ddim,
+        dpm++sde), ``spacing`` (the grid, resolved from auto; not ddpm), ``churn`` (edm), ``guidance``
+        (a class-conditional model)."""
+        kw = self._settings(sampler, steps, eta, spacing, churn)
+        name, n = kw["sampler"], kw["steps"]
+        if name == "edm":
+            sampling.check_churn(kw["churn"], kw["churn_sigmas"], kw["churn_noise"])
+        out: dict[str, Any] = {"sampler": name, "steps": n, "network_evals": sampling.network_evals(name, n)}
+        if name in sampling.ETA_SAMPLERS:
+            out["eta"] = kw["eta"]
+        if name != "ddpm":
+            out["spacing"] = sampling.DEFAULT_SPACING[name] if kw["spacing"] == "auto" else kw["spacing"]
+        if name == "edm":
+            out["churn"] = kw["churn"]
+        w = self._guidance(guidance)
+        if w is not None:
+            out["guidance"] = w
+        return out
 
     def _sample(
         self,
@@ -354,10 +391,17 @@ class DDPM(GenerativeModel):
         jump_length: int = 10,
         resamples: int = 5,
         guidance: float | None = None,
+        sampler: str | None = None,
     ) -> torch.Tensor:
         """Fill the pixels of x (B, *shape) where ``known`` (broadcastable, 1 = keep) is 0, by RePaint with
         ``resamples`` resamplings every ``jump_length`` steps on a grid of ``steps`` (default: 10 x sample_steps).
+        RePaint runs the ancestral (ddpm) chain, so ``sampler`` may only be "ddpm" (None: the same).
         A class-conditional model without ``y`` fills from its unconditional prediction (guidance 0)."""
+        if sampler not in (None, "ddpm"):
+            raise ConfigError(
+                f"inpainting uses RePaint on the ancestral (ddpm) chain, not the {sampler} sampler; "
+                "give --sampler ddpm or leave it out"
+            )
         if known.shape[-2:] != x.shape[-2:]:
             raise ConfigError(
                 f"the mask is {tuple(known.shape[-2:])} but the images are {tuple(x.shape[-2:])}"
@@ -480,9 +524,7 @@ class CDDPM(ClassConditional, DDPM):
 
     def denoiser(self, y: torch.Tensor | None = None, guidance: float | None = None) -> sampling.Denoiser:
         """Classifier-free guidance: eps_w = eps(x_t) + w (eps(x_t, y) - eps(x_t)), x0_hat from eps_w."""
-        w = self.config.guidance if guidance is None else guidance
-        if w < 0:
-            raise ConfigError(f"--guidance must be >= 0, got {w}")
+        w = self._guidance(guidance)
         if y is None:
             raise ConfigError("cddpm needs class labels y to sample")
         null = torch.full_like(y, self.num_classes)
@@ -505,6 +547,13 @@ class CDDPM(ClassConditional, DDPM):
             return self._clip(x0, eps, xt, t) if clip else (x0, eps)
 
         return denoise
+
+    def _guidance(self, guidance: float | None) -> float:
+        """w of classifier-free guidance: the one given, else the config's."""
+        w = self.config.guidance if guidance is None else guidance
+        if w < 0:
+            raise ConfigError(f"--guidance must be >= 0, got {w}")
+        return w
 
     def _vlb_guidance(self) -> float:
         return 1.0  # the bound of p(x | y) when labels are given
