@@ -441,7 +441,7 @@ def test_bad_sampler_settings_are_one_clear_error():
         sampling.target(
             "epsilon", torch.zeros(1), torch.zeros(1), model.schedule, torch.zeros(1, dtype=torch.long)
         )
-    with pytest.raises(ConfigError, match="a trajectory shows 1..500 samples in at least 2 frames"):
+    with pytest.raises(ConfigError, match="a trajectory shows 1..100 samples in at least 2 frames"):
         model.trajectory(2, frames=1)
     with pytest.raises(ConfigError, match="forward steps must be in 0..19"):
         model.forward_process(torch.rand(1, 1, 8, 8), [])

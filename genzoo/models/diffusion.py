@@ -36,7 +36,9 @@ from genzoo.precision import resolve_precision
 from genzoo.registry import register
 from genzoo.sampling import Noise, Schedule, discretized_gaussian_log_prob
 
-SAMPLE_BATCH = 500  # samples per network call when drawing many
+# samples per network call when drawing many: the U-Net's evaluations per second peak at a batch of 100
+# with one thread and with two (docs/diffusion.md "Threads and batch size"; 500 was 0.8x)
+SAMPLE_BATCH = 100
 
 
 @dataclass(kw_only=True)
