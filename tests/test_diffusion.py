@@ -246,9 +246,9 @@ def test_the_exact_output_distribution_is_that_of_seeded_samples(sampler, kw):
 # (say, in how a grid rounds to t) and none for a wrong coefficient (a first-order update is an order ~1).
 # For scale, DDIM (eta 0): 0.172, 0.0903, 0.0371 (order 0.98); DPM-Solver++(2M): 0.0163, 0.00699, 0.00108.
 MEASURED = [
-    ("dpm++sde", {}, (0.01041, 0.01591, 0.003163), 1.8),  # order 2.08
-    ("dpm++sde", {"eta": 0.5}, (0.01526, 0.01171, 0.002077), 1.8),  # 2.26
-    ("dpm++sde", {"spacing": "karras"}, (0.04445, 0.04591, 0.007913), 1.8),  # 2.11
+    ("dpm++sde", {"spacing": "logsnr"}, (0.01041, 0.01591, 0.003163), 1.8),  # order 2.08
+    ("dpm++sde", {"eta": 0.5, "spacing": "logsnr"}, (0.01526, 0.01171, 0.002077), 1.8),  # 2.26
+    ("dpm++sde", {}, (0.04445, 0.04591, 0.007913), 1.8),  # 2.11: its own grid, Karras's
     ("edm", {}, (0.1559, 0.04439, 0.01675), 0.9),  # 1.06: the churn's noise is a first-order error
     ("edm", {"churn": 0.0}, (0.1045, 0.0209, 0.002765), 1.8),  # 2.35: Heun
     ("edm", {"spacing": "logsnr"}, (0.1327, 0.04214, 0.01408), 0.9),  # 1.05
@@ -273,7 +273,7 @@ def test_each_sampler_converges_to_the_gaussian_data_distribution(sampler, kw, m
 def test_dpmpp_sde_is_an_order_of_magnitude_closer_than_ddim_at_every_step_count():
     """DPM-Solver++(2M) SDE against DDIM (eta 0) on the same steps: 16x, 5.7x and 12x smaller errors."""
     for n in (10, 20, 50):
-        assert w2_error("dpm++sde", n) < w2_error("ddim", n) / 5, n
+        assert w2_error("dpm++sde", n, spacing="logsnr") < w2_error("ddim", n) / 5, n
 
 
 def test_dpmpp_sde_at_eta_0_is_dpmpp_and_in_edm_variables_is_the_same_update():
@@ -290,7 +290,7 @@ def test_dpmpp_sde_at_eta_0_is_dpmpp_and_in_edm_variables_is_the_same_update():
 
     def run(sampler, eta):
         noise = _Double(Noise(range(4)))
-        return sampling.sample(denoise, sched, noise.randn(3), noise, sampler, 12, eta)
+        return sampling.sample(denoise, sched, noise.randn(3), noise, sampler, 12, eta, spacing="logsnr")
 
     assert torch.equal(run("dpm++sde", 0.0), run("dpm++", None))
     noise = _Double(Noise(range(4)))
@@ -841,7 +841,13 @@ def test_eval_draws_its_scored_samples_with_the_sampler_given_and_says_which(
         assert main(["eval", run, "--n", "64", "--json", str(out), *args]) == 0
         reports[name] = json.loads(out.read_text()), capsys.readouterr().out
     (default, default_text), (ddim, ddim_text) = reports["default"], reports["ddim"]
-    assert default["sampler"] == {"sampler": "dpm++", "steps": 4, "network_evals": 4, "spacing": "logsnr"}
+    assert default["sampler"] == {
+        "sampler": "dpm++sde",
+        "steps": 4,
+        "network_evals": 4,
+        "eta": 1.0,
+        "spacing": "karras",
+    }
     assert ddim["sampler"] == {
         "sampler": "ddim",
         "steps": 3,
@@ -850,7 +856,7 @@ def test_eval_draws_its_scored_samples_with_the_sampler_given_and_says_which(
         "spacing": "time",
     }
     assert (
-        "samples drawn by the dpm++, 4 steps (4 network evaluations per sample; spacing logsnr)"
+        "samples drawn by the dpm++sde, 4 steps (4 network evaluations per sample; eta 1, spacing karras)"
         in default_text
     )
     assert (
