@@ -155,6 +155,7 @@ def test_runs_list_what_each_model_can_do(client):
     assert set(runs) == {"ae", "vae", "dcgan", "cddpm", "realnvp"}
     assert "encoder" in runs["ae"]["capabilities"] and "encoder" not in runs["dcgan"]["capabilities"]
     assert runs["cddpm"]["class_names"] and runs["cddpm"]["samplers"]
+    assert runs["cddpm"]["default_sampler"]["sampler"] == "dpm++sde"  # the explorer preselects it
     assert runs["vae"]["test_examples"] > 0 and "path" not in runs["vae"]  # the page never sees paths
 
 

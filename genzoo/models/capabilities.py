@@ -274,6 +274,7 @@ def describe(model: object) -> dict[str, Any]:
         out["class_names"] = list(model.class_names)  # type: ignore[attr-defined]
     if Capability.ITERATIVE in caps:
         out["samplers"] = list(model.samplers)  # type: ignore[attr-defined]
+        out["default_sampler"] = model.sampler_settings()  # type: ignore[attr-defined]  # what sample() runs
     if Capability.LIKELIHOOD in caps:
         out["likelihood_kind"] = model.likelihood_kind  # type: ignore[attr-defined]
     return out

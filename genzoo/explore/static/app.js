@@ -87,8 +87,9 @@ async function chooseRun() {
     const s = $(id);
     s.length = 0;
     for (const n of run.samplers || []) s.add(new Option(n, n));
-    if ((run.samplers || []).includes("dpm++")) s.value = "dpm++";
+    if (run.default_sampler) s.value = run.default_sampler.sampler; // the model's own default
   }
+  if (run.default_sampler) $("sample-steps").value = run.default_sampler.steps; // ... and its steps
   const tasks = [loadTraining()];
   if (has(run, "sampler")) tasks.push(showSamples());
   if (!$("panel-examples").hidden) tasks.push(loadExamples());
