@@ -405,7 +405,7 @@ def test_bad_sampler_settings_are_one_clear_error():
     with pytest.raises(
         ConfigError, match="--eta applies to the ddim and dpm\\+\\+sde samplers; dpm\\+\\+ has no eta"
     ):
-        model.sample(2, eta=1.0)
+        model.sample(2, sampler="dpm++", eta=1.0)
     with pytest.raises(ConfigError, match="--eta must be a number >= 0, got nan"):
         model.sample(2, sampler="ddim", eta=float("nan"))
     with pytest.raises(ConfigError, match="--churn applies to the edm sampler; dpm\\+\\+sde has no churn"):
@@ -455,13 +455,20 @@ def test_bad_sampler_settings_are_one_clear_error():
 
 
 def test_sampler_settings_say_what_sample_runs_and_check_as_it_does():
-    """sampler_settings: the config's defaults filled in (tiny ddpm: dpm++, 4 steps), each sampler's own
-    options only, edm's 2 x steps - 1 evaluations, guidance for a conditional model; the same errors
-    as sample() before any sampling."""
+    """sampler_settings: the config's defaults filled in (tiny ddpm: dpm++sde, 4 steps, on its own Karras
+    grid), each sampler's own options only, edm's 2 x steps - 1 evaluations, guidance for a conditional
+    model; the same errors as sample() before any sampling."""
     from genzoo.models import capabilities as caps
 
     model = tiny()
     assert model.sampler_settings() == {
+        "sampler": "dpm++sde",
+        "steps": 4,
+        "network_evals": 4,
+        "eta": 1.0,
+        "spacing": "karras",
+    }
+    assert model.sampler_settings(sampler="dpm++") == {
         "sampler": "dpm++",
         "steps": 4,
         "network_evals": 4,
@@ -902,7 +909,11 @@ def test_eval_reports_the_bound_as_an_upper_bound(runs, capsys):
         ("cddpm", ["--prompt", "dog"], "no class matches the prompt 'dog'; the classes are: 0, 1, 2"),
         ("cddpm", ["--prompt", "seven", "--class", "3"], "give --class or --prompt, not both"),
         ("cddpm", ["--trajectory", "--class", "all"], "--trajectory takes one class, not 'all'"),
-        ("ddpm", ["--eta", "1"], "--eta applies to the ddim and dpm++sde samplers; dpm++ has no eta"),
+        (
+            "ddpm",
+            ["--sampler", "dpm++", "--eta", "1"],
+            "--eta applies to the ddim and dpm++sde samplers; dpm++ has no eta",
+        ),
         (
             "ddpm",
             ["--sampler", "ddim", "--churn", "5"],
