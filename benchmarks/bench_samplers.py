@@ -92,10 +92,11 @@ def main() -> None:
             row[f"fid_{k}"] = round(sk["fid"], 4)
         rows.append(row)
         print(row, flush=True)
-    report = {"run": str(args.run), "step": step, "train_seconds": run.state(step).get("train_seconds")}
-    report |= {"rows": rows} | stamp(args.threads, t0)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
+        # the report so far after every setting: a run stopped early keeps what it measured
+        report = {"run": str(args.run), "step": step, "train_seconds": run.state(step).get("train_seconds")}
+        report |= {"rows": rows} | stamp(args.threads, t0)
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(report, indent=2) + "\n")
 
 
 if __name__ == "__main__":
