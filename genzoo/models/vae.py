@@ -10,7 +10,8 @@ over the batch. ``log_likelihood`` tightens the bound by importance sampling (th
 Burda et al. 2015); ``iwae_k`` > 1 trains on that bound instead,
 
     L_k(x) = E[log (1/k) sum_i p(x, z_i) / q(z_i|x)],  z_1..z_k ~ q(z|x),  ELBO = L_1 <= L_k <= log p(x).
- The cvae conditions encoder and decoder on a one-hot label: as extra constant
+
+The cvae conditions encoder and decoder on a one-hot label: as extra constant
 input channels of the conv encoder (or appended to the flattened input for ``arch mlp``) and
 appended to z for the decoder.
 """
