@@ -5,7 +5,8 @@
         --out docs/bench/samplers.json
 
 Each SPEC is ``sampler:steps[:option=value,...]`` (options of ``model.sample``: eta, spacing,
-churn). Every setting draws the same seeds 0..n-1 and is scored in the run's shipped genzoo
+churn, and a cddpm's guidance w: 0 unconditional, 1 conditional, > 1 guided at twice the network
+evaluations; a cddpm's labels come from the seeds, so every class appears about equally). Every setting draws the same seeds 0..n-1 and is scored in the run's shipped genzoo
 features against the 10,000 test images (FID, precision, recall); the time is the wall time of
 drawing the n samples in one process with ``--threads`` torch threads. The ratio column is each
 FID over the first SPEC's (the reference, DDPM-1000 by convention).
@@ -81,7 +82,9 @@ def main() -> None:
         s = evaluate_images(x, data, features="genzoo")["samples"]
         row = {
             "spec": spec,
-            "network_evals": sampling.network_evals(sampler, steps),
+            # guidance w other than 0 and 1 runs the conditional and the unconditional prediction
+            "network_evals": sampling.network_evals(sampler, steps)
+            * (1 if options.get("guidance", 1) in (0, 1) else 2),
             "seconds": round(seconds, 1),
         }
         row |= {k: round(s[k], 4) for k in ("fid", "precision", "recall")} | {"n": args.n}

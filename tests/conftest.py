@@ -48,6 +48,7 @@ TINY: dict[str, dict] = {
         "free_bits": 0.1,
     },
     "cvae": {"arch": "conv", "latent_dim": 4, "channels": (8, 16), "num_classes": 10},
+    "hvae": {"arch": "mlp", "latent_dim": 3, "bottom_dim": 4, "hidden": (32,), "top_hidden": (16,)},
     "gan": {"latent_dim": 4, "hidden": (16, 32), "loss": "minimax", "label_smoothing": 0.1},
     "dcgan": {"latent_dim": 4, "channels": (8, 16), "g_channels": (16, 8), "d_steps": 2},
     "cgan": {"latent_dim": 4, "channels": (8,), "g_channels": (16, 8), "conditioning": "concat"},

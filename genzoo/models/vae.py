@@ -131,7 +131,7 @@ class VAE(GenerativeModel):
             raise ConfigError(
                 f"iwae_k (importance samples of the training bound) must be >= 1, got {c.iwae_k}"
             )
-        d = c.latent_dim
+        d = self.bottom_dim
         # decoder outputs per pixel: 1 (Bernoulli logit / Gaussian mean), 2 (logistic mu, log s),
         # 3K (mixture logits, mu, log s of K components)
         self.n_params = {"logistic": 2, "logistic-mixture": 3 * c.mixtures}.get(c.likelihood, 1)
@@ -152,6 +152,11 @@ class VAE(GenerativeModel):
 
     @property
     def latent_dim(self) -> int:
+        return self.config.latent_dim
+
+    @property
+    def bottom_dim(self) -> int:
+        """The size of the latent the decoder p(x|z) reads (a hierarchical VAE's lowest layer)."""
         return self.config.latent_dim
 
     # -- networks ----------------------------------------------------------------------------
@@ -264,12 +269,29 @@ class VAE(GenerativeModel):
         log_px = -self.recon_nll(logits, x.repeat(n, *([1] * (x.dim() - 1)))).view(n, b)
         return log_px + log_pz - log_q
 
+    def _proposal(self, x: torch.Tensor, y: torch.Tensor | None) -> tuple[torch.Tensor, ...]:
+        """What q needs from x, computed once for every importance sample: (mu, logvar) of q(z|x)."""
+        return self.posterior(x, y)
+
+    def _draw_log_weights(
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor | None,
+        proposal: tuple[torch.Tensor, ...],
+        n: int,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """log w_i of n fresh draws z_i ~ q(z|x) (``generator`` or the global stream), (n, B)."""
+        mu, logvar = proposal
+        eps = torch.randn(n, *mu.shape, generator=generator, dtype=mu.dtype).to(mu.device)
+        return self._log_weights(x, y, mu, logvar, eps)
+
     def _iwae_loss(self, x: torch.Tensor, y: torch.Tensor | None) -> Output:
         """-L_k averaged over the batch, k = iwae_k; the gradient reaches the encoder through the
         reparameterised z_i (Burda et al. 2015, eq. 8: each sample weighted by its normalised w_i)."""
         k = self.config.iwae_k
         mu, logvar = (t.float() for t in self.posterior(x, y))  # (B, d) each
-        log_w = self._log_weights(x, y, mu, logvar, torch.randn(k, *mu.shape, device=mu.device))  # (k, B)
+        log_w = self._draw_log_weights(x, y, (mu, logvar), k)  # (k, B)
         bound = torch.logsumexp(log_w, 0) - math.log(k)  # L_k per example, (B,)
         terms = {
             "iwae": bound.mean().detach(),
@@ -324,14 +346,11 @@ class VAE(GenerativeModel):
         k = self.likelihood_k if k is None else k
         if k < 1:
             raise GenzooError(f"the number of importance samples k must be >= 1, got {k}")
-        mu, logvar = self.posterior(x, y)  # (B, d)
-        b, d = mu.shape
+        proposal, b = self._proposal(x, y), x.shape[0]  # q's parameters, computed once
         kc = max(1, min(k, chunk_rows // max(b, 1)))
-        log_w = []  # chunks of (kc, B)
-        for start in range(0, k, kc):
-            n = min(kc, k - start)
-            eps = torch.randn(n, b, d, generator=generator, dtype=mu.dtype).to(mu.device)
-            log_w.append(self._log_weights(x, y, mu, logvar, eps))
+        log_w = [  # chunks of (kc, B)
+            self._draw_log_weights(x, y, proposal, min(kc, k - start), generator) for start in range(0, k, kc)
+        ]
         return torch.logsumexp(torch.cat(log_w), dim=0) - math.log(k)  # (B,)
 
     @property
