@@ -33,6 +33,8 @@ def main() -> None:
     p.add_argument("--n", type=int, required=True, help="the sample count every plotted FID was scored on")
     p.add_argument("--all", action="store_true", help="also settings measured at one checkpoint only")
     p.add_argument("--png", type=Path, required=True)
+    p.add_argument("--data", default="MNIST", help="the data set named on the FID axis (its genzoo features)")
+    p.add_argument("--title", default=None)
     args = p.parse_args()
     lines: dict[str, list[tuple[float, float]]] = defaultdict(list)
     for f in args.reports:
@@ -50,7 +52,9 @@ def main() -> None:
         style = "o" if len(pts) == 1 else "o-"
         ax.plot([m for m, _ in pts], [v for _, v in pts], style, label=spec)
     ax.set_xlabel("training minutes (one thread)")
-    ax.set_ylabel(f"FID ({args.n:,} samples, genzoo MNIST features)")
+    ax.set_ylabel(f"FID ({args.n:,} samples, genzoo {args.data} features)")
+    if args.title:
+        ax.set_title(args.title, fontsize=9)
     ax.set_yscale("log")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)

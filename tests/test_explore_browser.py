@@ -40,7 +40,7 @@ def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("browser")
     return {
         kind: train(tiny_spec(kind, steps=steps, threads=1), root / kind, progress=False)
-        for kind, steps in (("vae", 30), ("dcgan", 10), ("ddpm", 10))
+        for kind, steps in (("vae", 30), ("dcgan", 10), ("ddpm", 10), ("cddpm", 5))
     }
 
 
@@ -67,7 +67,7 @@ def _moves(page) -> int:
 
 def test_random_slider_and_lock_in_a_real_browser(runs):
     sync_playwright = _browser_or_skip()
-    with serving([runs["vae"], runs["dcgan"], runs["ddpm"]]) as base, sync_playwright() as pw:
+    with serving([runs["vae"], runs["dcgan"], runs["ddpm"], runs["cddpm"]]) as base, sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page()
@@ -135,6 +135,10 @@ def test_random_slider_and_lock_in_a_real_browser(runs):
             page.wait_for_function(
                 "document.querySelector('#likelihood-value').textContent.includes('bits/dim')"
             )
+            # a cddpm's guidance slider starts at the model's own w (the config's default, 2)
+            page.select_option("#run", label=f"{runs['cddpm'].name} (cddpm)")
+            page.wait_for_function("document.querySelector('#sample-guidance-value').textContent === '2'")
+            assert page.input_value("#sample-guidance") == "2"
             assert not page.locator("#error").is_visible(), page.inner_text("#error")
             assert errors == []
         finally:

@@ -90,6 +90,10 @@ async function chooseRun() {
     if (run.default_sampler) s.value = run.default_sampler.sampler; // the model's own default
   }
   if (run.default_sampler) $("sample-steps").value = run.default_sampler.steps; // ... and its steps
+  if (run.default_sampler && run.default_sampler.guidance != null) { // ... and a cddpm's guidance w
+    $("sample-guidance").value = run.default_sampler.guidance;
+    $("sample-guidance-value").textContent = $("sample-guidance").value;
+  }
   const tasks = [loadTraining()];
   if (has(run, "sampler")) tasks.push(showSamples());
   if (!$("panel-examples").hidden) tasks.push(loadExamples());
