@@ -6,9 +6,9 @@
 
 Each SPEC is ``sampler:steps[:option=value,...]`` (options of ``model.sample``: eta, spacing,
 churn, and a cddpm's guidance w: 0 unconditional, 1 conditional, > 1 guided at twice the network
-evaluations; a cddpm's labels come from the seeds, so every class appears about equally). Every setting draws the same seeds 0..n-1 and is scored in the run's shipped genzoo
-features against the 10,000 test images (FID, precision, recall); the time is the wall time of
-drawing the n samples in one process with ``--threads`` torch threads. The ratio column is each
+evaluations; a cddpm's labels come from the seeds, so every class appears about equally). Every
+setting draws the same seeds 0..n-1 and is scored in the run's shipped genzoo features against
+the 10,000 test images (FID, precision, recall); the time is the wall time of drawing the n samples in one process with ``--threads`` torch threads. The ratio column is each
 FID over the first SPEC's (the reference, DDPM-1000 by convention).
 
 ``--step`` scores an earlier checkpoint (the one nearest a number of training minutes: ``--minutes``),

@@ -30,7 +30,7 @@ from torch import nn
 
 from genzoo.errors import ConfigError
 from genzoo.models.base import Batch, Output
-from genzoo.models.vae import LOG_2PI, VAE, VAEConfig
+from genzoo.models.vae import LOG_2PI, VAE, VAEConfig, gaussian_kl
 from genzoo.nn.blocks import mlp
 from genzoo.registry import register
 
@@ -114,7 +114,10 @@ class HVAE(VAE):
 
     def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """(z2, e1) at the posterior means: z2 = mu_2(x), e1 = (mu_1(x, z2) - mu_p(z2)) / sigma_p(z2); (B, d2 + d1)."""
-        h = self.features(x, y)
+        return self._code(self.features(x, y))
+
+    def _code(self, h: torch.Tensor) -> torch.Tensor:
+        """encode's code from the bottom-up features h (B, 2 d1)."""
         z2 = self.q_z2(h)[0]
         mu_p, logvar_p = self.p_z1(z2)
         return torch.cat([z2, (self.q_z1(h, z2)[0] - mu_p) * torch.exp(-0.5 * logvar_p)], dim=1)
@@ -131,14 +134,14 @@ class HVAE(VAE):
     # -- the objective ---------------------------------------------------------------------------------
     def _one_draw(self, x: torch.Tensor, h: torch.Tensor, e2: torch.Tensor, e1: torch.Tensor):
         """One draw z2 ~ q(z2|x), z1 ~ q(z1|x, z2) from the noises e2 (B, d2), e1 (B, d1):
-        (-log p(x|z1) (B,), KL of z2 per unit (B, d2), KL of z1 given z2 (B,), the mean of q(z2|x))."""
+        (-log p(x|z1) (B,), KL of z2 per unit (B, d2), KL of z1 given z2 (B,))."""
         mu2, logvar2 = self.q_z2(h)
         z2 = mu2 + torch.exp(0.5 * logvar2) * e2
         mu1, logvar1 = self.q_z1(h, z2)
         z1 = mu1 + torch.exp(0.5 * logvar1) * e1
         kl1 = gaussian_kl_between(mu1, logvar1, *self.p_z1(z2)).sum(1)
-        kl2 = 0.5 * (mu2.pow(2) + logvar2.exp() - 1.0 - logvar2)  # KL(q(z2|x) || N(0, I)) per unit
-        return self.recon_nll(self._bottom_logits(z1), x), kl2, kl1, mu2
+        kl2 = gaussian_kl(mu2, logvar2)  # KL(q(z2|x) || N(0, I)) per unit
+        return self.recon_nll(self._bottom_logits(z1), x), kl2, kl1
 
     def loss(self, batch: Batch, player: str = "model") -> Output:
         x = batch[0]
@@ -147,7 +150,7 @@ class HVAE(VAE):
         h = self.features(x)
         e2 = torch.randn(x.shape[0], self.config.latent_dim, device=x.device)
         e1 = torch.randn(x.shape[0], self.config.bottom_dim, device=x.device)
-        recon, kl2, kl1, _ = self._one_draw(x, h, e2, e1)
+        recon, kl2, kl1 = self._one_draw(x, h, e2, e1)
         kl = kl2.sum(1) + kl1
         terms = {
             "recon": recon.mean().detach(),
@@ -185,9 +188,8 @@ class HVAE(VAE):
         mu1, logvar1 = self.q_z1(hn, z2)  # (n, B, d1)
         z1 = mu1 + torch.exp(0.5 * logvar1) * e1
         log_q = -0.5 * (e2.pow(2) + logvar2 + LOG_2PI).sum(-1) - 0.5 * (e1.pow(2) + logvar1 + LOG_2PI).sum(-1)
-        log_prior = -0.5 * (z2.pow(2) + LOG_2PI).sum(-1) + log_normal(
-            z1, *self.p_z1(z2)
-        )  # log p(z2) p(z1|z2)
+        log_p2 = -0.5 * (z2.pow(2) + LOG_2PI).sum(-1)  # log p(z2), N(0, I)
+        log_prior = log_p2 + log_normal(z1, *self.p_z1(z2))  # log p(z2) p(z1|z2)
         logits = self._bottom_logits(z1.flatten(0, 1))  # (n B, *shape)
         log_px = -self.recon_nll(logits, x.repeat(n, *([1] * (x.dim() - 1)))).view(n, b)
         return log_px + log_prior - log_q
@@ -202,8 +204,9 @@ class HVAE(VAE):
         b = x.shape[0]
         e2 = torch.randn(b, self.config.latent_dim, generator=generator).to(x.device)
         e1 = torch.randn(b, self.config.bottom_dim, generator=generator).to(x.device)
-        recon, kl2, kl1, _ = self._one_draw(x, self.features(x), e2, e1)
-        return {"recon": recon, "kl": kl2.sum(1) + kl1, "mu": self.encode(x)}
+        h = self.features(x)  # one bottom-up pass for the draw and the code
+        recon, kl2, kl1 = self._one_draw(x, h, e2, e1)
+        return {"recon": recon, "kl": kl2.sum(1) + kl1, "mu": self._code(h)}
 
 
 __all__ = ["HVAE", "HVAEConfig", "gaussian_kl_between", "log_normal"]
