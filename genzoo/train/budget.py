@@ -10,6 +10,7 @@ checkpoint. Options the user gives win over the preset; ``--steps`` given keeps 
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import statistics
 import tempfile
@@ -29,13 +30,14 @@ CALIBRATION_STEPS = 30
 
 @dataclass(frozen=True)
 class Preset:
-    """A family's configuration for budgets of at least ``min_seconds`` on the ``data`` it was
-    measured on; ``evidence`` says where the measurement is."""
+    """A family's configuration for budgets from ``min_seconds`` to ``max_seconds`` on the ``data``
+    it was measured on; ``evidence`` says where the measurement is."""
 
     min_seconds: float
     data: tuple[str, ...]
     layer: dict[str, dict[str, Any]]
     evidence: str
+    max_seconds: float = math.inf
 
 
 PRESETS: dict[str, tuple[Preset, ...]] = {
@@ -76,7 +78,11 @@ class BudgetPlan:
 
 def preset_for(model_type: str, budget_s: float, data_name: str) -> Preset | None:
     """The preset measured for ``model_type`` at this budget on this data, or None."""
-    fits = [p for p in PRESETS.get(model_type, ()) if budget_s >= p.min_seconds and data_name in p.data]
+    fits = [
+        p
+        for p in PRESETS.get(model_type, ())
+        if p.min_seconds <= budget_s <= p.max_seconds and data_name in p.data
+    ]
     return max(fits, key=lambda p: p.min_seconds, default=None)
 
 
