@@ -12,6 +12,7 @@ import genzoo
 from genzoo.errors import ConfigError
 from genzoo.registry import get_model_class
 from genzoo.train import budget
+from genzoo.train.schedule import TimeRefit
 from tests.test_cli import assert_one_error_line, run_main
 
 
@@ -66,20 +67,51 @@ def test_a_budget_the_calibration_eats_is_an_error():
         budget.plan("ae", 0, {})
 
 
-def test_cli_budget_trains_the_calibrated_steps(monkeypatch, tmp_path, capsys):
+def test_cli_budget_trains_the_calibrated_steps_then_fits_them_to_the_time(monkeypatch, tmp_path, capsys):
+    # a calibration far too slow (1 step/s) plans 2-3 steps; the run measures its own rate early
+    # and trains until the time is up instead of stopping after 3 steps with most of the budget left
     monkeypatch.setattr(budget, "measure_steps_per_s", lambda spec, work, steps=30: 1.0)
     out = tmp_path / "run"
     argv = ["train", "ae", "--data", "digits", "--latent-dim", "4", "--channels", "8,16", "--threads", "1"]
-    assert run_main([*argv, "--budget", "1m", "--out", str(out), "--quiet", "--image-every", "0"]) == 0
-    said = capsys.readouterr().out
-    assert "calibrated 1 steps/s, so 59 steps" in said or "calibrated 1 steps/s, so 60 steps" in said
+    assert run_main([*argv, "--budget", "3s", "--out", str(out), "--quiet", "--image-every", "0"]) == 0
+    said = capsys.readouterr()
+    assert "calibrated 1 steps/s, so 2 steps" in said.out or "calibrated 1 steps/s, so 3 steps" in said.out
+    assert "genzoo: budget: this run trains" in said.err and "(planned " in said.err
     cfg = json.loads((out / "config.json").read_text())
     run = genzoo.Run(out)
-    assert run.latest == cfg["train"]["steps"] in (59, 60)  # far inside the minute: every step runs
-    # and the explicit --steps of a user is kept
+    state = json.loads((run.path / "checkpoints" / f"step-{run.latest:07d}" / "state.json").read_text())
+    assert cfg["train"]["steps"] > 3 and state["lr_horizon"] == cfg["train"]["steps"]
+    assert 3 < run.latest <= cfg["train"]["steps"] and state["train_seconds"] < 3.5
+    # the explicit --steps of a user is kept, and nothing is refitted
     out2 = tmp_path / "run2"
     assert run_main([*argv, "--budget", "1m", "--steps", "7", "--out", str(out2), "--quiet"]) == 0
-    assert genzoo.Run(out2).latest == 7
+    assert genzoo.Run(out2).latest == 7 and "this run trains" not in capsys.readouterr().err
+
+
+def _steps_at(rate: float, planned: int, limit: float, refit=None) -> tuple[int | None, TimeRefit]:
+    """Feed a TimeRefit a run of ``rate`` steps/s until it answers."""
+    refit = refit or TimeRefit(0, planned, limit)
+    for step in range(1, 10**6):
+        if (new := refit.observe(step, step / rate)) is not None:
+            return new, refit
+    return None, refit
+
+
+def test_time_refit_fills_the_time_at_the_measured_rate():
+    # a calibration that said 1 step/s (planned 100 in 100 s) for a run at 3 steps/s: measured from
+    # 2 s (step 6) to 10 s (step 30), then 30 + 3 x 90 steps
+    new, r = _steps_at(3.0, 100, 100.0)
+    assert (r.ref_step, r.at_step, new) == (6, 30, 300) and r.rate == pytest.approx(3.0)
+    assert r.observe(31, 31 / 3) is None  # once
+    # a calibration that said 10 steps/s for a run at 1 step/s: the schedule shrinks to the time
+    new, r = _steps_at(1.0, 1000, 100.0)
+    assert (r.ref_step, r.at_step, new) == (2, 10, 100)
+    # a run faster than planned reaches half its steps first: 5 planned in 100 s at 1 step/s
+    new, r = _steps_at(1.0, 5, 100.0)
+    assert (r.ref_step, r.at_step, new) == (1, 3, 100)
+    # a resumed run counts from where it starts; no time left: one more step, and only once
+    r = TimeRefit(50, 60, 10.0)
+    assert [r.observe(s, t) for s, t in ((51, 0.3), (53, 9.0), (54, 10.5))] == [None, 54, None]
 
 
 @pytest.mark.parametrize(

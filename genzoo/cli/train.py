@@ -78,8 +78,9 @@ def batch_size_given(args: argparse.Namespace) -> bool:
     return isinstance(file_cfg, dict) and "batch_size" in (file_cfg.get("train") or {})
 
 
-def budget_plan(args: argparse.Namespace) -> tuple[RunSpec, Path, float]:
-    """``--budget``: the run (preset, your options, calibrated steps), where, and its time limit."""
+def budget_plan(args: argparse.Namespace) -> tuple[RunSpec, Path, float, bool]:
+    """``--budget``: the run (preset, your options, calibrated steps), where, its time limit, and
+    whether its steps came from the calibration (then the run fits them to the time it measures)."""
     from genzoo.bench import parse_duration
     from genzoo.train.budget import plan
 
@@ -93,13 +94,13 @@ def budget_plan(args: argparse.Namespace) -> tuple[RunSpec, Path, float]:
     file_cfg = read_config_file(args.config, args.model_type) if args.config else {}
     p = plan(args.model_type, budget_s, file_cfg, sections_from_args(args))
     print(f"genzoo train {p.spec.model_type}: {p.describe(budget_s)}")
-    return p.spec, args.out, p.seconds
+    return p.spec, args.out, p.seconds, p.steps_per_s is not None
 
 
 def cmd_train(args: argparse.Namespace) -> None:
-    limit = None
+    limit, fit_to_time = None, False
     if args.budget is not None:
-        spec, out, limit = budget_plan(args)
+        spec, out, limit, fit_to_time = budget_plan(args)
         resume = False
     else:
         spec, out, resume = spec_from_args(args)
@@ -110,6 +111,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         progress=not args.quiet,
         fit_batch=not batch_size_given(args),
         time_limit_s=limit,
+        fit_to_time=fit_to_time,
     )
     if os.environ.get("RANK", "0") == "0":
         print(Run(path).summary())

@@ -1,6 +1,7 @@
 """What each training step uses, as pure functions of the step: the learning rate (linear warm-up,
 then cosine decay) and the global batch (a per-epoch permutation that depends only on the seed and
-the epoch, so a resume needs no sampler state and each process takes its own slice)."""
+the epoch, so a resume needs no sampler state and each process takes its own slice); and a budget
+run's length, measured in the run (``TimeRefit``)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,45 @@ def lr_at(step: int, cfg: TrainConfig, horizon: int | None = None) -> float:
     t = (step - cfg.warmup_steps) / max(1, horizon - cfg.warmup_steps)
     floor = cfg.min_lr_ratio
     return cfg.lr * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(t, 1.0))))
+
+
+class TimeRefit:
+    """A time-budgeted run's length, measured in the run itself. A calibration before the run times
+    a few steps, often while the machine is busier or quieter than during the run, so the schedule
+    would end early (time left over) or late (stopped before the learning rate has decayed). This
+    measures steps/s between two moments (``start``, then ``refit``: each a fraction of the time
+    limit or of the planned steps, whichever comes first) and gives once the steps that fill the
+    time: step + rate x time left."""
+
+    def __init__(
+        self,
+        step: int,
+        planned: int,
+        limit_s: float,
+        start: tuple[float, float] = (0.02, 0.1),  # (of the time, of the planned steps)
+        refit: tuple[float, float] = (0.1, 0.5),
+    ) -> None:
+        self.first, self.planned, self.limit_s = step, planned, limit_s
+        self.start, self.refit = start, refit
+        self.ref_step: int | None = None
+        self.ref_s = 0.0
+        self.rate, self.at_step = 0.0, 0
+
+    def _reached(self, at: tuple[float, float], step: int, seconds: float) -> bool:
+        return seconds >= at[0] * self.limit_s or step - self.first >= at[1] * (self.planned - self.first)
+
+    def observe(self, step: int, seconds: float) -> int | None:
+        """After ``step`` steps, ``seconds`` into the run: the new total of steps, once, else None."""
+        if self.at_step:
+            return None
+        if self.ref_step is None:
+            if self._reached(self.start, step, seconds):
+                self.ref_step, self.ref_s = step, seconds
+            return None
+        if step <= self.ref_step or not self._reached(self.refit, step, seconds):
+            return None
+        self.rate, self.at_step = (step - self.ref_step) / max(seconds - self.ref_s, 1e-9), step
+        return step + max(1, int(self.rate * max(0.0, self.limit_s - seconds)))
 
 
 class BatchSchedule:

@@ -24,6 +24,7 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
+from genzoo import config as cfgio
 from genzoo import io, viz
 from genzoo.data import TensorData, load_dataset
 from genzoo.data.base import dynamic_binarize_generator
@@ -37,7 +38,7 @@ from genzoo.train import distributed as dd
 from genzoo.train.config import check_train_config
 from genzoo.train.ema import EMA
 from genzoo.train.run import RunSpec, check_resume, fit_batch_to_data, with_data_classes
-from genzoo.train.schedule import BatchSchedule, lr_at
+from genzoo.train.schedule import BatchSchedule, TimeRefit, lr_at
 from genzoo.train.signals import StopRequest
 
 
@@ -290,13 +291,20 @@ class Trainer:
         sig, late = dd.any_flags([stop.requested, late], self.info)
         return sig, late
 
-    def fit(self, stop_at: int | None = None, time_limit_s: float | None = None) -> Path:
+    def fit(
+        self, stop_at: int | None = None, time_limit_s: float | None = None, fit_to_time: bool = False
+    ) -> Path:
         """Train to ``train.steps``; stop early at step ``stop_at`` or after ``time_limit_s``
         seconds of this call, checkpointing where it stops. SIGINT/SIGTERM stop it the same way
-        (after the current step, with a checkpoint) and raise ``TrainingStopped``."""
+        (after the current step, with a checkpoint) and raise ``TrainingStopped``. ``fit_to_time``
+        (a ``--budget`` run, whose steps came from a calibration): once, early, the steps/s measured
+        in this run set ``train.steps`` anew so that the schedule ends with the time limit."""
         tc, main = self.spec.train, self.info.is_main
         end = tc.steps if stop_at is None else min(stop_at, tc.steps)
         t_start = time.perf_counter()
+        refit = None
+        if fit_to_time and time_limit_s and stop_at is None:
+            refit = TimeRefit(self.step, end, time_limit_s)
         elapsed = lambda: self.seconds_before + time.perf_counter() - t_start  # noqa: E731
         if main:
             io.atomic_write_json(self.run / io.CONFIG, self.model.config_dict() | self.spec.sections())
@@ -355,6 +363,11 @@ class Trainer:
                 signalled, late = self._stop_now(stop, t_start, time_limit_s)
                 if late or signalled:
                     end = self.step
+                elif refit is not None and not self.info.enabled:
+                    steps = refit.observe(self.step, time.perf_counter() - t_start)
+                    if steps is not None:
+                        self._set_steps(steps, refit)
+                        refit, end, bar.total = None, steps, steps
                 log_now = self.step % tc.log_every == 0 or self.step == end
                 save_now = self.step % tc.ckpt_every == 0 or self.step == end
                 if log_now or save_now:
@@ -383,6 +396,22 @@ class Trainer:
                 stop.exit_code,
             )
         return self.run
+
+    def _set_steps(self, steps: int, refit: TimeRefit) -> None:
+        """A budget run's new length: the config (and config.json) says ``steps``, and the cosine
+        schedule ends there."""
+        old = self.spec.train.steps
+        self.spec = RunSpec(
+            self.spec.model_type, self.spec.model, self.spec.data, cfgio.replace(self.spec.train, steps=steps)
+        )
+        self.horizon = steps
+        if self.info.is_main:
+            io.atomic_write_json(self.run / io.CONFIG, self.model.config_dict() | self.spec.sections())
+            print(
+                f"genzoo: budget: this run trains {refit.rate:.3g} steps/s (steps {refit.ref_step}-{refit.at_step}), "
+                f"so its schedule now ends at step {steps:,} (planned {old:,}) with the time limit",
+                file=sys.stderr,
+            )
 
     def _log(self, sums: dict, counts: dict, n_steps: int, dt: float, elapsed: float, bar: tqdm) -> None:
         """Means of each term over the steps where it was logged, and over processes."""
@@ -422,14 +451,17 @@ def train(
     stop_at: int | None = None,
     time_limit_s: float | None = None,
     fit_batch: bool = True,
+    fit_to_time: bool = False,
 ) -> Path:
     """Train (or resume) a run; returns the run directory. A distributed run leaves its process
     group when this returns or raises. ``fit_batch``: a batch larger than the training set
-    becomes the whole set, with a one-line note (False: that is a ConfigError)."""
+    becomes the whole set, with a one-line note (False: that is a ConfigError). ``fit_to_time``:
+    the steps came from a calibration, so the run measures its own steps/s once, early, and fits
+    its length to ``time_limit_s`` (``Trainer.fit``)."""
     try:
         with loop_reports(False):  # its own bar speaks; sampling for its pictures stays quiet
             return Trainer(spec, out, resume=resume, progress=progress, fit_batch=fit_batch).fit(
-                stop_at=stop_at, time_limit_s=time_limit_s
+                stop_at=stop_at, time_limit_s=time_limit_s, fit_to_time=fit_to_time
             )
     finally:
         dd.teardown()
