@@ -48,6 +48,21 @@ def test_the_vae_preset_applies_where_it_was_measured_and_your_options_win():
     assert budget.preset_for("dcgan", 600, "mnist") is None  # its defaults are what bench measured
 
 
+def test_the_ddpm_preset_holds_between_the_budgets_it_was_measured_for():
+    calibrate, _ = _fixed(2.0)
+    p = budget.plan("ddpm", 600, {"data": {"name": "mnist"}}, calibrate=calibrate)
+    assert p.preset is budget.PRESETS["ddpm"][0]
+    assert (p.spec.model.channels, p.spec.train.batch_size, p.spec.train.lr) == (16, 64, 2e-3)
+    defaults = get_model_class("ddpm").config_class()
+    for seconds in (299, 901, 3600):  # shorter or longer than measured: the defaults
+        assert budget.preset_for("ddpm", seconds, "mnist") is None
+    assert budget.preset_for("ddpm", 600, "fashion-mnist") is None
+    mine = budget.plan(
+        "ddpm", 600, {"data": {"name": "mnist"}, "train": {"batch_size": 128}}, calibrate=calibrate
+    )
+    assert (mine.spec.model.channels, mine.spec.train.batch_size) == (16, 128) != (defaults.channels, 64)
+
+
 def test_steps_given_are_kept_and_nothing_is_calibrated():
     calibrate, calls = _fixed(50.0)
     p = budget.plan("ae", 90, {"train": {"steps": 123}}, calibrate=calibrate)
