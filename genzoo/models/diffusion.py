@@ -26,7 +26,7 @@ from typing import Any, Literal
 import torch
 import torch.nn.functional as F
 
-from genzoo import progress, sampling
+from genzoo import progress, sampler_options, sampling
 from genzoo.conditional import ClassConditional
 from genzoo.errors import ConfigError, GenzooError
 from genzoo.models.base import Batch, GenerativeModel, Output, device_of, evaluating
@@ -228,46 +228,6 @@ class DDPM(GenerativeModel):
         return x0, (xt - ab.sqrt() * x0) / (1 - ab).sqrt()
 
     # -- sampling -----------------------------------------------------------------------------------------
-    def _settings(self, sampler, steps, eta, spacing, churn) -> dict:
-        """The keyword arguments of ``sampling.sample`` for these options (None: the config's default),
-        a ConfigError for an option the sampler does not have or a bad value."""
-        c = self.config
-        sampler = sampler or c.sampler
-        if sampler not in sampling.SAMPLERS:
-            raise ConfigError(f"unknown sampler {sampler!r}; choose one of {', '.join(sampling.SAMPLERS)}")
-        if sampler == "ddpm":
-            steps = c.timesteps if steps is None else steps
-        steps = c.sample_steps if steps is None else steps
-        if not 1 <= steps <= c.timesteps:
-            raise ConfigError(
-                f"--steps must be between 1 and the model's {c.timesteps} timesteps, got {steps}"
-            )
-        if sampler == "ddpm":
-            sampling.check_ddpm(c.timesteps, steps)
-        if eta is not None and sampler not in sampling.ETA_SAMPLERS:
-            raise ConfigError(f"--eta applies to the ddim and dpm++sde samplers; {sampler} has no eta")
-        if eta is not None and not (math.isfinite(eta) and eta >= 0):
-            raise ConfigError(f"--eta must be a number >= 0, got {eta}")
-        if churn is not None and sampler != "edm":
-            raise ConfigError(f"--churn applies to the edm sampler; {sampler} has no churn")
-        if churn is not None and not (math.isfinite(churn) and churn >= 0):
-            raise ConfigError(f"--churn must be a number >= 0 (0: deterministic), got {churn}")
-        if spacing is not None and spacing not in sampling.SPACINGS:
-            raise ConfigError(f"unknown spacing {spacing!r}; choose one of {', '.join(sampling.SPACINGS)}")
-        if spacing not in (None, "auto") and sampler == "ddpm":
-            raise ConfigError("--spacing applies to the samplers with a step grid; ddpm runs all T steps")
-        if eta is None:
-            eta = {"ddim": c.eta, "dpm++sde": c.sde_eta}.get(sampler)
-        return {
-            "sampler": sampler,
-            "steps": steps,
-            "eta": eta,
-            "spacing": "auto" if sampler == "ddpm" else spacing or c.spacing,
-            "churn": c.churn if churn is None else churn,
-            "churn_sigmas": (c.churn_sigma_min, c.churn_sigma_max),
-            "churn_noise": c.churn_noise,
-        }
-
     def sampler_settings(
         self,
         sampler: str | None = None,
@@ -282,17 +242,9 @@ class DDPM(GenerativeModel):
         on its grid, ``network_evals`` per sample, and the options that sampler has: ``eta`` (ddim,
         dpm++sde), ``spacing`` (the grid, resolved from auto; not ddpm), ``churn`` (edm), ``guidance``
         (a class-conditional model)."""
-        kw = self._settings(sampler, steps, eta, spacing, churn)
-        name, n = kw["sampler"], kw["steps"]
-        if name == "edm":
-            sampling.check_churn(kw["churn"], kw["churn_sigmas"], kw["churn_noise"])
-        out: dict[str, Any] = {"sampler": name, "steps": n, "network_evals": sampling.network_evals(name, n)}
-        if name in sampling.ETA_SAMPLERS:
-            out["eta"] = kw["eta"]
-        if name != "ddpm":
-            out["spacing"] = sampling.DEFAULT_SPACING[name] if kw["spacing"] == "auto" else kw["spacing"]
-        if name == "edm":
-            out["churn"] = kw["churn"]
+        out = sampler_options.describe(
+            sampler_options.resolve(self.config, sampler, steps, eta, spacing, churn)
+        )
         w = self._guidance(guidance)
         if w is not None:
             out["guidance"] = w
@@ -317,7 +269,7 @@ class DDPM(GenerativeModel):
         logsnr | karras), edm's ``churn`` (S_churn), ``guidance`` w of a conditional model,
         ``callback(t, x_t, x0_hat)`` after every step, both (n, *shape) in the data's range (a trajectory,
         or the explorer's stream)."""
-        kw = self._settings(sampler, steps, eta, spacing, churn)
+        kw = sampler_options.resolve(self.config, sampler, steps, eta, spacing, churn)
         sampler, steps = kw.pop("sampler"), kw.pop("steps")
         dev, n = device_of(self), len(seeds)
         out, chunks = [], -(-n // SAMPLE_BATCH)
