@@ -103,30 +103,35 @@ def test_cli_budget_trains_the_calibrated_steps_then_fits_them_to_the_time(monke
     assert genzoo.Run(out2).latest == 7 and "this run trains" not in capsys.readouterr().err
 
 
-def _steps_at(rate: float, planned: int, limit: float, refit=None) -> tuple[int | None, TimeRefit]:
-    """Feed a TimeRefit a run of ``rate`` steps/s until it answers."""
-    refit = refit or TimeRefit(0, planned, limit)
-    for step in range(1, 10**6):
-        if (new := refit.observe(step, step / rate)) is not None:
-            return new, refit
-    return None, refit
+def _refits(refit: TimeRefit, seconds_of_step) -> list[tuple[int, int]]:
+    """(step, new total) at each answer of a TimeRefit fed a run whose step s ends at seconds_of_step(s)."""
+    out = []
+    for step in range(refit.first + 1, 10**6):
+        t = seconds_of_step(step)
+        if t > refit.limit_s:
+            return out
+        if (new := refit.observe(step, t)) is not None:
+            out.append((step, new))
+    return out
 
 
 def test_time_refit_fills_the_time_at_the_measured_rate():
-    # a calibration that said 1 step/s (planned 100 in 100 s) for a run at 3 steps/s: measured from
-    # 2 s (step 6) to 10 s (step 30), then 30 + 3 x 90 steps
-    new, r = _steps_at(3.0, 100, 100.0)
-    assert (r.ref_step, r.at_step, new) == (6, 30, 300) and r.rate == pytest.approx(3.0)
-    assert r.observe(31, 31 / 3) is None  # once
+    # a calibration that said 1 step/s (100 planned in 100 s) for a run at 3 steps/s: measured from
+    # 2 s (step 6) to 10 s (step 30), then 30 + 3 x 90 steps; the later checks agree
+    r = TimeRefit(0, 100, 100.0)
+    assert _refits(r, lambda s: s / 3) == [(30, 300), (90, 300), (150, 300), (210, 300)]
+    assert r.rate == pytest.approx(3.0) and r.count == 4
     # a calibration that said 10 steps/s for a run at 1 step/s: the schedule shrinks to the time
-    new, r = _steps_at(1.0, 1000, 100.0)
-    assert (r.ref_step, r.at_step, new) == (2, 10, 100)
+    assert _refits(TimeRefit(0, 1000, 100.0), lambda s: s)[0] == (10, 100)
     # a run faster than planned reaches half its steps first: 5 planned in 100 s at 1 step/s
-    new, r = _steps_at(1.0, 5, 100.0)
-    assert (r.ref_step, r.at_step, new) == (1, 3, 100)
-    # a resumed run counts from where it starts; no time left: one more step, and only once
+    assert _refits(TimeRefit(0, 5, 100.0), lambda s: s)[0] == (3, 100)
+    # a run that speeds up from 2 to 4 steps/s at 40 s (80 steps by then: 320 fit in 100 s): the check
+    # at 50% measures 30-50 s (3 steps/s), the one at 70% 50-70 s (4 steps/s) and gives the 320
+    speed_up = lambda s: s / 2 if s <= 80 else 40 + (s - 80) / 4  # noqa: E731
+    assert _refits(TimeRefit(0, 200, 100.0), speed_up) == [(20, 200), (60, 200), (120, 270), (200, 320)]
+    # a resumed run counts from where it starts; no time left: one more step at each due check
     r = TimeRefit(50, 60, 10.0)
-    assert [r.observe(s, t) for s, t in ((51, 0.3), (53, 9.0), (54, 10.5))] == [None, 54, None]
+    assert [r.observe(s, t) for s, t in ((51, 0.3), (53, 9.0), (54, 9.5))] == [None, 54, 55]
 
 
 @pytest.mark.parametrize(

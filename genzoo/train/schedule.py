@@ -31,9 +31,9 @@ class TimeRefit:
     """A time-budgeted run's length, measured in the run itself. A calibration before the run times
     a few steps, often while the machine is busier or quieter than during the run, so the schedule
     would end early (time left over) or late (stopped before the learning rate has decayed). This
-    measures steps/s between two moments (``start``, then ``refit``: each a fraction of the time
-    limit or of the planned steps, whichever comes first) and gives once the steps that fill the
-    time: step + rate x time left."""
+    measures steps/s from ``start`` to ``first`` (each a fraction of the time limit or of the planned
+    steps, whichever comes first), then again from there to each of ``later`` (fractions of the time),
+    and at each of those moments gives the steps that fill the time left: step + rate x time left."""
 
     def __init__(
         self,
@@ -41,29 +41,34 @@ class TimeRefit:
         planned: int,
         limit_s: float,
         start: tuple[float, float] = (0.02, 0.1),  # (of the time, of the planned steps)
-        refit: tuple[float, float] = (0.1, 0.5),
+        first: tuple[float, float] = (0.1, 0.5),
+        later: tuple[float, ...] = (0.3, 0.5, 0.7),
     ) -> None:
         self.first, self.planned, self.limit_s = step, planned, limit_s
-        self.start, self.refit = start, refit
+        self.start = start
+        self.points = [first, *((f, math.inf) for f in later)]
         self.ref_step: int | None = None
         self.ref_s = 0.0
-        self.rate, self.at_step = 0.0, 0
+        self.rate, self.from_step, self.at_step, self.count = 0.0, 0, 0, 0
 
     def _reached(self, at: tuple[float, float], step: int, seconds: float) -> bool:
         return seconds >= at[0] * self.limit_s or step - self.first >= at[1] * (self.planned - self.first)
 
     def observe(self, step: int, seconds: float) -> int | None:
-        """After ``step`` steps, ``seconds`` into the run: the new total of steps, once, else None."""
-        if self.at_step:
-            return None
+        """After ``step`` steps, ``seconds`` into the run: the new total of steps at a refit moment,
+        else None."""
         if self.ref_step is None:
             if self._reached(self.start, step, seconds):
                 self.ref_step, self.ref_s = step, seconds
             return None
-        if step <= self.ref_step or not self._reached(self.refit, step, seconds):
+        if not self.points or step <= self.ref_step or not self._reached(self.points[0], step, seconds):
             return None
-        self.rate, self.at_step = (step - self.ref_step) / max(seconds - self.ref_s, 1e-9), step
-        return step + max(1, int(self.rate * max(0.0, self.limit_s - seconds)))
+        self.points.pop(0)
+        self.rate = (step - self.ref_step) / max(seconds - self.ref_s, 1e-9)
+        self.from_step, self.at_step, self.count = self.ref_step, step, self.count + 1
+        self.ref_step, self.ref_s = step, seconds  # the next rate is measured from here
+        self.planned = step + max(1, int(self.rate * max(0.0, self.limit_s - seconds)))
+        return self.planned
 
 
 class BatchSchedule:

@@ -297,8 +297,9 @@ class Trainer:
         """Train to ``train.steps``; stop early at step ``stop_at`` or after ``time_limit_s``
         seconds of this call, checkpointing where it stops. SIGINT/SIGTERM stop it the same way
         (after the current step, with a checkpoint) and raise ``TrainingStopped``. ``fit_to_time``
-        (a ``--budget`` run, whose steps came from a calibration): once, early, the steps/s measured
-        in this run set ``train.steps`` anew so that the schedule ends with the time limit."""
+        (a ``--budget`` run, whose steps came from a calibration): early, and again at 30%, 50% and 70%
+        of the time, the steps/s measured in this run set ``train.steps`` anew so that the schedule
+        ends with the time limit (``TimeRefit``)."""
         tc, main = self.spec.train, self.info.is_main
         end = tc.steps if stop_at is None else min(stop_at, tc.steps)
         t_start = time.perf_counter()
@@ -367,7 +368,7 @@ class Trainer:
                     steps = refit.observe(self.step, time.perf_counter() - t_start)
                     if steps is not None:
                         self._set_steps(steps, refit)
-                        refit, end, bar.total = None, steps, steps
+                        end, bar.total = steps, steps
                 log_now = self.step % tc.log_every == 0 or self.step == end
                 save_now = self.step % tc.ckpt_every == 0 or self.step == end
                 if log_now or save_now:
@@ -399,7 +400,7 @@ class Trainer:
 
     def _set_steps(self, steps: int, refit: TimeRefit) -> None:
         """A budget run's new length: the config (and config.json) says ``steps``, and the cosine
-        schedule ends there."""
+        schedule ends there. The first refit says so in one line; the later ones only update."""
         old = self.spec.train.steps
         self.spec = RunSpec(
             self.spec.model_type, self.spec.model, self.spec.data, cfgio.replace(self.spec.train, steps=steps)
@@ -407,11 +408,13 @@ class Trainer:
         self.horizon = steps
         if self.info.is_main:
             io.atomic_write_json(self.run / io.CONFIG, self.model.config_dict() | self.spec.sections())
-            print(
-                f"genzoo: budget: this run trains {refit.rate:.3g} steps/s (steps {refit.ref_step}-{refit.at_step}), "
-                f"so its schedule now ends at step {steps:,} (planned {old:,}) with the time limit",
-                file=sys.stderr,
-            )
+            if refit.count == 1:
+                print(
+                    f"genzoo: budget: this run trains {refit.rate:.3g} steps/s (steps {refit.from_step}-"
+                    f"{refit.at_step}), so its schedule now ends at step {steps:,} (planned {old:,}) with the "
+                    "time limit; measured again at 30%, 50% and 70% of the time",
+                    file=sys.stderr,
+                )
 
     def _log(self, sums: dict, counts: dict, n_steps: int, dt: float, elapsed: float, bar: tqdm) -> None:
         """Means of each term over the steps where it was logged, and over processes."""
@@ -456,8 +459,8 @@ def train(
     """Train (or resume) a run; returns the run directory. A distributed run leaves its process
     group when this returns or raises. ``fit_batch``: a batch larger than the training set
     becomes the whole set, with a one-line note (False: that is a ConfigError). ``fit_to_time``:
-    the steps came from a calibration, so the run measures its own steps/s once, early, and fits
-    its length to ``time_limit_s`` (``Trainer.fit``)."""
+    the steps came from a calibration, so the run measures its own steps/s early and three times
+    more, and fits its length to ``time_limit_s`` (``Trainer.fit``)."""
     try:
         with loop_reports(False):  # its own bar speaks; sampling for its pictures stays quiet
             return Trainer(spec, out, resume=resume, progress=progress, fit_batch=fit_batch).fit(
