@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import subprocess
 import sys
 import time
@@ -58,11 +59,12 @@ def also_scores(x: torch.Tensor, counts: list[int], data: DataConfig) -> dict[st
 
 
 def run_genzoo(args: argparse.Namespace, data: DataConfig) -> dict[str, Any]:
-    run = args.out / f"{args.family}-genzoo"
+    run = args.out / f"{args.family}-genzoo{args.tag}"
     cmd = [sys.executable, "-m", "genzoo", "train", args.family, "--data", data.name, "--budget",
            f"{args.minutes:g}m", "--threads", str(args.threads), "--quiet", "--out", str(run)]  # fmt: skip
     if data.root:
         cmd += ["--data-root", data.root]
+    cmd += shlex.split(args.options)
     t0 = time.time()
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode != 0:
@@ -74,11 +76,12 @@ def run_genzoo(args: argparse.Namespace, data: DataConfig) -> dict[str, Any]:
     t1 = time.perf_counter()
     x = draw_samples(model, args.n, seed=0)
     sample_s = time.perf_counter() - t1
-    viz.save_grid(list(x[:64].split(8)), args.out / f"{args.family}-genzoo.png")
+    viz.save_grid(list(x[:64].split(8)), args.out / f"{args.family}-genzoo{args.tag}.png")
     return (
         {
             "command": " ".join(["genzoo", *cmd[3:]]),
             "plan": done.stdout.strip().splitlines()[0] if done.stdout.strip() else "",
+            "refit": [line for line in done.stderr.splitlines() if line.startswith("genzoo: budget:")],
             "steps": state["step"],
             "train_seconds": state["train_seconds"],
             "command_seconds": round(wall, 1),
@@ -119,7 +122,7 @@ def run_peer(args: argparse.Namespace, data: DataConfig) -> dict[str, Any]:
         t0 = time.perf_counter()
         x, _ = sample(unet, sched, args.n, steps=50, seed=0)
     sample_s = time.perf_counter() - t0
-    viz.save_grid(list(x[:64].split(8)), args.out / f"{args.family}-peer.png")
+    viz.save_grid(list(x[:64].split(8)), args.out / f"{args.family}-peer{args.tag}.png")
     return (
         {"peer": FAMILIES[args.family], "sample_images_per_s": args.n / sample_s}
         | stats
@@ -156,6 +159,10 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=10_000, help="samples scored per side")
     ap.add_argument("--also-n", type=int, nargs="*", default=[], help="also score the first M samples")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument(
+        "--options", default="", help="more genzoo train options (a probe: the target gives none)"
+    )
+    ap.add_argument("--tag", default="", help="appended to the output names (a probe, a rerun)")
     ap.add_argument("--data-root", default=None, help="default: GENZOO_DATA")
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--report", action="store_true", help="print the table of the sides measured in --out")
@@ -171,7 +178,9 @@ def main() -> None:
     started = time.time()
     row = (run_genzoo if args.side == "genzoo" else run_peer)(args, data)
     row |= stamp(args.threads, started)
-    (args.out / f"{args.family}-{args.side}.json").write_text(json.dumps(row, indent=2, default=str))
+    (args.out / f"{args.family}-{args.side}{args.tag}.json").write_text(
+        json.dumps(row, indent=2, default=str)
+    )
     print(json.dumps(row, default=str), flush=True)
 
 
