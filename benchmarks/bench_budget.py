@@ -131,13 +131,13 @@ def run_peer(args: argparse.Namespace, data: DataConfig) -> dict[str, Any]:
     )
 
 
-def report(out: Path) -> str:
+def report(out: Path, tag: str = "") -> str:
     lines = [
         "| family | genzoo steps | peer steps | genzoo FID | peer FID | ratio | samples | genzoo plan |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for fam in FAMILIES:
-        paths = [out / f"{fam}-{side}.json" for side in ("genzoo", "peer")]
+        paths = [out / f"{fam}-{side}{tag}.json" for side in ("genzoo", "peer")]
         if not all(p.is_file() for p in paths):
             continue
         g, p = (json.loads(q.read_text()) for q in paths)
@@ -168,7 +168,7 @@ def main() -> None:
     ap.add_argument("--report", action="store_true", help="print the table of the sides measured in --out")
     args = ap.parse_args()
     if args.report:
-        print(report(args.out))
+        print(report(args.out, args.tag))
         return
     if not (args.family and args.side):
         ap.error("give --family and --side (or --report)")
