@@ -31,7 +31,8 @@ def test_the_vae_preset_applies_where_it_was_measured_and_your_options_win():
     p = budget.plan("vae", 600, {"data": {"name": "mnist"}}, calibrate=calibrate)
     assert p.preset is budget.PRESETS["vae"][0]
     m = p.spec.model
-    assert (m.arch, list(m.hidden), m.latent_dim, p.spec.train.lr) == ("mlp", [1024, 512], 32, 1e-3)
+    assert (m.arch, list(m.hidden), m.latent_dim) == ("mlp", [1024, 512], 32)
+    assert (p.spec.train.lr, p.spec.train.batch_size) == (2e-3, 256)
     assert calls and calls[0].model.hidden == m.hidden  # the calibration timed the preset's network
     # steps: 50 steps/s over what is left of 600 s after the (instant) calibration
     assert p.spec.train.steps == budget.steps_for(50.0, p.seconds) and 29_900 <= p.spec.train.steps <= 30_000
