@@ -108,7 +108,7 @@ def test_cli_budget_trains_the_calibrated_steps_then_fits_them_to_the_time(monke
 def _refits(refit: TimeRefit, seconds_of_step) -> list[tuple[int, int]]:
     """(step, new total) at each answer of a TimeRefit fed a run whose step s ends at seconds_of_step(s)."""
     out = []
-    for step in range(refit.first + 1, 10**6):
+    for step in range(refit.step0 + 1, 10**6):
         t = seconds_of_step(step)
         if t > refit.limit_s:
             return out

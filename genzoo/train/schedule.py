@@ -44,7 +44,7 @@ class TimeRefit:
         first: tuple[float, float] = (0.1, 0.5),
         later: tuple[float, ...] = (0.3, 0.5, 0.7),
     ) -> None:
-        self.first, self.planned, self.limit_s = step, planned, limit_s
+        self.step0, self.planned, self.limit_s = step, planned, limit_s
         self.start = start
         self.points = [first, *((f, math.inf) for f in later)]
         self.ref_step: int | None = None
@@ -52,7 +52,7 @@ class TimeRefit:
         self.rate, self.from_step, self.at_step, self.count = 0.0, 0, 0, 0
 
     def _reached(self, at: tuple[float, float], step: int, seconds: float) -> bool:
-        return seconds >= at[0] * self.limit_s or step - self.first >= at[1] * (self.planned - self.first)
+        return seconds >= at[0] * self.limit_s or step - self.step0 >= at[1] * (self.planned - self.step0)
 
     def observe(self, step: int, seconds: float) -> int | None:
         """After ``step`` steps, ``seconds`` into the run: the new total of steps at a refit moment,

@@ -303,12 +303,12 @@ class Trainer:
         tc, main = self.spec.train, self.info.is_main
         end = tc.steps if stop_at is None else min(stop_at, tc.steps)
         t_start = time.perf_counter()
-        refit = None
-        if fit_to_time and time_limit_s and stop_at is None:
+        refit = None  # one process only: under torchrun each would measure its own rate
+        if fit_to_time and time_limit_s and stop_at is None and not self.info.enabled:
             refit = TimeRefit(self.step, end, time_limit_s)
         elapsed = lambda: self.seconds_before + time.perf_counter() - t_start  # noqa: E731
         if main:
-            io.atomic_write_json(self.run / io.CONFIG, self.model.config_dict() | self.spec.sections())
+            self._write_config()
             ckpt.truncate_metrics(self.run / "metrics.jsonl", self.step)
             ckpt.remove_partial_checkpoints(self.run)
         if self.step == 0:
@@ -364,7 +364,7 @@ class Trainer:
                 signalled, late = self._stop_now(stop, t_start, time_limit_s)
                 if late or signalled:
                     end = self.step
-                elif refit is not None and not self.info.enabled:
+                elif refit is not None:
                     steps = refit.observe(self.step, time.perf_counter() - t_start)
                     if steps is not None:
                         self._set_steps(steps, refit)
@@ -407,7 +407,7 @@ class Trainer:
         )
         self.horizon = steps
         if self.info.is_main:
-            io.atomic_write_json(self.run / io.CONFIG, self.model.config_dict() | self.spec.sections())
+            self._write_config()
             if refit.count == 1:
                 print(
                     f"genzoo: budget: this run trains {refit.rate:.3g} steps/s (steps {refit.from_step}-"
@@ -415,6 +415,9 @@ class Trainer:
                     "time limit; measured again at 30%, 50% and 70% of the time",
                     file=sys.stderr,
                 )
+
+    def _write_config(self) -> None:
+        io.atomic_write_json(self.run / io.CONFIG, self.model.config_dict() | self.spec.sections())
 
     def _log(self, sums: dict, counts: dict, n_steps: int, dt: float, elapsed: float, bar: tqdm) -> None:
         """Means of each term over the steps where it was logged, and over processes."""
