@@ -7,12 +7,21 @@ import math
 
 import pytest
 import torch
-from torch.distributions import Bernoulli, MultivariateNormal, Normal, kl_divergence
+from torch.distributions import (
+    Bernoulli,
+    Categorical,
+    Independent,
+    MixtureSameFamily,
+    MultivariateNormal,
+    Normal,
+    kl_divergence,
+)
 
 import genzoo
 from genzoo import config as cfgio
 from genzoo.errors import ConfigError, GenzooError
 from genzoo.eval.likelihood import evaluate_likelihood
+from genzoo.models.hvae import HVAE
 from genzoo.models.vae import CVAE, VAE, BetaVAE, BetaVAEConfig, CVAEConfig, VAEConfig, gaussian_kl
 from genzoo.train import train
 from tests.conftest import tiny_spec
@@ -72,11 +81,20 @@ def test_the_gradient_reaches_the_encoder_through_z():
     )
 
 
-def linear_gaussian_vae():
+def linear_gaussian_vae(**prior):
     """x = W z + b + sigma * noise, z ~ N(0, I): log p(x) = log N(x; b, W W^T + sigma^2 I) exactly.
-    q(z|x) has the exact posterior mean but a diagonal, three times too wide variance: the ELBO is loose."""
+    q(z|x) has the exact posterior mean but a diagonal, three times too wide variance: the ELBO is loose.
+    (``prior``: config keys of another prior; the log p(x) and ELBO returned are N(0, I)'s.)"""
     model = make(
-        VAE, (4,), arch="mlp", latent_dim=2, hidden=(), likelihood="gaussian", sigma=0.5, output="identity"
+        VAE,
+        (4,),
+        arch="mlp",
+        latent_dim=2,
+        hidden=(),
+        likelihood="gaussian",
+        sigma=0.5,
+        output="identity",
+        **prior,
     )
     g = torch.Generator().manual_seed(3)
     W, b = torch.randn(4, 2, generator=g), torch.randn(4, generator=g) * 0.3
@@ -418,3 +436,95 @@ def test_a_cvae_takes_the_class_names_of_its_data_and_a_wrong_count_is_one_clear
     run = train(tiny_spec("cvae", steps=2, image_every=0), tmp_path / "r", progress=False)
     assert genzoo.load(run).class_names == tuple(str(d) for d in range(10))  # digits' names, saved
     train(tiny_spec("cvae", steps=4, image_every=0), tmp_path / "r", resume=True, progress=False)
+
+
+# -- the VampPrior ---------------------------------------------------------------------------------
+def vamp_mixture(model) -> MixtureSameFamily:
+    """The VampPrior as torch.distributions builds it: (1/K) sum_k N(mu_k, diag(var_k))."""
+    mu, logvar = model.prior_mixture()
+    comps = Independent(Normal(mu, torch.exp(0.5 * logvar)), 1)
+    return MixtureSameFamily(Categorical(logits=torch.zeros(mu.shape[0])), comps)
+
+
+def test_vamp_prior_density_is_the_mixture_of_the_pseudo_inputs_posteriors():
+    model = make(VAE, (1, 4, 4), arch="mlp", latent_dim=3, hidden=(16,), prior="vamp", prior_components=7)
+    z = torch.randn(4, 5, 3, generator=torch.Generator().manual_seed(0)) * 2
+    with torch.no_grad():
+        u = torch.sigmoid(model.pseudo_inputs)  # the components are q(z|u_k) of the sigmoid-ed inputs
+        mu, logvar = model.posterior(u)
+        torch.testing.assert_close(model.prior_mixture(), (mu, logvar))
+        torch.testing.assert_close(model.log_prior(z), vamp_mixture(model).log_prob(z), atol=1e-5, rtol=0)
+    # the pseudo-inputs learn: the loss's gradient reaches them through log p(z)
+    model.loss((torch.rand(5, 1, 4, 4).bernoulli(),)).loss.backward()
+    assert model.pseudo_inputs.grad.abs().sum() > 0
+
+
+def test_vamp_prior_iwae_bound_tightens_to_the_exact_mixture_likelihood():
+    """A linear-Gaussian decoder under a mixture prior: p(x) = (1/K) sum_k N(x; W m_k + b,
+    W S_k W^T + sigma^2 I), exact; the IWAE bound with log p(z) of the VampPrior must rise to it."""
+    model, x, _, _ = linear_gaussian_vae(prior="vamp", prior_components=2)
+    with torch.no_grad():
+        model.pseudo_inputs.copy_(torch.tensor([[1.5, -1.0, 0.5, 1.0], [-1.0, 0.5, 1.0, -0.5]]))
+        W, b = model.decoder[0].weight, model.decoder[0].bias
+        mu, logvar = model.prior_mixture()  # (2, 2) each
+        comps = [
+            MultivariateNormal(W @ m + b, W @ torch.diag(lv.exp()) @ W.T + 0.25 * torch.eye(4)).log_prob(x)
+            for m, lv in zip(mu, logvar, strict=True)
+        ]
+        log_px = torch.logsumexp(torch.stack(comps), 0) - math.log(2)  # (3,)
+    g = torch.Generator().manual_seed(0)
+    one = model.log_likelihood(x.repeat(400, 1), k=1, generator=g).view(400, 3).mean(0)
+    ten = model.log_likelihood(x.repeat(400, 1), k=10, generator=g).view(400, 3).mean(0)
+    assert (one < ten).all() and (ten < log_px + 0.01).all() and (one < log_px - 0.2).all()
+    close = model.log_likelihood(x, k=20_000, generator=g, chunk_rows=6000)
+    torch.testing.assert_close(close, log_px, atol=0.03, rtol=0)
+
+
+def test_vamp_prior_elbo_is_the_one_sample_log_weight_and_its_kl_estimate_is_unbiased():
+    model = make(VAE, (1, 4, 4), arch="mlp", latent_dim=3, hidden=(16,), prior="vamp", prior_components=5)
+    x = torch.rand(6, 1, 4, 4, generator=torch.Generator().manual_seed(1)).bernoulli()
+    with torch.no_grad():
+        mu, logvar = model.posterior(x)
+        eps = torch.randn(1, *mu.shape, generator=torch.Generator().manual_seed(2))
+        _, _, _, recon, kl = model._elbo_parts(x, None, eps[0])
+        log_w = model._log_weights(x, None, mu, logvar, eps)[0]  # log p(x|z) + log p(z) - log q(z|x)
+        torch.testing.assert_close(-(recon + kl.sum(1)), log_w)
+        # E_q[log q(z|x) - log p(z)] by a large Monte Carlo average against torch.distributions'
+        q = Independent(Normal(mu, torch.exp(0.5 * logvar)), 1)
+        z = q.sample((20_000,))  # (S, 6, 3)
+        ref = (q.log_prob(z) - vamp_mixture(model).log_prob(z)).mean(0)
+        draws = torch.stack([model.kl_units(mu, logvar, e)[:, 0] for e in torch.randn(4000, *mu.shape)])
+        se = draws.std(0) / math.sqrt(4000)
+        assert ((draws.mean(0) - ref).abs() < 4 * se + 0.01).all(), (draws.mean(0), ref, se)
+
+
+def test_vamp_prior_samples_follow_the_mixture_and_each_depends_on_its_seed_alone():
+    model, _, _, _ = linear_gaussian_vae(prior="vamp", prior_components=2)
+    with torch.no_grad():  # two components far apart (their means differ by several stds)
+        model.pseudo_inputs.copy_(torch.tensor([[4.0, -3.0, 1.0, 3.0], [-3.0, 2.0, 3.0, -2.0]]))
+    z = model.sample_latent(4000, seeds=range(4000))
+    assert torch.equal(model.sample_latent(3, seeds=[7, 2, 9])[1], z[2])  # seed 2 alone decides row 2
+    mix = vamp_mixture(model)
+    mean, var = mix.mean.detach(), mix.variance.detach()
+    se = (var / 4000).sqrt()
+    assert ((z.mean(0) - mean).abs() < 4 * se).all(), (z.mean(0), mean)
+    assert torch.allclose(z.var(0), var, rtol=0.1), (z.var(0), var)
+    assert model.sample(3, seeds=[1, 2, 3]).shape == (3, 4)
+
+
+def test_vamp_prior_trains_saves_and_loads_and_other_families_refuse_it(tmp_path):
+    spec = tiny_spec("vae", steps=60, log_every=20, lr=3e-3)
+    spec.model.prior, spec.model.prior_components = "vamp", 20
+    run = train(spec, tmp_path / "r", progress=False)
+    m = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert m[-1]["elbo"] > m[0]["elbo"] + 2.0, (m[0], m[-1])
+    model, x = genzoo.load(run), torch.rand(4, 1, 8, 8).bernoulli()
+    assert model.config.prior == "vamp" and model.pseudo_inputs.shape == (20, 1, 8, 8)
+    again = genzoo.load(run)
+    g = lambda: torch.Generator().manual_seed(0)  # noqa: E731
+    torch.testing.assert_close(
+        model.log_likelihood(x, k=50, generator=g()), again.log_likelihood(x, k=50, generator=g())
+    )
+    for cls, cfg in [(HVAE, {}), (CVAE, {}), (BetaVAE, {"free_bits": 0.5}), (VAE, {"prior_components": 0})]:
+        with pytest.raises(ConfigError, match="prior"):
+            make(cls, (1, 4, 4), arch="mlp", hidden=(8,), prior="vamp", **cfg)

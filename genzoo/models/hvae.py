@@ -61,6 +61,7 @@ def log_normal(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch
 class HVAE(VAE):
     model_type = "hvae"
     config_class = HVAEConfig
+    priors = ("normal",)  # p(z2) = N(0, I), p(z1|z2) learned
 
     def __init__(self, config: HVAEConfig, shape: tuple[int, ...]) -> None:
         if config.bottom_dim < 1:
