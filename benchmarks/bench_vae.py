@@ -27,6 +27,10 @@ minutes (k = 1000 on ``--curve-n`` test images per point, and on all 10,000 for 
     python benchmarks/bench_vae.py --data-root "$GENZOO_DATA" --threads 1 --speed 60 --speed-rounds 3 \
         --out runs/bench-vae-speed
 
+``--curve RUN`` scores the kept checkpoints of a run trained elsewhere (e.g. by ``genzoo train
+... --budget 60m --ckpt-every 5000 --keep-checkpoints 30``) the same way, into OUT/best.json and
+OUT/best.png.
+
 ``--speed S`` times A and B alone, alternating rounds of S seconds (a busy moment hits both).
 """
 
@@ -59,9 +63,31 @@ from genzoo.train import RunSpec, TrainConfig, train  # noqa: E402
 
 SAME_ARCH = {"arch": "mlp", "hidden": (400,), "latent_dim": 20, "activation": "relu"}
 BEST = (  # model type, model config, train config: the best found within an hour on this CPU
+    # (82.92 nats in 60 minutes, trained by the `genzoo train` command in docs/BENCHMARKS.md, "The
+    # VampPrior in an hour"; before it: N(0, I), kl_warmup_steps 10,000, lr 1e-3, batch 128, 84.93)
     "beta-vae",
-    {"arch": "mlp", "hidden": (1024, 512), "latent_dim": 50, "beta": 1.0, "kl_warmup_steps": 10_000},
-    {"lr": 1e-3, "batch_size": 128},
+    {
+        "arch": "mlp",
+        "hidden": (1024, 512),
+        "latent_dim": 50,
+        "beta": 1.0,
+        "kl_warmup_steps": 5_000,
+        "prior": "vamp",
+        "prior_components": 500,
+    },
+    {"lr": 2e-3, "batch_size": 256, "ema_decay": 0.999},
+)
+
+
+CURVE_KEYS = (
+    "arch",
+    "hidden",
+    "latent_dim",
+    "prior",
+    "prior_components",
+    "beta",
+    "kl_warmup_steps",
+    "iwae_k",
 )
 
 
@@ -188,8 +214,16 @@ def best(args: argparse.Namespace, data: DataConfig, test_bin: torch.Tensor) -> 
     run = args.out / "best"
     spec = make_spec(model_type, model, cfgio.replace(data, binarize="dynamic"), args.threads, **tc)
     train_for(spec, args.best * 60, run, points=args.points, steps=args.best_steps)
+    return curve(run, args, test_bin)
+
+
+def curve(run: Path, args: argparse.Namespace, test_bin: torch.Tensor) -> list[dict[str, Any]]:
+    """-log p(x) (IWAE, k = ``args.k``) of each kept checkpoint of ``run``: on the first
+    ``args.curve_n`` test images, and on all of them for the last checkpoint."""
     rows = []
-    cks = sorted((run / "checkpoints").glob("step-*"))
+    cks = sorted(ck for ck in (run / "checkpoints").glob("step-*") if ck.name != "step-0000000")
+    if not cks:
+        raise SystemExit(f"bench_vae: {run} has no checkpoints/step-* to score")
     for i, ck in enumerate(cks):
         state = io.read_json(ck / "state.json")
         n = len(test_bin) if i == len(cks) - 1 else args.curve_n
@@ -253,6 +287,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("runs/bench-vae"))
     ap.add_argument("--speed", type=float, default=0.0, help="only time A and B: seconds per round")
     ap.add_argument("--speed-rounds", type=int, default=3)
+    ap.add_argument("--curve", type=Path, default=None, help="only score the checkpoints of this run")
     ap.add_argument("--plot", type=Path, default=None, help="only redraw the curve of this best.json")
     args = ap.parse_args()
     if args.plot:
@@ -267,6 +302,8 @@ def main() -> None:
     t0 = time.time()
     if args.speed:
         rows = speed(args, data)
+    elif args.curve:
+        rows = curve(args.curve, args, test_bin)
     elif args.best:
         rows = best(args, data, test_bin)
     else:
@@ -280,9 +317,15 @@ def main() -> None:
     }
     if args.best:
         report["config"] = " ".join(map(str, BEST[:2]))
-    name = "speed.json" if args.speed else "best.json" if args.best else "side_by_side.json"
+    if args.curve:
+        cfg = io.read_json(args.curve / "config.json")
+        model = {k: v for k, v in cfg["model"].items() if k in CURVE_KEYS}
+        report["config"] = (
+            f"{cfg['model_type']} {model} batch {cfg['train']['batch_size']} lr {cfg['train']['lr']}"
+        )
+    name = "speed.json" if args.speed else "best.json" if args.best or args.curve else "side_by_side.json"
     io.atomic_write_json(args.out / name, report)
-    if args.best and not args.speed:
+    if (args.best or args.curve) and not args.speed:
         plot_curve(report, args.out / "best.png")
     print(json.dumps(report, indent=1))
 
