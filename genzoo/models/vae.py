@@ -169,9 +169,9 @@ class VAE(GenerativeModel):
         )
         if c.likelihood == "gaussian-learned":  # one log-std per pixel, shape (*shape)
             self.log_sigma = nn.Parameter(torch.full(self.shape, math.log(c.sigma)))
+        if c.prior_components < 1:  # refused under every prior, as every option is
+            raise ConfigError(f"prior_components must be at least 1, got {c.prior_components}")
         if c.prior == "vamp":
-            if c.prior_components < 1:
-                raise ConfigError(f"prior_components must be at least 1, got {c.prior_components}")
             # the K pseudo-inputs (K, *shape), through a sigmoid into [0, 1] for sigmoid-output data
             # (they start as grey images near 0.5 and are learned with the rest)
             self.pseudo_inputs = nn.Parameter(0.1 * torch.randn(c.prior_components, *self.shape))
