@@ -105,6 +105,12 @@ def discretized_logistic_logp(x: torch.Tensor, mu: torch.Tensor, log_s: torch.Te
     return torch.where(x < h, log_cdf_plus, torch.where(x > 1 - h, log_sf_minus, inner))
 
 
+def posterior_log_density(eps: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """log q(z|x) of z = mu + sigma * eps under q = N(mu, diag(exp(logvar))), summed over the last
+    dim: -0.5 * sum (eps^2 + logvar + log 2 pi); eps (..., d), logvar broadcasting against it."""
+    return -0.5 * (eps.pow(2) + logvar + LOG_2PI).sum(-1)
+
+
 def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """KL(N(mu, diag(exp(logvar))) || N(0, I)) per latent unit, (B, d):
     0.5 * (mu^2 + sigma^2 - 1 - log sigma^2)."""
@@ -242,12 +248,15 @@ class VAE(GenerativeModel):
         mu, logvar = self.posterior(u)
         return mu.float(), logvar.float()
 
-    def log_prior(self, z: torch.Tensor) -> torch.Tensor:
+    def log_prior(
+        self, z: torch.Tensor, mixture: tuple[torch.Tensor, torch.Tensor] | None = None
+    ) -> torch.Tensor:
         """log p(z) of codes z (..., d), shape (...): N(0, I), or the VampPrior's
-        log (1/K) sum_k N(z; mu_k, diag(exp(logvar_k)))."""
+        log (1/K) sum_k N(z; mu_k, diag(exp(logvar_k))) (``mixture``: its components when the
+        caller has them, as ``prior_mixture`` gives them)."""
         if self.config.prior == "normal":
             return -0.5 * (z.pow(2) + LOG_2PI).sum(-1)
-        mu, logvar = self.prior_mixture()  # (K, d) each
+        mu, logvar = self.prior_mixture() if mixture is None else mixture  # (K, d) each
         # sum_j (z_j - mu_kj)^2 / var_kj expanded into three matmuls, (N, K) for the N = prod(...)
         # codes: 6x faster than broadcasting (N, K, d) at N = 256, K = 500, d = 50
         zf, ivar = z.reshape(-1, z.shape[-1]).float(), torch.exp(-logvar)  # (N, d), (K, d)
@@ -277,8 +286,7 @@ class VAE(GenerativeModel):
         if self.config.prior == "normal":
             return gaussian_kl(mu, logvar)
         z = mu + torch.exp(0.5 * logvar) * eps
-        log_q = -0.5 * (eps.pow(2) + logvar + LOG_2PI).sum(-1)  # log q(z|x), (B,)
-        return (log_q - self.log_prior(z)).unsqueeze(1)
+        return (posterior_log_density(eps, logvar) - self.log_prior(z)).unsqueeze(1)
 
     # -- the objective -------------------------------------------------------------------------
     def recon_nll(self, logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -330,21 +338,25 @@ class VAE(GenerativeModel):
         mu: torch.Tensor,
         logvar: torch.Tensor,
         eps: torch.Tensor,
+        mixture: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> torch.Tensor:
         """log w_i = log p(x|z_i) + log p(z_i) - log q(z_i|x) of z_i = mu + sigma * eps_i, (n, B), for
-        x (B, *shape), mu and logvar (B, d), eps (n, B, d)."""
+        x (B, *shape), mu and logvar (B, d), eps (n, B, d) (``mixture``: the VampPrior's components)."""
         n, b = eps.shape[:2]
         z = mu + torch.exp(0.5 * logvar) * eps  # (n, B, d)
-        log_q = -0.5 * (eps.pow(2) + logvar + LOG_2PI).sum(-1)  # log q(z|x), (n, B)
-        log_pz = self.log_prior(z)  # log p(z), (n, B)
+        log_q = posterior_log_density(eps, logvar)  # log q(z|x), (n, B)
+        log_pz = self.log_prior(z, mixture)  # log p(z), (n, B)
         yy = None if y is None else y.repeat(n)
         logits = self.decode_logits(z.flatten(0, 1), yy)  # (n B, *shape)
         log_px = -self.recon_nll(logits, x.repeat(n, *([1] * (x.dim() - 1)))).view(n, b)
         return log_px + log_pz - log_q
 
     def _proposal(self, x: torch.Tensor, y: torch.Tensor | None) -> tuple[torch.Tensor, ...]:
-        """What q needs from x, computed once for every importance sample: (mu, logvar) of q(z|x)."""
-        return self.posterior(x, y)
+        """What the log weights need from x, computed once for every importance sample: (mu, logvar)
+        of q(z|x), then for a VampPrior its components' (mu_k, logvar_k) (an encoder pass over the K
+        pseudo-inputs, not repeated for every chunk of samples)."""
+        mixture = self.prior_mixture() if self.config.prior == "vamp" else ()
+        return (*self.posterior(x, y), *mixture)
 
     def _draw_log_weights(
         self,
@@ -354,10 +366,11 @@ class VAE(GenerativeModel):
         n: int,
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
-        """log w_i of n fresh draws z_i ~ q(z|x) (``generator`` or the global stream), (n, B)."""
-        mu, logvar = proposal
+        """log w_i of n fresh draws z_i ~ q(z|x) (``generator`` or the global stream), (n, B);
+        ``proposal`` as ``_proposal`` gives it, or (mu, logvar) alone (the prior computed here)."""
+        mu, logvar, *mixture = proposal
         eps = torch.randn(n, *mu.shape, generator=generator, dtype=mu.dtype).to(mu.device)
-        return self._log_weights(x, y, mu, logvar, eps)
+        return self._log_weights(x, y, mu, logvar, eps, tuple(mixture) or None)
 
     def _iwae_loss(self, x: torch.Tensor, y: torch.Tensor | None) -> Output:
         """-L_k averaged over the batch, k = iwae_k; the gradient reaches the encoder through the
