@@ -20,6 +20,7 @@ from genzoo.errors import ConfigError
 from genzoo.schedules import (  # noqa: F401  (re-exported: the samplers' public names in one module)
     KARRAS_RHO,
     KARRAS_SIGMA_MAX,
+    LOSS_WEIGHTINGS,
     SPACINGS,
     Schedule,
     at,
@@ -27,6 +28,7 @@ from genzoo.schedules import (  # noqa: F401  (re-exported: the samplers' public
     karras_grid,
     linear_betas,
     logsnr_grid,
+    loss_weight,
     nearest_t,
     predictions,
     q_posterior,

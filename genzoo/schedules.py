@@ -143,6 +143,34 @@ def target(
     return ab.sqrt() * noise - (1 - ab).sqrt() * x0  # v
 
 
+LOSS_WEIGHTINGS = ("uniform", "min-snr")
+
+
+def loss_weight(
+    sched: Schedule, kind: str, t: torch.Tensor, weighting: str, gamma: float = 5.0
+) -> torch.Tensor:
+    """(B,) float32 weights w_t of the per-example regression loss ||target - out||^2 at timesteps t.
+
+    uniform: w_t = 1 (L_simple). min-snr (Hang et al. 2023, "Efficient Diffusion Training via Min-SNR
+    Weighting Strategy"): the loss in x_0 weighted by min(SNR_t, gamma), SNR_t = abar_t / (1 - abar_t).
+    An error e in x_0 is an error sqrt(SNR_t) e in eps and sqrt(SNR_t + 1) e in v, so for the three targets
+        eps: min(SNR_t, gamma) / SNR_t,   x0: min(SNR_t, gamma),   v: min(SNR_t, gamma) / (SNR_t + 1),
+    the same objective whatever the network predicts: the nearly clean timesteps (SNR_t >> gamma), whose
+    eps-loss dominates L_simple's gradient and conflicts with the rest, count for less.
+    """
+    if weighting == "uniform":
+        return torch.ones(t.shape, dtype=torch.float32, device=t.device)
+    if weighting != "min-snr":
+        raise ConfigError(f"unknown loss weighting {weighting!r}; choose {' or '.join(LOSS_WEIGHTINGS)}")
+    ab = sched.abar.to(t.device)[t]
+    snr = ab / (1 - ab)
+    clipped = snr.clamp(max=gamma)
+    per_kind = {"eps": clipped / snr, "x0": clipped, "v": clipped / (snr + 1)}
+    if kind not in per_kind:
+        raise ConfigError(f"unknown prediction {kind!r}; choose eps, x0 or v")
+    return per_kind[kind].float()
+
+
 # -- step grids ------------------------------------------------------------------------------------
 def step_grid(T: int, steps: int) -> torch.Tensor:
     """``steps`` timesteps from T-1 down to 0, evenly spaced (all of them when steps == T)."""

@@ -113,6 +113,44 @@ def test_each_prediction_gives_back_x0_and_eps(kind):
     assert torch.allclose(x0_hat, x0) and torch.allclose(eps_hat, eps)
 
 
+def test_min_snr_weights_are_one_objective_in_x0_whatever_the_network_predicts():
+    """w_t ||target - out||^2 equals min(SNR_t, gamma) ||x0 - x0_hat||^2 for an eps, an x0 and a v network
+    that make the same x_0 estimate (Hang et al. 2023); uniform is L_simple itself."""
+    sched, g = Schedule.make("cosine", 200), torch.Generator().manual_seed(3)
+    x0, eps, x0_hat = (torch.randn(6, 4, generator=g, dtype=torch.float64) for _ in range(3))
+    t = torch.tensor([0, 3, 40, 100, 160, 199])
+    xt = sampling.q_sample(sched, x0, t, eps)
+    ab = sched.abar[t][:, None]
+    eps_hat = (xt - ab.sqrt() * x0_hat) / (1 - ab).sqrt()  # the eps the same x_0 estimate implies
+    out = {"eps": eps_hat, "x0": x0_hat, "v": ab.sqrt() * eps_hat - (1 - ab).sqrt() * x0_hat}
+    snr = (ab / (1 - ab)).squeeze(1)
+    want = snr.clamp(max=2.5) * (x0 - x0_hat).pow(2).mean(1)
+    assert bool((snr > 2.5).any() and (snr < 2.5).any())  # both sides of the clip are exercised
+    for kind, o in out.items():
+        err = (o - sampling.target(kind, x0, eps, sched, t)).pow(2).mean(1)
+        w = sampling.loss_weight(sched, kind, t, "min-snr", 2.5).double()
+        assert torch.allclose(w * err, want, rtol=1e-5), kind
+        assert bool((sampling.loss_weight(sched, kind, t, "uniform") == 1).all())
+    with pytest.raises(ConfigError, match="loss weighting 'p2'"):
+        sampling.loss_weight(sched, "eps", t, "p2")
+
+
+def test_a_min_snr_model_trains_and_its_loss_is_the_weighted_mse(images):
+    model = tiny(loss_weighting="min-snr", min_snr_gamma=5.0)
+    torch.manual_seed(0)
+    out = model.loss((images, None))
+    torch.manual_seed(0)
+    x0 = model._to_model(images)
+    t = torch.randint(0, model.config.timesteps, (x0.shape[0],))
+    noise = torch.randn_like(x0)
+    err = (model._net(sampling.q_sample(model.schedule, x0, t, noise), t, None) - noise).pow(2)
+    w = sampling.loss_weight(model.schedule, "eps", t, "min-snr", 5.0)
+    assert torch.allclose(out.loss, (w * err.flatten(1).mean(1)).mean(), rtol=1e-5)
+    assert torch.allclose(out.terms["mse"], err.mean(), rtol=1e-5)
+    with pytest.raises(ConfigError, match="min_snr_gamma must be > 0"):
+        tiny(loss_weighting="min-snr", min_snr_gamma=0.0)
+
+
 # -- samplers ---------------------------------------------------------------------------------------
 def gaussian_denoiser(sched: Schedule, m: torch.Tensor, s: torch.Tensor):
     """The exact E[x_0 | x_t] for data x_0 ~ N(m, diag(s^2)): m + s^2 sqrt(abar)(x_t - sqrt(abar) m) / (abar s^2 + 1 - abar)."""

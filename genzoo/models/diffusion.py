@@ -48,6 +48,10 @@ class DDPMConfig:
         "linear"  # linear: DDPM's 1e-4 -> 0.02; cosine: Nichol & Dhariwal
     )
     prediction: Literal["eps", "x0", "v"] = "eps"  # what the network predicts
+    # the per-timestep weight of the loss: uniform (L_simple) or min-snr, the x_0 loss weighted by
+    # min(SNR_t, gamma) (Hang et al. 2023; genzoo.schedules.loss_weight has the weights per prediction)
+    loss_weighting: Literal["uniform", "min-snr"] = "uniform"
+    min_snr_gamma: float = 5.0
     arch: Literal["auto", "unet", "mlp"] = "auto"  # auto: unet for images, mlp for vectors
     channels: int = 32  # unet: width of the first level
     channel_mult: tuple[int, ...] = (1, 2, 2)  # unet: width multipliers per level (a 2x downsampling between)
@@ -136,6 +140,8 @@ class DDPM(GenerativeModel):
             (math.isfinite(c.churn_noise) and c.churn_noise > 0, f"churn_noise must be > 0, got {c.churn_noise}"),
             (c.vlb_timesteps >= 1, f"vlb_timesteps must be at least 1, got {c.vlb_timesteps}"),
             (c.prediction in ("eps", "x0", "v"), f"prediction must be eps, x0 or v, got {c.prediction!r}"),
+            (c.loss_weighting in sampling.LOSS_WEIGHTINGS, f"loss_weighting must be one of {', '.join(sampling.LOSS_WEIGHTINGS)}, got {c.loss_weighting!r}"),
+            (math.isfinite(c.min_snr_gamma) and c.min_snr_gamma > 0, f"min_snr_gamma must be > 0, got {c.min_snr_gamma}"),
             (c.arch in ("auto", "unet", "mlp"), f"arch must be auto, unet or mlp, got {c.arch!r}"),
             (c.sampler in sampling.SAMPLERS, f"sampler must be one of {', '.join(sampling.SAMPLERS)}, got {c.sampler!r}"),
             (c.sample_precision in ("auto", "fp32", "bf16"), f"sample_precision must be auto, fp32 or bf16, got {c.sample_precision!r}"),
@@ -190,15 +196,21 @@ class DDPM(GenerativeModel):
         return None
 
     def loss(self, batch: Batch, player: str = "model") -> Output:
-        """L_simple: || target - net(sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps, t) ||^2, t ~ U{0..T-1}."""
+        """E_t w_t || target - net(sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps, t) ||^2, t ~ U{0..T-1}: L_simple
+        with w_t = 1 (``loss_weighting`` uniform), else the weights of ``sampling.loss_weight``."""
+        c = self.config
         x0 = self._to_model(batch[0])
         b = x0.shape[0]
-        t = torch.randint(0, self.config.timesteps, (b,), device=x0.device)
+        t = torch.randint(0, c.timesteps, (b,), device=x0.device)
         noise = torch.randn_like(x0)
         xt = sampling.q_sample(self.schedule, x0, t, noise)
         out = self._net(xt, t, self._train_labels(batch))
-        tgt = sampling.target(self.config.prediction, x0, noise, self.schedule, t)
-        return Output(F.mse_loss(out.float(), tgt))
+        tgt = sampling.target(c.prediction, x0, noise, self.schedule, t)
+        if c.loss_weighting == "uniform":
+            return Output(F.mse_loss(out.float(), tgt))
+        mse = (out.float() - tgt).pow(2).flatten(1).mean(1)  # (B,) per-example mean squared error
+        w = sampling.loss_weight(self.schedule, c.prediction, t, c.loss_weighting, c.min_snr_gamma)
+        return Output((w * mse).mean(), {"mse": mse.mean().detach()})
 
     # -- the denoiser the samplers call ----------------------------------------------------------------
     def _guidance(self, guidance: float | None) -> float | None:
