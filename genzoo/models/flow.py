@@ -34,12 +34,12 @@ import torch
 from torch import nn
 
 from genzoo.errors import ConfigError
+from genzoo.gaussians import standard_normal_log_density
 from genzoo.models.base import Batch, GenerativeModel, Output
 from genzoo.models.capabilities import Capability
 from genzoo.nn.flows import ActNorm, AffineCoupling, InvConv1x1, SplineCoupling, squeeze, unsqueeze
 from genzoo.registry import register
 
-LOG_2PI = math.log(2 * math.pi)
 LEVELS = 256  # 8-bit data: x in {0, 1/255, ..., 1}
 
 
@@ -236,7 +236,7 @@ class RealNVP(GenerativeModel):
         if self.images:
             v, pre_logdet = self._logit(v)
         z, logdet = self.to_latent(v)
-        log_pz = -0.5 * (z.float().pow(2) + LOG_2PI).sum(1)  # log N(z; 0, I)
+        log_pz = standard_normal_log_density(z.float())  # log N(z; 0, I)
         return log_pz + logdet.float() + pre_logdet
 
     def _dequantize(self, x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:

@@ -29,8 +29,15 @@ import torch
 from torch import nn
 
 from genzoo.errors import ConfigError
+from genzoo.gaussians import (
+    gaussian_kl,
+    gaussian_kl_between,
+    log_normal,
+    posterior_log_density,
+    standard_normal_log_density,
+)
 from genzoo.models.base import Batch, Output
-from genzoo.models.vae import LOG_2PI, VAE, VAEConfig, gaussian_kl
+from genzoo.models.vae import VAE, VAEConfig
 from genzoo.nn.blocks import mlp
 from genzoo.registry import register
 
@@ -42,19 +49,6 @@ class HVAEConfig(VAEConfig):
     latent_dim: int = 16  # z2, the top layer (prior N(0, I))
     bottom_dim: int = 32  # z1, the layer the decoder p(x|z1) reads
     top_hidden: tuple[int, ...] = (256,)  # hidden sizes of the networks between the layers
-
-
-def gaussian_kl_between(
-    mu_q: torch.Tensor, logvar_q: torch.Tensor, mu_p: torch.Tensor, logvar_p: torch.Tensor
-) -> torch.Tensor:
-    """KL(N(mu_q, var_q) || N(mu_p, var_p)) per unit, any shape:
-    0.5 * (logvar_p - logvar_q + (var_q + (mu_q - mu_p)^2) / var_p - 1)."""
-    return 0.5 * (logvar_p - logvar_q + (logvar_q.exp() + (mu_q - mu_p).pow(2)) * torch.exp(-logvar_p) - 1.0)
-
-
-def log_normal(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """log N(z; mu, diag(exp(logvar))) summed over the last dim."""
-    return -0.5 * ((z - mu).pow(2) * torch.exp(-logvar) + logvar + LOG_2PI).sum(-1)
 
 
 @register
@@ -188,8 +182,10 @@ class HVAE(VAE):
         z2 = mu2 + torch.exp(0.5 * logvar2) * e2  # (n, B, d2)
         mu1, logvar1 = self.q_z1(hn, z2)  # (n, B, d1)
         z1 = mu1 + torch.exp(0.5 * logvar1) * e1
-        log_q = -0.5 * (e2.pow(2) + logvar2 + LOG_2PI).sum(-1) - 0.5 * (e1.pow(2) + logvar1 + LOG_2PI).sum(-1)
-        log_p2 = -0.5 * (z2.pow(2) + LOG_2PI).sum(-1)  # log p(z2), N(0, I)
+        log_q = posterior_log_density(e2, logvar2) + posterior_log_density(
+            e1, logvar1
+        )  # log q(z2|x) q(z1|x, z2)
+        log_p2 = standard_normal_log_density(z2)  # log p(z2), N(0, I)
         log_prior = log_p2 + log_normal(z1, *self.p_z1(z2))  # log p(z2) p(z1|z2)
         logits = self._bottom_logits(z1.flatten(0, 1))  # (n B, *shape)
         log_px = -self.recon_nll(logits, x.repeat(n, *([1] * (x.dim() - 1)))).view(n, b)

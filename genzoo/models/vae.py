@@ -38,13 +38,20 @@ from torch import nn
 
 from genzoo.conditional import ClassConditional
 from genzoo.errors import ConfigError, GenzooError
+from genzoo.gaussians import (
+    LOG_2PI,
+    gaussian_kl,
+    mixture_log_density,
+    mixture_sample,
+    posterior_log_density,
+    standard_normal_log_density,
+)
 from genzoo.models.base import Batch, GenerativeModel, Output, device_of, evaluating
 from genzoo.models.capabilities import Capability
 from genzoo.nn import encoder_decoder
 from genzoo.registry import register
 from genzoo.seeds import Noise, resolve_seeds
 
-LOG_2PI = math.log(2 * math.pi)
 SIGMA_MIN = 1e-3  # floor of a learned decoder std (a density on 256 levels must not collapse)
 LEVELS = 256  # the discretized logistic's bins: x in {0, 1/255, ..., 1}
 LOG_SCALE_MIN = -7.0  # floor of a logistic's log-scale (as in PixelCNN++)
@@ -103,18 +110,6 @@ def discretized_logistic_logp(x: torch.Tensor, mu: torch.Tensor, log_s: torch.Te
     log_mid = mid - log_s - 2.0 * F.softplus(mid) - math.log(LEVELS - 1)
     inner = torch.where(delta > 1e-5, torch.log(delta.clamp(min=1e-12)), log_mid)
     return torch.where(x < h, log_cdf_plus, torch.where(x > 1 - h, log_sf_minus, inner))
-
-
-def posterior_log_density(eps: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """log q(z|x) of z = mu + sigma * eps under q = N(mu, diag(exp(logvar))), summed over the last
-    dim: -0.5 * sum (eps^2 + logvar + log 2 pi); eps (..., d), logvar broadcasting against it."""
-    return -0.5 * (eps.pow(2) + logvar + LOG_2PI).sum(-1)
-
-
-def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """KL(N(mu, diag(exp(logvar))) || N(0, I)) per latent unit, (B, d):
-    0.5 * (mu^2 + sigma^2 - 1 - log sigma^2)."""
-    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)
 
 
 @register
@@ -255,14 +250,9 @@ class VAE(GenerativeModel):
         log (1/K) sum_k N(z; mu_k, diag(exp(logvar_k))) (``mixture``: its components when the
         caller has them, as ``prior_mixture`` gives them)."""
         if self.config.prior == "normal":
-            return -0.5 * (z.pow(2) + LOG_2PI).sum(-1)
+            return standard_normal_log_density(z)
         mu, logvar = self.prior_mixture() if mixture is None else mixture  # (K, d) each
-        # sum_j (z_j - mu_kj)^2 / var_kj expanded into three matmuls, (N, K) for the N = prod(...)
-        # codes: 6x faster than broadcasting (N, K, d) at N = 256, K = 500, d = 50
-        zf, ivar = z.reshape(-1, z.shape[-1]).float(), torch.exp(-logvar)  # (N, d), (K, d)
-        sq = zf.pow(2) @ ivar.T - 2 * zf @ (mu * ivar).T + (mu.pow(2) * ivar).sum(1)  # (N, K)
-        log_nk = -0.5 * (sq + logvar.sum(1) + mu.shape[1] * LOG_2PI)  # log N(z; mu_k, var_k), (N, K)
-        return (torch.logsumexp(log_nk, -1) - math.log(mu.shape[0])).view(z.shape[:-1])
+        return mixture_log_density(z, mu, logvar)
 
     @torch.no_grad()
     def sample_latent(
@@ -276,8 +266,7 @@ class VAE(GenerativeModel):
         noise = Noise(seeds, device_of(self)).randn(self.latent_dim + 1)  # (n, 1 + d)
         with evaluating(self):
             mu, logvar = self.prior_mixture()  # (K, d)
-        k = (torch.special.ndtr(noise[:, 0]) * mu.shape[0]).long().clamp(max=mu.shape[0] - 1)  # (n,)
-        return mu[k] + torch.exp(0.5 * logvar[k]) * noise[:, 1:]
+        return mixture_sample(noise, mu, logvar)
 
     def kl_units(self, mu: torch.Tensor, logvar: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
         """KL(q(z|x) || p(z)) of (mu, logvar) (B, d): per unit in closed form for N(0, I), (B, d);
