@@ -5,6 +5,7 @@ a fixed rate here, so nothing depends on this machine's speed."""
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import pytest
 
@@ -12,6 +13,7 @@ import genzoo
 from genzoo.errors import ConfigError
 from genzoo.registry import get_model_class
 from genzoo.train import budget
+from genzoo.train import trainer as trainer_module
 from genzoo.train.schedule import TimeRefit
 from tests.test_cli import assert_one_error_line, run_main
 
@@ -54,6 +56,7 @@ def test_the_ddpm_preset_holds_between_the_budgets_it_was_measured_for():
     p = budget.plan("ddpm", 600, {"data": {"name": "mnist"}}, calibrate=calibrate)
     assert p.preset is budget.PRESETS["ddpm"][0]
     assert (p.spec.model.channels, p.spec.train.batch_size, p.spec.train.lr) == (16, 64, 2e-3)
+    assert (p.spec.model.attention, p.spec.model.loss_weighting) == (False, "min-snr")
     defaults = get_model_class("ddpm").config_class()
     for seconds in (299, 901, 3600):  # shorter or longer than measured: the defaults
         assert budget.preset_for("ddpm", seconds, "mnist") is None
@@ -87,6 +90,10 @@ def test_cli_budget_trains_the_calibrated_steps_then_fits_them_to_the_time(monke
     # a calibration far too slow (1 step/s) plans 2-3 steps; the run measures its own rate early
     # and trains until the time is up instead of stopping after 3 steps with most of the budget left
     monkeypatch.setattr(budget, "measure_steps_per_s", lambda spec, work, steps=30: 1.0)
+    # the trainer's clock advances 10 ms per reading, so the steps done in the 3 s are the same on
+    # an idle machine and a starved one (on the wall clock a starved core reached no refit at all)
+    clock = iter(range(10**9))
+    monkeypatch.setattr(trainer_module, "time", SimpleNamespace(perf_counter=lambda: next(clock) * 0.01))
     out = tmp_path / "run"
     argv = ["train", "ae", "--data", "digits", "--latent-dim", "4", "--channels", "8,16", "--threads", "1"]
     assert run_main([*argv, "--budget", "3s", "--out", str(out), "--quiet", "--image-every", "0"]) == 0
