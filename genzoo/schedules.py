@@ -155,8 +155,8 @@ def loss_weight(
     Weighting Strategy"): the loss in x_0 weighted by min(SNR_t, gamma), SNR_t = abar_t / (1 - abar_t).
     An error e in x_0 is an error sqrt(SNR_t) e in eps and sqrt(SNR_t + 1) e in v, so for the three targets
         eps: min(SNR_t, gamma) / SNR_t,   x0: min(SNR_t, gamma),   v: min(SNR_t, gamma) / (SNR_t + 1),
-    the same objective whatever the network predicts: the nearly clean timesteps (SNR_t >> gamma), whose
-    eps-loss dominates L_simple's gradient and conflicts with the rest, count for less.
+    the same objective whatever the network predicts. L_simple with an eps network weights the x_0 error
+    by SNR_t itself (up to ~1e4 at t = 0 on the linear schedule); min-snr caps that at gamma.
     """
     if weighting == "uniform":
         return torch.ones(t.shape, dtype=torch.float32, device=t.device)
