@@ -464,13 +464,16 @@ def train(
     becomes the whole set, with a one-line note (False: that is a ConfigError). ``fit_to_time``:
     the steps came from a calibration, so the run measures its own steps/s early and three times
     more, and fits its length to ``time_limit_s`` (``Trainer.fit``)."""
+    success = False
     try:
         with loop_reports(False):  # its own bar speaks; sampling for its pictures stays quiet
-            return Trainer(spec, out, resume=resume, progress=progress, fit_batch=fit_batch).fit(
+            path = Trainer(spec, out, resume=resume, progress=progress, fit_batch=fit_batch).fit(
                 stop_at=stop_at, time_limit_s=time_limit_s, fit_to_time=fit_to_time
             )
+        success = True
+        return path
     finally:
-        dd.teardown()
+        dd.teardown(success)
 
 
 __all__ = ["BatchSchedule", "RunSpec", "Trainer", "fit_batch_to_data", "lr_at", "train"]
