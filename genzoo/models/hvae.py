@@ -182,9 +182,8 @@ class HVAE(VAE):
         z2 = mu2 + torch.exp(0.5 * logvar2) * e2  # (n, B, d2)
         mu1, logvar1 = self.q_z1(hn, z2)  # (n, B, d1)
         z1 = mu1 + torch.exp(0.5 * logvar1) * e1
-        log_q = posterior_log_density(e2, logvar2) + posterior_log_density(
-            e1, logvar1
-        )  # log q(z2|x) q(z1|x, z2)
+        # log q(z2|x) q(z1|x, z2)
+        log_q = posterior_log_density(e2, logvar2) + posterior_log_density(e1, logvar1)
         log_p2 = standard_normal_log_density(z2)  # log p(z2), N(0, I)
         log_prior = log_p2 + log_normal(z1, *self.p_z1(z2))  # log p(z2) p(z1|z2)
         logits = self._bottom_logits(z1.flatten(0, 1))  # (n B, *shape)
