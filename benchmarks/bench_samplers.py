@@ -11,6 +11,12 @@ setting draws the same seeds 0..n-1 and is scored in the run's shipped genzoo fe
 the 10,000 test images (FID, precision, recall); the time is the wall time of drawing the n samples in one process with ``--threads`` torch threads. The ratio column is each
 FID over the first SPEC's (the reference, DDPM-1000 by convention).
 
+``--reference FILE...`` reads the first SPEC's samples from files instead of drawing them: a slow
+reference such as DDPM-1000 at 2,000 samples drawn in parallel processes, each over its own seed range
+(``genzoo sample RUN --sampler ddpm --seed S -n N -o part.npz``), given in seed order so that they are
+the seeds 0..n-1 the other settings draw; ``--reference-seconds`` is their drawing time summed over
+the parts (one process each).
+
 ``--step`` scores an earlier checkpoint (the one nearest a number of training minutes: ``--minutes``),
 ``--also-n 1000`` also scores the first 1,000 samples of each setting (so a cheap reference drawn with
 fewer samples is compared at its own count), ``--save DIR`` keeps each setting's samples
@@ -33,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import genzoo  # noqa: E402
 from genzoo import sampling  # noqa: E402
 from genzoo.eval.evaluate import evaluate_images  # noqa: E402
+from genzoo.eval.samples_file import load_sample_files  # noqa: E402
 
 
 def parse_spec(text: str) -> tuple[str, int, dict[str, Any]]:
@@ -58,6 +65,10 @@ def main() -> None:
     p.add_argument("--minutes", type=float, default=None, help="the checkpoint nearest this training time")
     p.add_argument("--also-n", type=int, nargs="*", default=[], help="also score the first K samples")
     p.add_argument("--save", type=Path, default=None, help="folder for each setting's samples")
+    p.add_argument(
+        "--reference", type=Path, nargs="+", default=None, help="the first SPEC's samples, drawn elsewhere"
+    )
+    p.add_argument("--reference-seconds", type=float, default=None, help="the reference parts' drawing time")
     p.add_argument("--out", type=Path, required=True)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
@@ -72,8 +83,15 @@ def main() -> None:
     for spec in args.samplers:
         sampler, steps, options = parse_spec(spec)
         start = time.perf_counter()
-        x = model.sample(args.n, seeds=range(args.n), sampler=sampler, steps=steps, **options)
-        seconds = time.perf_counter() - start
+        if args.reference and not rows:  # drawn elsewhere over the seeds 0..n-1, in order
+            x, seconds = load_sample_files(args.reference), args.reference_seconds
+            if len(x) != args.n or x.shape[1:] != model.shape:
+                raise SystemExit(
+                    f"--reference holds {tuple(x.shape)} samples, expected ({args.n}, *{model.shape})"
+                )
+        else:
+            x = model.sample(args.n, seeds=range(args.n), sampler=sampler, steps=steps, **options)
+            seconds = time.perf_counter() - start
         if args.save:
             from safetensors.torch import save_file
 
@@ -85,11 +103,12 @@ def main() -> None:
             # guidance w other than 0 and 1 runs the conditional and the unconditional prediction
             "network_evals": sampling.network_evals(sampler, steps)
             * (1 if options.get("guidance", 1) in (0, 1) else 2),
-            "seconds": round(seconds, 1),
+            "seconds": None if seconds is None else round(seconds, 1),
         }
         row |= {k: round(s[k], 4) for k in ("fid", "precision", "recall")} | {"n": args.n}
         row["fid_ratio"] = round(row["fid"] / rows[0]["fid"], 3) if rows else 1.0
-        row["time_ratio"] = round(rows[0]["seconds"] / seconds, 1) if rows else 1.0
+        ref_seconds = rows[0]["seconds"] if rows else seconds
+        row["time_ratio"] = round(ref_seconds / seconds, 1) if ref_seconds and seconds else None
         for k in (k for k in args.also_n if k < args.n):  # the same seeds' first k samples
             sk = evaluate_images(x[:k], data, features="genzoo")["samples"]
             row[f"fid_{k}"] = round(sk["fid"], 4)

@@ -12,7 +12,7 @@ from PIL import Image
 
 import genzoo
 from genzoo import config as cfgio
-from genzoo import sampling
+from genzoo import sampling, vlb
 from genzoo.cli import main
 from genzoo.conditional import class_from_prompt
 from genzoo.data import DataConfig, load_dataset
@@ -740,6 +740,23 @@ def test_stratified_timesteps_estimate_the_full_sum_without_bias():
     est = torch.stack([-model.log_likelihood(x, generator=g)[0] for _ in range(400)])
     se = math.sqrt(float(est.var().detach()) / len(est) + float(full.var().detach()) / len(full))
     assert abs(float(est.mean()) - float(full.mean())) < 4 * se, (float(est.mean()), float(full.mean()), se)
+
+
+def test_stratified_steps_draw_one_step_from_each_stratum():
+    """k of 1..T-1: sorted, one per equal stratum [1 + i (T-1)/k, 1 + (i+1)(T-1)/k), every step reached
+    over many draws; k >= T-1 gives all of them in order."""
+    T, k = 1000, 7
+    width = (T - 1) / k
+    seen = set()
+    for seed in range(200):
+        ts = vlb.stratified_steps(T, k, torch.Generator().manual_seed(seed))
+        assert ts.shape == (k,) and bool((ts[1:] > ts[:-1]).all())
+        lo = torch.tensor([1 + i * width for i in range(k)])
+        assert bool((ts >= lo.floor()).all()) and bool((ts < lo + width).all()), ts
+        seen.update(ts.tolist())
+    assert min(seen) <= 3 and max(seen) >= T - 4
+    assert torch.equal(vlb.stratified_steps(20, 19), torch.arange(1, 20))
+    assert torch.equal(vlb.stratified_steps(20, 50), torch.arange(1, 20))
 
 
 # -- inpainting -----------------------------------------------------------------------------------------

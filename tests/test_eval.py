@@ -588,6 +588,35 @@ def test_sample_to_npz_is_what_eval_samples_scores(cache, tmp_path, capsys):
     assert re.search(r"7: \d+\.\d%", text)  # the shares named by class, as percentages
 
 
+def test_eval_scores_the_parts_of_a_split_sampling_as_the_whole(cache, tmp_path, capsys):
+    """genzoo sample over disjoint seed ranges (parallel processes) gives the samples of one run over
+    all the seeds, and eval --samples A B scores the parts exactly as the whole; parts of another
+    image shape are one line naming both files."""
+    from genzoo.eval.samples_file import load_samples
+    from genzoo.train import train
+    from tests.conftest import tiny_spec
+
+    train(
+        tiny_spec("vae", steps=2, image_every=0, warmup_steps=0, threads=1), tmp_path / "vae", progress=False
+    )
+    run, whole, a, b = str(tmp_path / "vae"), tmp_path / "w.npz", tmp_path / "a.npz", tmp_path / "b.npz"
+    assert main(["sample", run, "-n", "12", "-o", str(whole)]) == 0
+    assert main(["sample", run, "--seed", "0", "-n", "5", "-o", str(a)]) == 0
+    assert main(["sample", run, "--seed", "5", "-n", "7", "-o", str(b)]) == 0
+    assert torch.equal(torch.cat([load_samples(a), load_samples(b)]), load_samples(whole))
+    scores = []
+    for files in ([whole], [a, b]):
+        out = tmp_path / f"e{len(files)}.json"
+        assert main(["eval", "--samples", *map(str, files), "--data", "digits", "--json", str(out)]) == 0
+        scores.append(json.loads(out.read_text())["samples"])
+    assert scores[0]["n_samples"] == 12 and scores[0]["fid"] == scores[1]["fid"]
+    np.savez(tmp_path / "big.npz", x=np.zeros((3, 16, 16), np.uint8))
+    capsys.readouterr()
+    assert main(["eval", "--samples", str(a), str(tmp_path / "big.npz"), "--data", "digits"]) == 2
+    line = _one_error_line(capsys.readouterr().err)
+    assert "big.npz holds images of shape (1, 16, 16)" in line and "a.npz holds (1, 8, 8)" in line
+
+
 def test_only_sample_writes_npz(tmp_path):
     from genzoo.cli import build_parser
 

@@ -36,7 +36,12 @@ def add_parsers(sub) -> None:
     )
     e.add_argument("run", type=Path, nargs="?", help="run directory or saved model (writes RUN/eval.json)")
     e.add_argument(
-        "--samples", type=Path, help="score these images instead (.npz, (N,28,28) uint8 or [0,1] floats)"
+        "--samples",
+        type=Path,
+        nargs="+",
+        metavar="FILE",
+        help="score these images instead (.npz, (N,28,28) uint8 or [0,1] floats; several files are "
+        "scored as one set, in the order given, e.g. the parts of genzoo sample runs over disjoint --seed ranges)",
     )
     e.add_argument(
         "--data",
@@ -118,7 +123,7 @@ def add_parsers(sub) -> None:
 
 def cmd_eval(args: argparse.Namespace) -> None:
     from genzoo.eval.evaluate import class_names_of, evaluate_images, evaluate_run, format_result
-    from genzoo.eval.samples_file import load_samples
+    from genzoo.eval.samples_file import load_sample_files
 
     if (args.run is None) == (args.samples is None):
         raise ConfigError("give either a RUN or --samples FILE.npz (with --data)")
@@ -136,10 +141,9 @@ def cmd_eval(args: argparse.Namespace) -> None:
         if args.data is None:
             raise ConfigError("--samples needs --data, the dataset to compare with (e.g. --data mnist)")
         data = data_from_args(args)
-        x = load_samples(args.samples)[: args.n]
-        result = {"dataset": args.data, "model_type": str(args.samples)} | evaluate_images(
-            x, data, **features
-        )
+        x = load_sample_files(args.samples)[: args.n]
+        names = " + ".join(map(str, args.samples))
+        result = {"dataset": args.data, "model_type": names} | evaluate_images(x, data, **features)
     else:
         changes = {"path": args.data_path, "image_size": args.data_image_size, "channels": args.data_channels}
         result = evaluate_run(

@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import zipfile
 import zlib
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -93,6 +94,22 @@ def save_samples(path: str | Path, x: torch.Tensor, y: torch.Tensor | None = Non
     np.savez(buf, **arrays)
     gio.atomic_write_bytes(path, buf.getvalue())
     return path
+
+
+def load_sample_files(paths: Sequence[str | Path]) -> torch.Tensor:
+    """The images of several files (``load_samples`` each), concatenated in the order given: samples
+    drawn in parallel processes (``genzoo sample --seed S -n N`` over disjoint seed ranges) scored as
+    one set. Files whose images differ in shape are one ConfigError naming both."""
+    if not paths:
+        raise ConfigError("no sample files given")
+    parts = [load_samples(p) for p in paths]
+    for p, x in zip(paths[1:], parts[1:], strict=True):
+        if x.shape[1:] != parts[0].shape[1:]:
+            raise ConfigError(
+                f"{p} holds images of shape {tuple(x.shape[1:])}, but {paths[0]} holds {tuple(parts[0].shape[1:])}; "
+                "sample files scored together must hold images of one shape"
+            )
+    return torch.cat(parts)
 
 
 def load_labels(path: str | Path) -> torch.Tensor | None:

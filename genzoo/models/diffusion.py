@@ -8,12 +8,8 @@ The forward process, the posterior and the samplers live in ``genzoo.sampling``;
 ``label_dropout``, p(x) in the same network, for classifier-free guidance (Ho & Salimans 2021):
     eps_w(x_t, y) = eps(x_t) + w (eps(x_t, y) - eps(x_t)),  w = 0 unconditional, 1 conditional.
 
-The variational bound (Ho et al. Eq. 5), in nats per example, which ``log_likelihood`` reports:
-    L_vlb = L_T + sum_{t>=1} L_{t-1} + L_0
-    L_T     = KL(q(x_T | x_0) || N(0, I))                         (the prior term; no parameters)
-    L_{t-1} = KL(q(x_{t-1} | x_t, x_0) || p(x_{t-1} | x_t))       (Gaussians with equal variance btilde_t)
-    L_0     = -log p(x_0 | x_1)                                   (a discretized Gaussian over 256 levels)
-With fixed variances it is an upper bound on -log p(x): the reported likelihood is a lower bound.
+The variational bound L_vlb (Ho et al. Eq. 5), which ``log_likelihood`` reports as a lower bound on
+log p(x) in nats, lives in ``genzoo.vlb``.
 """
 
 from __future__ import annotations
@@ -26,7 +22,7 @@ from typing import Any, Literal
 import torch
 import torch.nn.functional as F
 
-from genzoo import progress, sampler_options, sampling
+from genzoo import progress, sampler_options, sampling, vlb
 from genzoo.conditional import ClassConditional
 from genzoo.errors import ConfigError, GenzooError
 from genzoo.models.base import Batch, GenerativeModel, Output, device_of, evaluating
@@ -34,7 +30,7 @@ from genzoo.models.capabilities import Capability
 from genzoo.nn.unet import MLPDenoiser, UNet
 from genzoo.precision import resolve_precision
 from genzoo.registry import register
-from genzoo.sampling import Noise, Schedule, discretized_gaussian_log_prob
+from genzoo.sampling import Noise, Schedule, discretized_gaussian_log_prob  # noqa: F401 (re-exported)
 
 # samples per network call when drawing many: the U-Net's evaluations per second peak at a batch of 100
 # with one thread and with two (docs/diffusion.md "Threads and batch size"; 500 was 0.8x)
@@ -400,7 +396,7 @@ class DDPM(GenerativeModel):
             )
         return self._from_model(x0)
 
-    # -- the variational bound --------------------------------------------------------------------------
+    # -- the variational bound (genzoo.vlb) ---------------------------------------------------------------
     @torch.no_grad()
     def vlb_terms(
         self,
@@ -412,28 +408,9 @@ class DDPM(GenerativeModel):
         """Terms of L_vlb in nats per example for x (B, *shape) in the data's range: ``prior`` L_T (B,),
         ``decoder`` L_0 (B,) and ``kl`` (B, len(ts)) = L_{t-1} at the 0-based steps ``ts`` (default: all
         of 1..T-1). Each term is estimated with one x_t ~ q(x_t | x_0)."""
-        x0 = self._to_model(x)
-        sched, b, dims = self.schedule, x0.shape[0], tuple(range(1, x0.dim()))
-        ts = torch.arange(1, sched.T) if ts is None else ts
+        ts = torch.arange(1, self.schedule.T) if ts is None else ts
         denoise = self.denoiser(y, self._vlb_guidance())
-        ab_T = float(sched.abar[-1])  # L_T: KL(N(sqrt(abar_T) x_0, (1 - abar_T) I) || N(0, I))
-        prior = 0.5 * ((1 - ab_T) + ab_T * x0.pow(2) - 1 - math.log(1 - ab_T)).sum(dims)
-        kls = []
-        for t in ts.tolist():
-            tt = torch.full((b,), t, dtype=torch.long, device=x0.device)
-            xt = sampling.q_sample(sched, x0, tt, torch.randn(x0.shape, generator=generator).to(x0))
-            mean_q, var = sampling.q_posterior(sched, x0, xt, tt)
-            x0_hat, _ = denoise(xt, tt)
-            mean_p, _ = sampling.q_posterior(sched, x0_hat, xt, tt)
-            kls.append(((mean_q - mean_p).pow(2) / (2 * var)).sum(dims))  # KL of equal-variance Gaussians
-        t0 = torch.zeros(b, dtype=torch.long, device=x0.device)
-        x1 = sampling.q_sample(sched, x0, t0, torch.randn(x0.shape, generator=generator).to(x0))
-        x0_hat, _ = denoise(x1, t0)
-        mean_p, _ = sampling.q_posterior(sched, x0_hat, x1, t0)
-        decoder = -discretized_gaussian_log_prob(
-            x0, mean_p, 0.5 * math.log(float(sched.posterior_var[1]))
-        ).sum(dims)
-        return {"prior": prior, "decoder": decoder, "kl": torch.stack(kls, 1) if kls else torch.zeros(b, 0)}
+        return vlb.vlb_terms(self.schedule, self._to_model(x), denoise, ts, generator)
 
     def _vlb_guidance(self) -> float | None:
         return None
@@ -454,17 +431,11 @@ class DDPM(GenerativeModel):
             raise ConfigError("the variational bound is defined for 256-level image data")
         if k is not None:
             raise ConfigError(f"{self.model_type}'s bound takes no importance samples (k); see vlb_timesteps")
-        T, k = self.config.timesteps, min(self.config.vlb_timesteps, self.config.timesteps - 1)
-        if k >= T - 1:
-            ts = torch.arange(1, T)
-        else:  # one step drawn uniformly from each of k equal strata of 1..T-1
-            edges = torch.linspace(1, T, k + 1)
-            ts = (edges[:-1] + torch.rand(k, generator=generator) * (edges[1:] - edges[:-1])).floor().long()
-            ts = ts.clamp(1, T - 1)
+        T = self.config.timesteps
+        ts = vlb.stratified_steps(T, min(self.config.vlb_timesteps, T - 1), generator)
         with evaluating(self):
             terms = self.vlb_terms(x, y, generator, ts)
-        kl = terms["kl"].sum(1) * ((T - 1) / len(ts))
-        return -(terms["prior"] + kl + terms["decoder"])
+        return vlb.negative_vlb(terms, T)
 
 
 @register

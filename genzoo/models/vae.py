@@ -36,16 +36,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from genzoo import likelihoods
 from genzoo.conditional import ClassConditional
 from genzoo.errors import ConfigError, GenzooError
 from genzoo.gaussians import (
-    LOG_2PI,
     gaussian_kl,
     mixture_log_density,
     mixture_sample,
     posterior_log_density,
     standard_normal_log_density,
 )
+from genzoo.likelihoods import LEVELS, LOG_SCALE_MIN, discretized_logistic_logp  # noqa: F401 (re-exported)
 from genzoo.models.base import Batch, GenerativeModel, Output, device_of, evaluating
 from genzoo.models.capabilities import Capability
 from genzoo.nn import encoder_decoder
@@ -53,8 +54,6 @@ from genzoo.registry import register
 from genzoo.seeds import Noise, resolve_seeds
 
 SIGMA_MIN = 1e-3  # floor of a learned decoder std (a density on 256 levels must not collapse)
-LEVELS = 256  # the discretized logistic's bins: x in {0, 1/255, ..., 1}
-LOG_SCALE_MIN = -7.0  # floor of a logistic's log-scale (as in PixelCNN++)
 
 
 @dataclass(kw_only=True)
@@ -92,24 +91,6 @@ class BetaVAEConfig(VAEConfig):
 class CVAEConfig(VAEConfig):
     num_classes: int = 10
     class_names: tuple[str, ...] = ()  # () -> "0", "1", ..., str(num_classes - 1)
-
-
-def discretized_logistic_logp(x: torch.Tensor, mu: torch.Tensor, log_s: torch.Tensor) -> torch.Tensor:
-    """log P(x) of 8-bit x (values k/255, any shape) under a logistic(mu, s) discretized to 256 bins
-    (Salimans et al. 2017, PixelCNN++): P(x) = sigma((x + h - mu)/s) - sigma((x - h - mu)/s), h = 1/510,
-    with the edge bins taking the tails (x = 0: sigma((h - mu)/s); x = 1: 1 - sigma((1 - h - mu)/s)),
-    so sum_k P(k/255) = 1. Elementwise; mu, log_s broadcast against x."""
-    h = 0.5 / (LEVELS - 1)
-    inv_s = torch.exp(-log_s)
-    plus, minus = (x + h - mu) * inv_s, (x - h - mu) * inv_s
-    log_cdf_plus = plus - F.softplus(plus)  # log sigma(plus): the x = 0 bin
-    log_sf_minus = -F.softplus(minus)  # log (1 - sigma(minus)): the x = 1 bin
-    delta = torch.sigmoid(plus) - torch.sigmoid(minus)
-    # a bin far in a tail: the density at its centre times its width, 1/255 (no cancellation)
-    mid = (x - mu) * inv_s
-    log_mid = mid - log_s - 2.0 * F.softplus(mid) - math.log(LEVELS - 1)
-    inner = torch.where(delta > 1e-5, torch.log(delta.clamp(min=1e-12)), log_mid)
-    return torch.where(x < h, log_cdf_plus, torch.where(x > 1 - h, log_sf_minus, inner))
 
 
 @register
@@ -208,20 +189,11 @@ class VAE(GenerativeModel):
             return out.view(z.shape[0], *self.shape)
         return out.view(z.shape[0], self.n_params, *self.shape)
 
-    def _logistic_params(self, params: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(B, P, *shape) -> log mixture weights, means, log-scales, each (B, K, *shape) (K = 1: one)."""
-        if self.config.likelihood == "logistic":
-            mu, log_s = params[:, :1], params[:, 1:]
-            return torch.zeros_like(mu), mu, log_s.clamp(min=LOG_SCALE_MIN)
-        logit_pi, mu, log_s = params.chunk(3, dim=1)
-        return F.log_softmax(logit_pi, dim=1), mu, log_s.clamp(min=LOG_SCALE_MIN)
-
     def _mean(self, logits: torch.Tensor) -> torch.Tensor:
-        """E[x|z] (B, *shape) from the decoder's parameters (a logistic's mean: mu clamped to [0, 1],
-        its bins' range; a mixture: sum_k pi_k mu_k)."""
+        """E[x|z] (B, *shape) from the decoder's parameters (``likelihoods.logistic_mean`` for the
+        logistic kinds)."""
         if self.n_params > 1:
-            log_pi, mu, _ = self._logistic_params(logits)
-            return (log_pi.exp() * mu.clamp(0.0, 1.0)).sum(1)
+            return likelihoods.logistic_mean(logits)
         return torch.sigmoid(logits) if self.config.output == "sigmoid" else logits
 
     def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
@@ -284,22 +256,18 @@ class VAE(GenerativeModel):
         return self.pixel_nll(logits, x).flatten(1).sum(1)
 
     def pixel_nll(self, logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """-log p(x_i|z) of each element, (B, *shape), nats: p(x|z) factorises over the pixels, so a
-        subset of them (inpainting's known pixels) has the sum of their terms as its NLL."""
+        """-log p(x_i|z) of each element, (B, *shape), nats (``genzoo.likelihoods``): p(x|z) factorises
+        over the pixels, so a subset of them (inpainting's known pixels) has the sum of their terms as its NLL."""
         logits = logits.float()
-        if self.config.likelihood == "bernoulli":  # -sum [x log p + (1 - x) log(1 - p)]
-            nll = F.binary_cross_entropy_with_logits(logits, x, reduction="none")
-        elif self.n_params > 1:  # -log sum_k pi_k P_k(x), x on the 256-level grid
-            log_pi, mu, log_s = self._logistic_params(logits)
-            xq = (x * (LEVELS - 1)).round().div(LEVELS - 1).unsqueeze(1)  # (B, 1, *shape)
-            nll = -torch.logsumexp(log_pi + discretized_logistic_logp(xq, mu, log_s), dim=1)
-        else:  # 0.5 * sum [(x - mean)^2 / sigma^2 + log(2 pi sigma^2)]
-            if self.config.likelihood == "gaussian":
-                log_sigma = torch.full_like(x, math.log(self.config.sigma))
-            else:
-                log_sigma = self.log_sigma.clamp(min=math.log(SIGMA_MIN)).expand_as(x)
-            nll = 0.5 * ((x - self._mean(logits)) * torch.exp(-log_sigma)).pow(2) + log_sigma + 0.5 * LOG_2PI
-        return nll
+        if self.config.likelihood == "bernoulli":
+            return likelihoods.bernoulli_nll(logits, x)
+        if self.n_params > 1:  # x on the 256-level grid
+            return likelihoods.logistic_nll(logits, x)
+        if self.config.likelihood == "gaussian":
+            log_sigma = torch.full_like(x, math.log(self.config.sigma))
+        else:
+            log_sigma = self.log_sigma.clamp(min=math.log(SIGMA_MIN)).expand_as(x)
+        return likelihoods.gaussian_nll(self._mean(logits), x, log_sigma)
 
     def kl_objective(self, kl_units: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """The KL part of the loss from the per-unit KL (B, d); vae: the batch mean of sum_j KL_j."""
