@@ -15,7 +15,9 @@ FID over the first SPEC's (the reference, DDPM-1000 by convention).
 reference such as DDPM-1000 at 2,000 samples drawn in parallel processes, each over its own seed range
 (``genzoo sample RUN --sampler ddpm --seed S -n N -o part.npz``), given in seed order so that they are
 the seeds 0..n-1 the other settings draw; ``--reference-seconds`` is their drawing time summed over
-the parts (one process each).
+the parts (one process each; comparable with the other rows' wall times at ``--threads 1``). The
+files must come from the run's latest checkpoint (what ``genzoo sample`` draws), so ``--reference``
+takes no ``--step`` or ``--minutes``; its row lists them under ``reference_files``.
 
 ``--step`` scores an earlier checkpoint (the one nearest a number of training minutes: ``--minutes``),
 ``--also-n 1000`` also scores the first 1,000 samples of each setting (so a cheap reference drawn with
@@ -71,6 +73,12 @@ def main() -> None:
     p.add_argument("--reference-seconds", type=float, default=None, help="the reference parts' drawing time")
     p.add_argument("--out", type=Path, required=True)
     args = p.parse_args()
+    if args.reference_seconds is not None and not args.reference:
+        raise SystemExit("--reference-seconds is the drawing time of --reference files; give them too")
+    if args.reference and (args.step is not None or args.minutes is not None):
+        raise SystemExit(
+            "--reference files are the latest checkpoint's samples; --step and --minutes pick another"
+        )
     torch.set_num_threads(args.threads)
     t0 = time.time()
     run = genzoo.Run(args.run)
@@ -87,7 +95,7 @@ def main() -> None:
             x, seconds = load_sample_files(args.reference), args.reference_seconds
             if len(x) != args.n or x.shape[1:] != model.shape:
                 raise SystemExit(
-                    f"--reference holds {tuple(x.shape)} samples, expected ({args.n}, *{model.shape})"
+                    f"--reference holds {tuple(x.shape)} samples, expected {(args.n, *model.shape)}"
                 )
         else:
             x = model.sample(args.n, seeds=range(args.n), sampler=sampler, steps=steps, **options)
@@ -105,6 +113,8 @@ def main() -> None:
             * (1 if options.get("guidance", 1) in (0, 1) else 2),
             "seconds": None if seconds is None else round(seconds, 1),
         }
+        if args.reference and len(rows) == 0:
+            row["reference_files"] = [str(f) for f in args.reference]
         row |= {k: round(s[k], 4) for k in ("fid", "precision", "recall")} | {"n": args.n}
         row["fid_ratio"] = round(row["fid"] / rows[0]["fid"], 3) if rows else 1.0
         ref_seconds = rows[0]["seconds"] if rows else seconds

@@ -27,7 +27,7 @@ def vlb_terms(
     ts: torch.Tensor,
     generator: torch.Generator | None = None,
 ) -> dict[str, torch.Tensor]:
-    """Terms of L_vlb in nats per example for x0 (B, *shape) in [-1, 1]: ``prior`` L_T (B,), ``decoder``
+    """Terms of L_vlb in nats per example for x0 (B, *shape) in the model's range ([-1, 1] for images): ``prior`` L_T (B,), ``decoder``
     L_0 (B,) and ``kl`` (B, len(ts)) = L_{t-1} at the 0-based steps ``ts``. Each term is estimated
     with one x_t ~ q(x_t | x_0), drawn from ``generator`` in the order of ``ts``, then x_1 for L_0."""
     b, dims = x0.shape[0], tuple(range(1, x0.dim()))
@@ -64,5 +64,7 @@ def stratified_steps(T: int, k: int, generator: torch.Generator | None = None) -
 
 def negative_vlb(terms: dict[str, torch.Tensor], T: int) -> torch.Tensor:
     """-L_vlb (B,) from ``vlb_terms`` at ``stratified_steps``: the KL sum scaled by (T-1)/len(ts)."""
-    kl = terms["kl"].sum(1) * ((T - 1) / max(terms["kl"].shape[1], 1))
+    if terms["kl"].shape[1] == 0:
+        raise ValueError("negative_vlb needs the KL terms of at least one step")
+    kl = terms["kl"].sum(1) * ((T - 1) / terms["kl"].shape[1])
     return -(terms["prior"] + kl + terms["decoder"])

@@ -100,6 +100,8 @@ def load_sample_files(paths: Sequence[str | Path]) -> torch.Tensor:
     """The images of several files (``load_samples`` each), concatenated in the order given: samples
     drawn in parallel processes (``genzoo sample --seed S -n N`` over disjoint seed ranges) scored as
     one set. Files whose images differ in shape are one ConfigError naming both."""
+    if isinstance(paths, (str, Path)):
+        raise TypeError("load_sample_files takes a list of paths; load_samples reads one file")
     if not paths:
         raise ConfigError("no sample files given")
     parts = [load_samples(p) for p in paths]
