@@ -258,7 +258,7 @@ class Run:
             return None
         return (
             f"{self.path} trained {step} steps; its samples are likely noise "
-            f"({self.model_type} runs need thousands: at least ~{need:,})"
+            f"({self.model_type} runs need at least ~{need:,} steps)"
         )
 
     # --- training --------------------------------------------------------------------------

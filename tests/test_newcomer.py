@@ -31,7 +31,7 @@ def test_sample_says_when_a_run_is_too_short_for_its_family(tmp_path, capsys):
     assert {"ddpm", "cddpm", "dcgan", "gan"} <= short and "ae" not in short
     run = train(tiny_spec("ddpm", steps=2), tmp_path / "ddpm", progress=False)
     assert genzoo.Run(run).short_note() == (
-        f"{run} trained 2 steps; its samples are likely noise (ddpm runs need thousands: at least ~2,000)"
+        f"{run} trained 2 steps; its samples are likely noise (ddpm runs need at least ~300 steps)"
     )
     assert (
         main(

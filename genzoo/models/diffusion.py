@@ -104,7 +104,9 @@ class DDPM(GenerativeModel):
         "grad_clip": 1.0,
         "channels_last": False,
     }
-    min_useful_steps = 2000  # a diffusion model needs thousands of steps (60: noise, docs/training.md)
+    # 60 steps draw noise (FID 610-662, docs/training.md); 317 steps of the default U-Net already
+    # drew digits (FID 70.6) and 1,250 steps 21.7 (docs/BENCHMARKS.md, issue 22)
+    min_useful_steps = 300
     capabilities = frozenset(
         {Capability.SAMPLER, Capability.ITERATIVE, Capability.INPAINTER, Capability.LIKELIHOOD}
     )
