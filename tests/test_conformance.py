@@ -3,6 +3,7 @@ each declared capability's contract (genzoo.models.capabilities) over every mode
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import typing
 
@@ -99,6 +100,40 @@ def test_save_load_round_trip(name, images, tmp_path):
             model.reconstruct(images, **cond(model, images)),
             loaded.reconstruct(images, **cond(model, images)),
         )
+
+
+NEW_DEFAULT = object()  # what a later release's defaults stand for below: no saved value may take it
+
+
+def with_new_defaults(config_class: type) -> type:
+    """``config_class`` as a later release might ship it: the same fields, every default changed."""
+    params = config_class.__dataclass_params__
+    fields = [
+        (name, tp, dataclasses.field(default=NEW_DEFAULT))
+        for name, tp in cfgio.field_types(config_class).items()
+    ]
+    return dataclasses.make_dataclass(
+        config_class.__name__, fields, bases=(config_class,), kw_only=True, frozen=params.frozen
+    )
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_a_saved_model_keeps_every_setting_when_the_defaults_change(name, images, tmp_path, monkeypatch):
+    """config.json names every field of the model's config, so a model saved now loads with the
+    settings it was saved with after a release changes its family's defaults (issue 22, item 4)."""
+    model = build(name)
+    model.prepare_for_sampling(images)
+    model.save(tmp_path / "m")
+    saved = json.loads((tmp_path / "m" / "config.json").read_text())["model"]
+    cls = get_model_class(name)
+    assert sorted(saved) == sorted(f.name for f in dataclasses.fields(cls.config_class))
+    monkeypatch.setattr(cls, "config_class", with_new_defaults(cls.config_class))
+    loaded = genzoo.load(tmp_path / "m")
+    assert isinstance(loaded.config, cls.config_class)  # built from the changed class
+    assert cfgio.to_dict(loaded.config) == cfgio.to_dict(model.config)
+    model.eval()
+    g1, g2 = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
+    assert torch.equal(model.sample(2, generator=g1), loaded.sample(2, generator=g2))
 
 
 @pytest.mark.parametrize("name", MODELS)
