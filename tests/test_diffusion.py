@@ -523,7 +523,7 @@ def test_sampler_settings_say_what_sample_runs_and_check_as_it_does():
     edm = model.sampler_settings(sampler="edm", steps=3, churn=5.0, spacing="time")
     assert edm == {"sampler": "edm", "steps": 3, "network_evals": 5, "spacing": "time", "churn": 5.0}
     assert tiny("cddpm").sampler_settings(guidance=2.0)["guidance"] == 2.0
-    assert tiny("cddpm").sampler_settings()["guidance"] == 2.0  # the config's w (the default)
+    assert tiny("cddpm").sampler_settings()["guidance"] == 1.5  # the config's w (the default)
     with pytest.raises(ConfigError, match="ddpm sampler runs all 20 steps"):
         model.sampler_settings(sampler="ddpm", steps=5)
     with pytest.raises(ConfigError, match="--churn applies to the edm sampler; ddim has no churn"):

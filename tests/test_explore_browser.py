@@ -135,10 +135,10 @@ def test_random_slider_and_lock_in_a_real_browser(runs):
             page.wait_for_function(
                 "document.querySelector('#likelihood-value').textContent.includes('bits/dim')"
             )
-            # a cddpm's guidance slider starts at the model's own w (the config's default, 2)
+            # a cddpm's guidance slider starts at the model's own w (the config's default, 1.5)
             page.select_option("#run", label=f"{runs['cddpm'].name} (cddpm)")
-            page.wait_for_function("document.querySelector('#sample-guidance-value').textContent === '2'")
-            assert page.input_value("#sample-guidance") == "2"
+            page.wait_for_function("document.querySelector('#sample-guidance-value').textContent === '1.5'")
+            assert page.input_value("#sample-guidance") == "1.5"
             assert not page.locator("#error").is_visible(), page.inner_text("#error")
             assert errors == []
         finally:
