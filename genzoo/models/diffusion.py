@@ -85,8 +85,8 @@ class CDDPMConfig(DDPMConfig):
     label_dropout: float = 0.1  # p of training without the label (classifier-free guidance)
     # default w: 0 unconditional, 1 conditional, > 1 guided. Fashion-MNIST, one 60-minute run, FID of
     # 2,000 samples (docs/BENCHMARKS.md, "cddpm for an hour"): at 30 minutes w = 1 / 1.25 / 1.5 / 2
-    # scored 16.2 / 11.8 / 11.4 / 15.3, at 60 minutes 9.1 / 6.8 / 7.9 / 14.1; 2 won only before
-    # ~20 minutes (the default before), so 1.5: best at 30, within 17% of the best at 60
+    # scored 16.1 / 11.8 / 11.4 / 15.3, at 60 minutes 9.1 / 6.8 / 8.0 / 14.1; 2 (the default before)
+    # won at 9 minutes, so 1.5: best at 30, within 17% of the best at 60
     guidance: float = 1.5
 
 
