@@ -63,11 +63,12 @@ PRESETS: dict[str, tuple[Preset, ...]] = {
     # without the self-attention (1.2x the steps) 31.8 against 34.4, and with min-SNR loss weighting
     # as well 25.9 (batch 32: 25.5, lr 3e-3: 25.3, within the spread). It stopped at 15 minutes until
     # it was measured longer (AMD, one thread, 2,000 samples): at 20 minutes 11.96 against the
-    # defaults' 27.68 side by side (5,668 steps against 913), at 30 minutes 9.10 against 19.77.
+    # defaults' 27.68 side by side (5,668 steps against 913), at 30 minutes 9.10 against 19.77, at 60
+    # minutes 6.50 against 8.60 (16,201 steps against 2,697). Longer budgets: not measured, defaults.
     "ddpm": (
         Preset(
             min_seconds=300,
-            max_seconds=1800,
+            max_seconds=3600,
             data=("mnist",),
             layer={
                 "model": {"channels": 16, "attention": False, "loss_weighting": "min-snr"},
