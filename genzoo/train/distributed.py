@@ -65,14 +65,15 @@ def any_flags(flags: list[bool], info: DistInfo) -> list[bool]:
     return [bool(v > 0) for v in t.tolist()]
 
 
-def teardown(success: bool = False) -> None:
+def teardown(together: bool = False) -> None:
     """Leave the process group (on success and on error). Without it gloo's threads can still be
     running when the interpreter exits, and a process may die with SIGABRT ("terminate called
-    without an active exception") after its work is done. On success every process first waits
-    for the others (a barrier), so none tears its connections down while a peer still uses them:
-    2 of 3 CI runs on a 2-core AMD machine (2026-12-04) lost a worker to that SIGABRT at the end
-    of a successful run without it. Not on error: a peer stuck elsewhere would keep it waiting."""
+    without an active exception") after its work is done. When every process gets here together
+    (success, or a stop they agreed on) each first waits for the others (a barrier), so none tears
+    its connections down while a peer still uses them: 2 of 3 CI runs on a 2-core AMD machine
+    (2026-12-04) lost a worker to that SIGABRT at the end of a successful run without it, and one
+    later run after a SIGTERM stop. Not on error: a peer stuck elsewhere would keep it waiting."""
     if dist.is_available() and dist.is_initialized():
-        if success:
+        if together:
             dist.barrier()
         dist.destroy_process_group()

@@ -464,16 +464,21 @@ def train(
     becomes the whole set, with a one-line note (False: that is a ConfigError). ``fit_to_time``:
     the steps came from a calibration, so the run measures its own steps/s early and three times
     more, and fits its length to ``time_limit_s`` (``Trainer.fit``)."""
-    success = False
+    together = False  # every process reaches the teardown (so it may wait for the others there)
     try:
         with loop_reports(False):  # its own bar speaks; sampling for its pictures stays quiet
             path = Trainer(spec, out, resume=resume, progress=progress, fit_batch=fit_batch).fit(
                 stop_at=stop_at, time_limit_s=time_limit_s, fit_to_time=fit_to_time
             )
-        success = True
+        together = True
         return path
+    except TrainingStopped:
+        # a signal stop is agreed by every process at the same step (a collective), so all of them
+        # raise it: without the barrier a rank died of SIGABRT after such a stop (CI, 2026-12-04)
+        together = True
+        raise
     finally:
-        dd.teardown(success)
+        dd.teardown(together)
 
 
 __all__ = ["BatchSchedule", "RunSpec", "Trainer", "fit_batch_to_data", "lr_at", "train"]
