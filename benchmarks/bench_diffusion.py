@@ -4,9 +4,12 @@ Rows (``--row``; run two at once with ``--threads 1`` each, one per core, so a p
 
   diffusers   benchmarks/baselines/diffusers_ddpm.py: UNet2DModel (32, 64, 64), 1.06 M parameters,
               DDPMScheduler, AdamW 1e-3, batch 128; trained ``--budget`` minutes; sampled with DDIM-50
-  genzoo      genzoo ``ddpm`` with its defaults (U-Net 32 x (1, 2, 2) with attention at 7x7, 1.11 M
-              parameters, Adam 1e-3, batch 128, EMA 0.999, bf16 autocast where the CPU has it); trained
-              ``--budget`` minutes; sampled with DPM-Solver++(2M) at 10 and 20 steps (FID) and DDIM-50 (speed)
+  genzoo      genzoo ``ddpm`` with its defaults, EMA 0.999, bf16 autocast where the CPU has it; trained
+              ``--budget`` minutes; sampled with DPM-Solver++(2M) at 10 and 20 steps (FID) and DDIM-50
+              (speed). The defaults since 2026-12-04: U-Net 16 x (1, 2, 2) without attention, min-SNR,
+              Adam 2e-3, batch 64; the rows in docs/BENCHMARKS.md dated before trained the U-Net before
+              (32 x (1, 2, 2) with attention at 7x7, 1.11 M parameters, uniform weighting, Adam 1e-3,
+              batch 128), which ``--model cddpm`` still trains
   curve       genzoo ``ddpm`` trained ``--budget`` minutes (30), then FID and seconds per image for
               DDPM-1000, DDIM at 10, 20, 50, 100 steps and DPM-Solver++ at 10 and 20, all on ``--curve-n`` samples;
               and the variational bound in bits/dim on ``--vlb-n`` test images

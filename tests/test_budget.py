@@ -51,20 +51,23 @@ def test_the_vae_preset_applies_where_it_was_measured_and_your_options_win():
     assert budget.preset_for("dcgan", 600, "mnist") is None  # its defaults are what bench measured
 
 
-def test_the_ddpm_preset_holds_between_the_budgets_it_was_measured_for():
+def test_ddpm_budgets_train_its_defaults_which_are_the_measured_winner():
+    # the 5-60 minute preset (16 channels, no attention, min-SNR, batch 64, lr 2e-3) became the
+    # defaults: every budget and dataset trains them, with no preset, and the user's options win
     calibrate, _ = _fixed(2.0)
-    p = budget.plan("ddpm", 600, {"data": {"name": "mnist"}}, calibrate=calibrate)
-    assert p.preset is budget.PRESETS["ddpm"][0]
-    assert (p.spec.model.channels, p.spec.train.batch_size, p.spec.train.lr) == (16, 64, 2e-3)
-    assert (p.spec.model.attention, p.spec.model.loss_weighting) == (False, "min-snr")
-    defaults = get_model_class("ddpm").config_class()
-    for seconds in (299, 3601, 7200):  # shorter or longer than measured: the defaults
-        assert budget.preset_for("ddpm", seconds, "mnist") is None
-    assert budget.preset_for("ddpm", 600, "fashion-mnist") is None
+    for seconds, name in ((120, "mnist"), (600, "mnist"), (7200, "mnist"), (600, "fashion-mnist")):
+        p = budget.plan("ddpm", seconds, {"data": {"name": name}}, calibrate=calibrate)
+        assert p.preset is None and "ddpm" not in budget.PRESETS
+        assert (p.spec.model.channels, p.spec.train.batch_size, p.spec.train.lr) == (16, 64, 2e-3)
+        assert (p.spec.model.attention, p.spec.model.loss_weighting) == (False, "min-snr")
+        assert p.spec.train.steps == budget.steps_for(2.0, p.seconds)  # not the default 8,000
     mine = budget.plan(
         "ddpm", 600, {"data": {"name": "mnist"}, "train": {"batch_size": 128}}, calibrate=calibrate
     )
-    assert (mine.spec.model.channels, mine.spec.train.batch_size) == (16, 128) != (defaults.channels, 64)
+    assert (mine.spec.model.channels, mine.spec.train.batch_size) == (16, 128)
+    # cddpm keeps the U-Net its guidance was measured with
+    c = budget.plan("cddpm", 600, {"data": {"name": "fashion-mnist"}}, calibrate=calibrate)
+    assert (c.spec.model.channels, c.spec.model.attention, c.spec.train.batch_size) == (32, True, 128)
 
 
 def test_steps_given_are_kept_and_nothing_is_calibrated():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import re
 
@@ -149,6 +150,26 @@ def test_a_min_snr_model_trains_and_its_loss_is_the_weighted_mse(images):
     assert torch.allclose(out.terms["mse"], err.mean(), rtol=1e-5)
     with pytest.raises(ConfigError, match="min_snr_gamma must be > 0"):
         tiny(loss_weighting="min-snr", min_snr_gamma=0.0)
+
+
+def test_a_run_saved_before_min_snr_existed_keeps_training_with_l_simple(tmp_path):
+    # min-snr became the default after runs without the key were saved: those load (to sample) and
+    # resume (to train on) with the uniform weighting they trained with, not today's default
+    from genzoo.train.run import read_run_spec
+
+    assert DDPMConfig().loss_weighting == "min-snr"
+    run = tmp_path / "old"
+    train(tiny_spec("ddpm", steps=2, image_every=0), run, progress=False)
+    for cfg_path in (run / "config.json", *run.glob("checkpoints/*/config.json")):
+        cfg = json.loads(cfg_path.read_text())
+        del cfg["model"]["loss_weighting"]
+        cfg_path.write_text(json.dumps(cfg))
+    assert read_run_spec(run).model.loss_weighting == "uniform"
+    assert genzoo.load(run).config.loss_weighting == "uniform"
+    cfg = json.loads((run / "config.json").read_text())
+    cfg["model"]["loss_weighting"] = "min-snr"  # a key that is there is read as it is
+    (run / "config.json").write_text(json.dumps(cfg))
+    assert read_run_spec(run).model.loss_weighting == "min-snr"
 
 
 # -- samplers ---------------------------------------------------------------------------------------
@@ -420,7 +441,10 @@ def test_per_sample_seeds_give_the_same_image_whatever_the_batch_size(monkeypatc
     monkeypatch.setattr(diffusion, "SAMPLE_BATCH", 4)  # batches of 4 and 2
     split = model.sample(6, seeds=range(6), **kw)
     alone = model.sample(2, seeds=[4, 5], **kw)
-    assert torch.allclose(whole, split, atol=1e-5) and torch.allclose(whole[4:], alone, atol=1e-5)
+    # within float noise: a convolution's kernel blocks its sums by batch size, so batches of 4 and 6
+    # differ in the last bits (measured 2e-4 after 5 stochastic steps of this random network), while
+    # another seed's image differs by tenths
+    assert torch.allclose(whole, split, atol=1e-3) and torch.allclose(whole[4:], alone, atol=1e-3)
     assert not torch.allclose(whole[0], whole[1])
     g1, g2 = torch.Generator().manual_seed(9), torch.Generator().manual_seed(9)
     assert torch.equal(model.sample(3, generator=g1, **kw), model.sample(3, generator=g2, **kw))

@@ -67,6 +67,9 @@ class GenerativeModel(nn.Module):
     train_defaults: ClassVar[dict[str, Any]] = {}
     # fewer training steps than this and samples are likely noise: `genzoo sample` says so (Run.short_note)
     min_useful_steps: ClassVar[int] = 0
+    # config fields added after runs were saved whose default has changed since: the value a saved
+    # model section without the key was trained with (it predates the field, so it had that one)
+    saved_before: ClassVar[dict[str, Any]] = {}
     # ranks of the per-example data shapes the family models: (C, H, W) images and (D,) points;
     # a sequence model takes (T, D) series. `genzoo bench` runs, by default, every family that fits.
     data_ranks: ClassVar[tuple[int, ...]] = (1, 3)
@@ -212,8 +215,14 @@ class GenerativeModel(nn.Module):
             raise CheckpointError(
                 f"checkpoint holds a {cfg.get('model_type')!r} model, not {cls.model_type!r}"
             )
-        config = cfgio.from_dict(cls.config_class, cfg.get("model"), f"{cls.model_type} config")
-        return cls(config, tuple(cfg["shape"]))
+        return cls(cls.saved_config(cfg.get("model")), tuple(cfg["shape"]))
+
+    @classmethod
+    def saved_config(cls, section: dict[str, Any] | None) -> Any:
+        """The config of a saved model section, its missing later fields filled as the run had them
+        (``saved_before``), not with today's defaults."""
+        section = cls.saved_before | section if isinstance(section, dict) else section
+        return cfgio.from_dict(cls.config_class, section, f"{cls.model_type} config")
 
     def load_weights(self, tensors: dict[str, torch.Tensor], source: str) -> None:
         """Load a state dict, turning any key or shape mismatch into a CheckpointError."""

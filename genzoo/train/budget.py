@@ -57,26 +57,9 @@ PRESETS: dict[str, tuple[Preset, ...]] = {
             evidence="docs/BENCHMARKS.md, --budget 10m beside each peer (10 minutes: FID 84.4 vs conv defaults 165.1)",
         ),
     ),
-    # 10 minutes, one thread, MNIST, dpm++sde 25 steps (2,000 samples): a U-Net of half the width at
-    # batch 64 and lr 2e-3 reached FID 33.3 against the defaults' 70.6 (32 channels, batch 128:
-    # 317 steps in the time; 16 channels trains ~2x the images/s). Then (issue 22, a second machine):
-    # without the self-attention (1.2x the steps) 31.8 against 34.4, and with min-SNR loss weighting
-    # as well 25.9 (batch 32: 25.5, lr 3e-3: 25.3, within the spread). It stopped at 15 minutes until
-    # it was measured longer (AMD, one thread, 2,000 samples): at 20 minutes 11.96 against the
-    # defaults' 27.68 side by side (5,668 steps against 913), at 30 minutes 9.10 against 19.77, at 60
-    # minutes 6.50 against 8.60 (16,201 steps against 2,697). Longer budgets: not measured, defaults.
-    "ddpm": (
-        Preset(
-            min_seconds=300,
-            max_seconds=3600,
-            data=("mnist",),
-            layer={
-                "model": {"channels": 16, "attention": False, "loss_weighting": "min-snr"},
-                "train": {"batch_size": 64, "lr": 2e-3},
-            },
-            evidence="docs/BENCHMARKS.md, ddpm in 10 minutes and Which configuration where (20 minutes: FID 12.0 vs the defaults' 27.7)",
-        ),
-    ),
+    # ddpm: the configuration its preset held for 5-60 minutes on MNIST (16 channels, no attention,
+    # min-SNR, batch 64, lr 2e-3; measured against the U-Net before at 10, 20, 30 and 60 minutes) has
+    # been its defaults since 2026-12-04 (DDPMConfig; docs/BENCHMARKS.md "Which configuration where")
 }
 
 

@@ -61,7 +61,7 @@ def read_run_spec(run: Path) -> RunSpec:
     cls = get_model_class(cfg["model_type"])
     return RunSpec(
         cls.model_type,
-        cfgio.from_dict(cls.config_class, cfg.get("model"), f"{cls.model_type} config"),
+        cls.saved_config(cfg.get("model")),
         cfgio.from_dict(DataConfig, cfg.get("data"), "data config"),
         cfgio.from_dict(TrainConfig, saved_train_section(cfg["train"]), "train config"),
     )
