@@ -54,7 +54,14 @@ TINY: dict[str, dict] = {
     "cgan": {"latent_dim": 4, "channels": (8,), "g_channels": (16, 8), "conditioning": "concat"},
     "acgan": {"latent_dim": 4, "channels": (8,), "g_channels": (8,), "spectral_norm": True, "loss": "hinge"},
     # attention on (the default is off): the conformance suite keeps the self-attention block covered
-    "ddpm": {"timesteps": 20, "channels": 8, "channel_mult": (1, 2), "sample_steps": 4, "vlb_timesteps": 5, "attention": True},
+    "ddpm": {
+        "timesteps": 20,
+        "channels": 8,
+        "channel_mult": (1, 2),
+        "sample_steps": 4,
+        "vlb_timesteps": 5,
+        "attention": True,
+    },
     "cddpm": {"timesteps": 20, "channels": 8, "channel_mult": (1, 2), "sample_steps": 3, "attention": False},
     "realnvp": {"levels": 2, "depth": 2, "channels": 8, "blocks": 1, "hidden": 16},
     "glow": {"levels": 2, "depth": 2, "channels": 8, "blocks": 1, "hidden": 16},
