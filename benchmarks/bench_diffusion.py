@@ -9,7 +9,7 @@ Rows (``--row``; run two at once with ``--threads 1`` each, one per core, so a p
               (speed). The defaults since 2026-12-04: U-Net 16 x (1, 2, 2) without attention, min-SNR,
               Adam 2e-3, batch 64; the rows in docs/BENCHMARKS.md dated before trained the U-Net before
               (32 x (1, 2, 2) with attention at 7x7, 1.11 M parameters, uniform weighting, Adam 1e-3,
-              batch 128), which ``--model cddpm`` still trains
+              batch 128), which ``--unet-before`` trains and ``--model cddpm`` still does
   curve       genzoo ``ddpm`` trained ``--budget`` minutes (30), then FID and seconds per image for
               DDPM-1000, DDIM at 10, 20, 50, 100 steps and DPM-Solver++ at 10 and 20, all on ``--curve-n`` samples;
               and the variational bound in bits/dim on ``--vlb-n`` test images
@@ -47,6 +47,11 @@ from genzoo.eval.likelihood import evaluate_likelihood  # noqa: E402
 from genzoo.registry import get_model_class  # noqa: E402
 from genzoo.train import RunSpec, train, train_config_for  # noqa: E402
 
+# ddpm's defaults before 2026-12-04 (the rows of docs/BENCHMARKS.md dated before; cddpm's still)
+UNET_BEFORE = {
+    "model": {"channels": 32, "attention": True, "loss_weighting": "uniform"},
+    "train": {"batch_size": 128, "lr": 1e-3},
+}
 FAST = [("dpm++", 10), ("dpm++", 20)]
 CURVE = [("ddpm", 1000)] + [("ddim", k) for k in (10, 20, 50, 100)] + [("dpm++", k) for k in (10, 20)]
 
@@ -64,9 +69,10 @@ def timed_samples(model, n: int, sampler: str, steps: int) -> tuple[torch.Tensor
 
 def train_genzoo(args: argparse.Namespace, data: DataConfig, row: str) -> tuple[Any, dict[str, Any]]:
     run = args.out / f"{data.name}-{row}{'' if args.model == 'ddpm' else '-' + args.model}"
+    before = UNET_BEFORE if args.unet_before else {"model": {}, "train": {}}
     tc = train_config_for(args.model, steps=10**7, threads=args.threads, log_every=100, seed=args.seed,
-                          ckpt_every=500, image_every=250)  # fmt: skip
-    spec = RunSpec(args.model, get_model_class(args.model).config_class(), data, tc)
+                          ckpt_every=500, image_every=250, **before["train"])  # fmt: skip
+    spec = RunSpec(args.model, get_model_class(args.model).config_class(**before["model"]), data, tc)
     train(spec, run, progress=False, time_limit_s=args.budget * 60)
     state = io.read_json(io.resolve_model_dir(run) / "state.json")
     model = genzoo.load(run)
@@ -194,6 +200,11 @@ def main() -> None:
         help="genzoo rows (cddpm: labels drawn uniformly)",
     )
     p.add_argument("--budget", type=float, default=10.0, help="training minutes")
+    p.add_argument(
+        "--unet-before",
+        action="store_true",
+        help="train ddpm's defaults before 2026-12-04 (32 channels, attention, uniform, batch 128, lr 1e-3)",
+    )
     p.add_argument("--n", type=int, default=10_000, help="samples for FID")
     p.add_argument("--speed-n", type=int, default=500, help="samples timed with DDIM-50 (genzoo row)")
     p.add_argument("--curve-n", type=int, default=500, help="samples per point of the curve")

@@ -119,8 +119,9 @@ class DDPM(GenerativeModel):
         "grad_clip": 1.0,
         "channels_last": False,
     }
-    # 60 steps draw noise (FID 610-662, docs/training.md); 317 steps of the default U-Net already
-    # drew digits (FID 70.6) and 1,250 steps 21.7 (docs/BENCHMARKS.md, issue 22)
+    # 60 steps draw noise (FID 610-662, docs/training.md); 317 steps of the U-Net before already
+    # drew digits (FID 70.6), and step 300 of the defaults' 8,000-step run strokes and digits (FID
+    # 107, mid-schedule; docs/BENCHMARKS.md, issue 22)
     min_useful_steps = 300
     saved_before = {"loss_weighting": "uniform"}  # runs saved before 2026-12-03 trained L_simple
     capabilities = frozenset(
