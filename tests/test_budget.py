@@ -62,9 +62,15 @@ def test_ddpm_budgets_train_its_defaults_which_are_the_measured_winner():
         assert (p.spec.model.attention, p.spec.model.loss_weighting) == (False, "min-snr")
         assert p.spec.train.steps == budget.steps_for(2.0, p.seconds)  # not the default 8,000
     mine = budget.plan(
-        "ddpm", 600, {"data": {"name": "mnist"}, "train": {"batch_size": 128}}, calibrate=calibrate
+        "ddpm",
+        600,
+        {"data": {"name": "mnist"}, "train": {"batch_size": 128, "threads": 1, "image_every": 0}},
+        calibrate=calibrate,
     )
     assert (mine.spec.model.channels, mine.spec.train.batch_size) == (16, 128)
+    # the printed line says the defaults ran with your options (not how the run is kept or watched)
+    assert "ddpm's defaults" in mine.describe(600) and "; with your --batch-size;" in mine.describe(600)
+    assert "with your" not in p.describe(600)
     # cddpm keeps the U-Net its guidance was measured with
     c = budget.plan("cddpm", 600, {"data": {"name": "fashion-mnist"}}, calibrate=calibrate)
     assert (c.spec.model.channels, c.spec.model.attention, c.spec.train.batch_size) == (32, True, 128)

@@ -26,6 +26,10 @@ from genzoo.train.run import RunSpec, run_spec
 from genzoo.train.trainer import train
 
 CALIBRATION_STEPS = 30
+# train settings that say how a run is kept and watched, not what it trains: not "your options"
+RUNTIME = frozenset(
+    {"threads", "log_every", "image_every", "ckpt_every", "keep_checkpoints", "select_by", "select_samples"}
+)
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,7 @@ class BudgetPlan:
     seconds: float  # the training loop's time limit (the budget less the calibration)
     steps_per_s: float | None  # measured by the calibration (None: the user gave --steps)
     preset: Preset | None
+    options: tuple[str, ...] = ()  # the configuration the user gave over it (model and train keys)
 
     def describe(self, budget_s: float) -> str:
         parts = [f"budget {budget_s:g} s"]
@@ -78,6 +83,8 @@ class BudgetPlan:
             parts.append(
                 f"{self.spec.model_type}'s defaults (no configuration measured better for this budget)"
             )
+        if self.options:
+            parts.append("with your " + " ".join(f"--{k.replace('_', '-')}" for k in self.options))
         if self.steps_per_s is not None:
             parts.append(f"calibrated {self.steps_per_s:.3g} steps/s, so {self.spec.train.steps:,} steps")
         parts.append(f"training stops after {self.seconds:.0f} s with a checkpoint")
@@ -130,8 +137,17 @@ def plan(
     data_name = run_spec(model_type, *layers).data.name
     preset = preset_for(model_type, budget_s, data_name)
     spec = run_spec(model_type, preset.layer if preset else {}, *layers)
+    options = tuple(
+        dict.fromkeys(
+            k
+            for layer in layers
+            for section in ("model", "train")
+            for k in layer.get(section) or {}
+            if k not in RUNTIME
+        )
+    )
     if any("steps" in (layer.get("train") or {}) for layer in layers):
-        return BudgetPlan(spec, budget_s, None, preset)
+        return BudgetPlan(spec, budget_s, None, preset, options)
     t0 = time.perf_counter()
     if calibrate is None:
         with tempfile.TemporaryDirectory(prefix="genzoo-budget-") as tmp:
@@ -146,7 +162,7 @@ def plan(
     spec = RunSpec(
         spec.model_type, spec.model, spec.data, cfgio.replace(spec.train, steps=steps_for(rate, left))
     )
-    return BudgetPlan(spec, left, rate, preset)
+    return BudgetPlan(spec, left, rate, preset, options)
 
 
 __all__ = ["PRESETS", "BudgetPlan", "Preset", "measure_steps_per_s", "plan", "preset_for", "steps_for"]
