@@ -109,8 +109,8 @@ class DDPM(GenerativeModel):
     config_class = DDPMConfig
     # channels_last off: with GroupNorm in every block the NHWC layout made a U-Net step slower
     # (measured, 1 thread, bf16, batch 128 on 28x28: 54 images/s NHWC vs 75 NCHW)
-    # batch 64 and lr 2e-3 (see DDPMConfig); 8,000 steps: ~29 minutes on MNIST on one core, where a
-    # 30-minute --budget run of this configuration (7,924 steps) scored FID 9.10 (2,000 samples)
+    # batch 64 and lr 2e-3 (see DDPMConfig); 8,000 steps: 27.5 minutes on MNIST on one AMD core, FID
+    # 9.09 with 10,000 samples (docs/BENCHMARKS.md, "genzoo train ddpm --data mnist, nothing else")
     train_defaults = {
         "steps": 8_000,
         "lr": 2e-3,
