@@ -56,6 +56,11 @@ FAST = [("dpm++", 10), ("dpm++", 20)]
 CURVE = [("ddpm", 1000)] + [("ddim", k) for k in (10, 20, 50, 100)] + [("dpm++", k) for k in (10, 20)]
 
 
+def suffix(args: argparse.Namespace) -> str:
+    """What tells a row's run folder and report apart: the model when not ddpm, the U-Net before."""
+    return ("" if args.model == "ddpm" else "-" + args.model) + ("-unet-before" if args.unet_before else "")
+
+
 def fid(x: torch.Tensor, data: DataConfig) -> dict[str, Any]:
     s = evaluate_images(x, data, features="genzoo")["samples"]
     return {k: s[k] for k in ("fid", "precision", "recall", "n_samples")}
@@ -68,7 +73,7 @@ def timed_samples(model, n: int, sampler: str, steps: int) -> tuple[torch.Tensor
 
 
 def train_genzoo(args: argparse.Namespace, data: DataConfig, row: str) -> tuple[Any, dict[str, Any]]:
-    run = args.out / f"{data.name}-{row}{'' if args.model == 'ddpm' else '-' + args.model}"
+    run = args.out / f"{data.name}-{row}{suffix(args)}"
     before = UNET_BEFORE if args.unet_before else {"model": {}, "train": {}}
     tc = train_config_for(args.model, steps=10**7, threads=args.threads, log_every=100, seed=args.seed,
                           ckpt_every=500, image_every=250, **before["train"])  # fmt: skip
@@ -130,7 +135,7 @@ def run_speed(args: argparse.Namespace, data: DataConfig) -> dict[str, Any]:
     from genzoo.models.diffusion import DDPM, DDPMConfig
 
     unet, sched = build(args.seed)
-    ours = DDPM(DDPMConfig(), (1, 28, 28)).eval()
+    ours = DDPM(DDPMConfig(**(UNET_BEFORE["model"] if args.unet_before else {})), (1, 28, 28)).eval()
     settings = {"diffusers ddim-50": lambda n: d_sample(unet, sched, n, steps=50)[1]["seconds"]}
     for sampler, steps in [("ddim", 50), ("dpm++", 20), ("dpm++", 10)]:
         settings[f"genzoo {sampler}-{steps}"] = lambda n, s=sampler, k=steps: timed_samples(ours, n, s, k)[1]
@@ -165,7 +170,7 @@ def report(out: Path) -> str:
                 s = r[key]
                 f = f"{s['fid']:.2f}" if "fid" in s else "-"
                 lines.append(
-                    f"| {r['row']} | {r['data']} | {r['steps']} | {r['images_per_s']:.1f} | {key} | {f} | "
+                    f"| {r['row']}{' (U-Net before)' if r.get('unet_before') else ''} | {r['data']} | {r['steps']} | {r['images_per_s']:.1f} | {key} | {f} | "
                     f"{s['sample_images_per_s']:.2f} | {s.get('n_samples', s.get('n'))} |"
                 )
         for key, s in r.get("curve", {}).items():
@@ -232,10 +237,9 @@ def main() -> None:
         "model": args.model if args.row != "diffusers" else "UNet2DModel",
         "data": args.data,
         "budget_minutes": args.budget,
+        "unet_before": args.unet_before,
     } | stamp(args.threads, t0)
-    (args.out / f"{args.data}-{args.row}{'' if args.model == 'ddpm' else '-' + args.model}.json").write_text(
-        json.dumps(result, indent=2) + "\n"
-    )
+    (args.out / f"{args.data}-{args.row}{suffix(args)}.json").write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
 
 

@@ -2,7 +2,8 @@
 
     python benchmarks/bench_sample_speed.py --threads 1 2 --batches 50 100 200 400 --out speed.json
 
-The default ``ddpm`` U-Net (untrained: the cost does not depend on the weights) on MNIST's 1x28x28,
+The default ``ddpm`` U-Net (untrained: the cost does not depend on the weights) on MNIST's 1x28x28
+(until 2026-12-04 the 32-channel U-Net with attention, which docs/diffusion.md's table measured),
 DPM-Solver++ at 10 steps on ``--n`` images per setting, best of ``--rounds``; the batch is
 ``genzoo.models.diffusion.SAMPLE_BATCH``, the batch ``genzoo sample`` draws in.
 """

@@ -330,8 +330,12 @@ class Run:
                 f"{path} was trained with other settings ({', '.join(dict.fromkeys(changed))}); "
                 "delete it to train again, or give another path"
             )
-        if (run.latest or 0) < spec.train.steps:  # interrupted, or asked for more steps: go on
-            run.resume(spec.train.steps, progress=progress)
+        # interrupted, or asked for more steps: go on (to the steps asked, else the run's own, not
+        # today's default: a family's default length may have changed since it was trained)
+        asked_steps = any("steps" in (layer.get("train") or {}) for layer in layers)
+        target = spec.train.steps if asked_steps else saved.train.steps
+        if (run.latest or 0) < target:
+            run.resume(target, progress=progress)
         return run
 
     # --- applications ----------------------------------------------------------------------

@@ -31,6 +31,9 @@ from genzoo.train.schedule import lr_at
 
 EXTRA: dict[str, EMA] = {}
 TC = None  # the run's TrainConfig
+# ddpm's U-Net and loss of the measurements this script made (its defaults until 2026-12-04; batch
+# 128 and lr 1e-3 below): the loss it reports is L_simple
+UNET_BEFORE = {"channels": 32, "attention": True, "loss_weighting": "uniform"}
 INIT, UPDATE = EMA.__init__, EMA.update
 
 
@@ -99,8 +102,10 @@ def main() -> None:
     EMA.__init__, EMA.update = init, update
     t0 = time.perf_counter()
     global TC
-    TC = tc = train_config_for("ddpm", steps=a.steps, seed=a.seed, threads=1, image_every=0, ema_std=0.0)
-    spec = RunSpec("ddpm", DDPMConfig(), DataConfig(name=a.data), tc)
+    TC = tc = train_config_for(
+        "ddpm", steps=a.steps, seed=a.seed, threads=1, image_every=0, ema_std=0.0, batch_size=128, lr=1e-3
+    )
+    spec = RunSpec("ddpm", DDPMConfig(**UNET_BEFORE), DataConfig(name=a.data), tc)
     train(spec, a.out, progress=False)
     EMA.__init__, EMA.update = INIT, UPDATE
     rows: dict = {"steps": a.steps, "seed": a.seed, "n": a.n, "train_s": round(time.perf_counter() - t0, 1)}

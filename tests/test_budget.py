@@ -69,8 +69,11 @@ def test_ddpm_budgets_train_its_defaults_which_are_the_measured_winner():
     )
     assert (mine.spec.model.channels, mine.spec.train.batch_size) == (16, 128)
     # the printed line says the defaults ran with your options (not how the run is kept or watched)
-    assert "ddpm's defaults" in mine.describe(600) and "; with your --batch-size;" in mine.describe(600)
+    assert "ddpm's defaults" in mine.describe(600) and "; with your --batch-size 128;" in mine.describe(600)
     assert "with your" not in p.describe(600)
+    # a setting given at its default value is not a change; a bool says which way it went
+    same = budget.plan("ddpm", 600, {"model": {"channels": 16, "attention": True}}, calibrate=calibrate)
+    assert same.options == ("--attention",)
     # cddpm keeps the U-Net its guidance was measured with
     c = budget.plan("cddpm", 600, {"data": {"name": "fashion-mnist"}}, calibrate=calibrate)
     assert (c.spec.model.channels, c.spec.model.attention, c.spec.train.batch_size) == (32, True, 128)

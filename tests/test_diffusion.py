@@ -155,7 +155,7 @@ def test_a_min_snr_model_trains_and_its_loss_is_the_weighted_mse(images):
 def test_a_run_saved_before_min_snr_existed_keeps_training_with_l_simple(tmp_path):
     # min-snr became the default after runs without the key were saved: those load (to sample) and
     # resume (to train on) with the uniform weighting they trained with, not today's default
-    from genzoo.train.run import read_run_spec
+    from genzoo.train.run import read_config_file, read_run_spec
 
     assert DDPMConfig().loss_weighting == "min-snr"
     run = tmp_path / "old"
@@ -166,10 +166,33 @@ def test_a_run_saved_before_min_snr_existed_keeps_training_with_l_simple(tmp_pat
         cfg_path.write_text(json.dumps(cfg))
     assert read_run_spec(run).model.loss_weighting == "uniform"
     assert genzoo.load(run).config.loss_weighting == "uniform"
+    # as a config file to train another run like it (genzoo train ddpm --config OLD/config.json)
+    assert read_config_file(run / "config.json", "ddpm")["model"]["loss_weighting"] == "uniform"
     cfg = json.loads((run / "config.json").read_text())
     cfg["model"]["loss_weighting"] = "min-snr"  # a key that is there is read as it is
     (run / "config.json").write_text(json.dumps(cfg))
     assert read_run_spec(run).model.loss_weighting == "min-snr"
+
+
+def test_train_or_load_keeps_a_finished_run_whose_length_was_the_default_then(tmp_path, monkeypatch):
+    # ddpm's default length changed (2,000 -> 8,000 steps): a run trained to the default of its day,
+    # asked for again without steps, is finished, not "interrupted" and trained 6,000 steps more
+    layers = {
+        "model": TINY["ddpm"],
+        "train": {"precision": "fp32", "image_every": 0},
+        "data": {"name": "digits"},
+    }
+    out = tmp_path / "nb"
+    first = {**layers, "train": {**layers["train"], "steps": 3, "batch_size": 16}}
+    assert genzoo.Run.train_or_load(out, "ddpm", first, progress=False).latest == 3
+    resumed = []
+    monkeypatch.setattr(genzoo.Run, "resume", lambda self, steps, **kw: resumed.append(steps))
+    again = genzoo.Run.train_or_load(
+        out, "ddpm", {**layers, "train": {**layers["train"], "batch_size": 16}}, progress=False
+    )
+    assert again.latest == 3 and resumed == [] and DDPM.train_defaults["steps"] > 3
+    genzoo.Run.train_or_load(out, "ddpm", first | {"train": {**first["train"], "steps": 5}}, progress=False)
+    assert resumed == [5]  # steps asked for: more steps
 
 
 # -- samplers ---------------------------------------------------------------------------------------

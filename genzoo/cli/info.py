@@ -82,5 +82,6 @@ def cmd_info(args: argparse.Namespace) -> None:
             print(f"precision:  {why}")
         print("last log:   " + lines[-1])
     for s in SECTIONS:
-        if s in cfg:
-            print(f"{s + ':':<11} {json.dumps(cfg[s])}")
+        if s in cfg:  # the model as loaded: keys a run saved before they existed, filled as it trained
+            shown = model.config_dict()["model"] if s == "model" else cfg[s]
+            print(f"{s + ':':<11} {json.dumps(shown)}")

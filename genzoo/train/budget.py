@@ -73,7 +73,7 @@ class BudgetPlan:
     seconds: float  # the training loop's time limit (the budget less the calibration)
     steps_per_s: float | None  # measured by the calibration (None: the user gave --steps)
     preset: Preset | None
-    options: tuple[str, ...] = ()  # the configuration the user gave over it (model and train keys)
+    options: tuple[str, ...] = ()  # the settings the user changed from it, as flags (changed_options)
 
     def describe(self, budget_s: float) -> str:
         parts = [f"budget {budget_s:g} s"]
@@ -84,7 +84,7 @@ class BudgetPlan:
                 f"{self.spec.model_type}'s defaults (no configuration measured better for this budget)"
             )
         if self.options:
-            parts.append("with your " + " ".join(f"--{k.replace('_', '-')}" for k in self.options))
+            parts.append("with your " + " ".join(self.options))
         if self.steps_per_s is not None:
             parts.append(f"calibrated {self.steps_per_s:.3g} steps/s, so {self.spec.train.steps:,} steps")
         parts.append(f"training stops after {self.seconds:.0f} s with a checkpoint")
@@ -99,6 +99,23 @@ def preset_for(model_type: str, budget_s: float, data_name: str) -> Preset | Non
         if p.min_seconds <= budget_s <= p.max_seconds and data_name in p.data
     ]
     return max(fits, key=lambda p: p.min_seconds, default=None)
+
+
+def changed_options(base: RunSpec, spec: RunSpec) -> tuple[str, ...]:
+    """The model and train settings in which ``spec`` differs from ``base``, as the flags that give
+    them (``--batch-size 128``, ``--no-attention``); how a run is kept and watched (RUNTIME) left out."""
+    out = []
+    for section in ("model", "train"):
+        mine, theirs = cfgio.to_dict(getattr(spec, section)), cfgio.to_dict(getattr(base, section))
+        for k, v in mine.items():
+            if v == theirs.get(k) or k in RUNTIME:
+                continue
+            flag = "--" + k.replace("_", "-")
+            if isinstance(v, bool):
+                out.append(flag if v else f"--no-{flag[2:]}")
+            else:
+                out.append(f"{flag} {','.join(map(str, v)) if isinstance(v, list) else v}")
+    return tuple(out)
 
 
 def measure_steps_per_s(spec: RunSpec, work: Path, steps: int = CALIBRATION_STEPS) -> float:
@@ -137,15 +154,7 @@ def plan(
     data_name = run_spec(model_type, *layers).data.name
     preset = preset_for(model_type, budget_s, data_name)
     spec = run_spec(model_type, preset.layer if preset else {}, *layers)
-    options = tuple(
-        dict.fromkeys(
-            k
-            for layer in layers
-            for section in ("model", "train")
-            for k in layer.get(section) or {}
-            if k not in RUNTIME
-        )
-    )
+    options = changed_options(run_spec(model_type, preset.layer if preset else {}), spec)
     if any("steps" in (layer.get("train") or {}) for layer in layers):
         return BudgetPlan(spec, budget_s, None, preset, options)
     t0 = time.perf_counter()
@@ -165,4 +174,13 @@ def plan(
     return BudgetPlan(spec, left, rate, preset, options)
 
 
-__all__ = ["PRESETS", "BudgetPlan", "Preset", "measure_steps_per_s", "plan", "preset_for", "steps_for"]
+__all__ = [
+    "PRESETS",
+    "BudgetPlan",
+    "Preset",
+    "changed_options",
+    "measure_steps_per_s",
+    "plan",
+    "preset_for",
+    "steps_for",
+]

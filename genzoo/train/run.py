@@ -99,8 +99,11 @@ def read_config_file(path: str | Path, model_type: str) -> dict[str, dict[str, A
     if file_cfg.get("model_type", model_type) != model_type:
         raise ConfigError(f"{path} is for model {file_cfg['model_type']!r}, not {model_type!r}")
     out = {s: dict(file_cfg.get(s) or {}) for s in SECTIONS}
-    if "genzoo_version" in file_cfg and file_cfg.get("train"):  # a run's config.json: trains as that run did
-        out["train"] = saved_train_section(out["train"])
+    if "genzoo_version" in file_cfg:  # a run's config.json: trains as that run did
+        if file_cfg.get("train"):
+            out["train"] = saved_train_section(out["train"])
+        if file_cfg.get("model"):
+            out["model"] = get_model_class(model_type).saved_before | out["model"]
     return out
 
 
