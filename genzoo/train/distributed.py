@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 from dataclasses import dataclass
 
@@ -74,6 +75,10 @@ def teardown(together: bool = False) -> None:
     (2026-12-04) lost a worker to that SIGABRT at the end of a successful run without it, and one
     later run after a SIGTERM stop. Not on error: a peer stuck elsewhere would keep it waiting."""
     if dist.is_available() and dist.is_initialized():
+        # free what still holds the group (a dropped DDP wrapper's reducer, in reference cycles)
+        # now, while the interpreter is whole, so destroy_process_group really ends gloo's threads
+        gc.collect()
         if together:
             dist.barrier()
         dist.destroy_process_group()
+        gc.collect()

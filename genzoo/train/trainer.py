@@ -465,11 +465,11 @@ def train(
     the steps came from a calibration, so the run measures its own steps/s early and three times
     more, and fits its length to ``time_limit_s`` (``Trainer.fit``)."""
     together = False  # every process reaches the teardown (so it may wait for the others there)
+    trainer = None
     try:
         with loop_reports(False):  # its own bar speaks; sampling for its pictures stays quiet
-            path = Trainer(spec, out, resume=resume, progress=progress, fit_batch=fit_batch).fit(
-                stop_at=stop_at, time_limit_s=time_limit_s, fit_to_time=fit_to_time
-            )
+            trainer = Trainer(spec, out, resume=resume, progress=progress, fit_batch=fit_batch)
+            path = trainer.fit(stop_at=stop_at, time_limit_s=time_limit_s, fit_to_time=fit_to_time)
         together = True
         return path
     except TrainingStopped:
@@ -478,6 +478,11 @@ def train(
         together = True
         raise
     finally:
+        if trainer is not None:
+            # the DDP wrapper holds the process group (its reducer) in reference cycles: freed only
+            # by the garbage collector, possibly at interpreter exit, where gloo's threads then die
+            # with SIGABRT; dropped here, teardown collects it before the group is destroyed
+            trainer.wrapped = trainer.forward = trainer.model
         dd.teardown(together)
 
 
