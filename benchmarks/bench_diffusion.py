@@ -44,14 +44,10 @@ from genzoo import io, viz  # noqa: E402
 from genzoo.data import DataConfig, load_dataset  # noqa: E402
 from genzoo.eval.evaluate import evaluate_images  # noqa: E402
 from genzoo.eval.likelihood import evaluate_likelihood  # noqa: E402
+from genzoo.models.diffusion import UNET_BEFORE  # noqa: E402
 from genzoo.registry import get_model_class  # noqa: E402
 from genzoo.train import RunSpec, train, train_config_for  # noqa: E402
 
-# ddpm's defaults before 2026-12-04 (the rows of docs/BENCHMARKS.md dated before; cddpm's still)
-UNET_BEFORE = {
-    "model": {"channels": 32, "attention": True, "loss_weighting": "uniform"},
-    "train": {"batch_size": 128, "lr": 1e-3},
-}
 FAST = [("dpm++", 10), ("dpm++", 20)]
 CURVE = [("ddpm", 1000)] + [("ddim", k) for k in (10, 20, 50, 100)] + [("dpm++", k) for k in (10, 20)]
 

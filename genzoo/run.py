@@ -300,7 +300,7 @@ class Run:
         is an error that names them (delete it, or give another path), never silently reused."""
         from genzoo import config as cfgio
         from genzoo.train import train
-        from genzoo.train.run import run_spec
+        from genzoo.train.run import gives_steps, run_spec
 
         path = Path(path)
         spec = run_spec(model_type, *layers)
@@ -332,8 +332,7 @@ class Run:
             )
         # interrupted, or asked for more steps: go on (to the steps asked, else the run's own, not
         # today's default: a family's default length may have changed since it was trained)
-        asked_steps = any("steps" in (layer.get("train") or {}) for layer in layers)
-        target = spec.train.steps if asked_steps else saved.train.steps
+        target = spec.train.steps if gives_steps(layers) else saved.train.steps
         if (run.latest or 0) < target:
             run.resume(target, progress=progress)
         return run

@@ -24,16 +24,13 @@ import torch
 import genzoo
 from genzoo.data import DataConfig, load_dataset
 from genzoo.eval.evaluate import evaluate_images
-from genzoo.models.diffusion import DDPMConfig
+from genzoo.models.diffusion import UNET_BEFORE, DDPMConfig
 from genzoo.train import RunSpec, train, train_config_for
 from genzoo.train.ema import EMA
 from genzoo.train.schedule import lr_at
 
 EXTRA: dict[str, EMA] = {}
 TC = None  # the run's TrainConfig
-# ddpm's U-Net and loss of the measurements this script made (its defaults until 2026-12-04; batch
-# 128 and lr 1e-3 below): the loss it reports is L_simple
-UNET_BEFORE = {"channels": 32, "attention": True, "loss_weighting": "uniform"}
 INIT, UPDATE = EMA.__init__, EMA.update
 
 
@@ -102,10 +99,11 @@ def main() -> None:
     EMA.__init__, EMA.update = init, update
     t0 = time.perf_counter()
     global TC
+    # ddpm's U-Net and optimiser of the measurements this script made (UNET_BEFORE): its loss is L_simple
     TC = tc = train_config_for(
-        "ddpm", steps=a.steps, seed=a.seed, threads=1, image_every=0, ema_std=0.0, batch_size=128, lr=1e-3
+        "ddpm", steps=a.steps, seed=a.seed, threads=1, image_every=0, ema_std=0.0, **UNET_BEFORE["train"]
     )
-    spec = RunSpec("ddpm", DDPMConfig(**UNET_BEFORE), DataConfig(name=a.data), tc)
+    spec = RunSpec("ddpm", DDPMConfig(**UNET_BEFORE["model"]), DataConfig(name=a.data), tc)
     train(spec, a.out, progress=False)
     EMA.__init__, EMA.update = INIT, UPDATE
     rows: dict = {"steps": a.steps, "seed": a.seed, "n": a.n, "train_s": round(time.perf_counter() - t0, 1)}

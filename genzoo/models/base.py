@@ -218,11 +218,15 @@ class GenerativeModel(nn.Module):
         return cls(cls.saved_config(cfg.get("model")), tuple(cfg["shape"]))
 
     @classmethod
+    def saved_section(cls, section: Any) -> Any:
+        """A saved model section with its missing later fields filled as the run had them
+        (``saved_before``), not with today's defaults; anything but a dict as it is (for the error)."""
+        return cls.saved_before | section if isinstance(section, dict) else section
+
+    @classmethod
     def saved_config(cls, section: dict[str, Any] | None) -> Any:
-        """The config of a saved model section, its missing later fields filled as the run had them
-        (``saved_before``), not with today's defaults."""
-        section = cls.saved_before | section if isinstance(section, dict) else section
-        return cfgio.from_dict(cls.config_class, section, f"{cls.model_type} config")
+        """The config of a saved model section (``saved_section``)."""
+        return cfgio.from_dict(cls.config_class, cls.saved_section(section), f"{cls.model_type} config")
 
     def load_weights(self, tensors: dict[str, torch.Tensor], source: str) -> None:
         """Load a state dict, turning any key or shape mismatch into a CheckpointError."""

@@ -37,6 +37,15 @@ from genzoo.sampling import Noise, Schedule, discretized_gaussian_log_prob  # no
 SAMPLE_BATCH = 100
 
 
+# ddpm's network and optimiser settings until 2026-12-04 (U-Net 32 x (1, 2, 2) with attention, 1.11M
+# weights, L_simple; batch 128, lr 1e-3): cddpm's defaults still, and what the benchmarks and
+# figures dated before trained (benchmarks/bench_diffusion.py --unet-before)
+UNET_BEFORE: dict[str, dict[str, Any]] = {
+    "model": {"channels": 32, "attention": True, "loss_weighting": "uniform"},
+    "train": {"batch_size": 128, "lr": 1e-3},
+}
+
+
 @dataclass(kw_only=True)
 class DDPMConfig:
     # The U-Net, loss weighting and (DDPM.train_defaults) batch and lr are the ones that won the
@@ -97,9 +106,9 @@ class CDDPMConfig(DDPMConfig):
     # cddpm keeps the U-Net before (and CDDPM.train_defaults its batch and lr): on Fashion-MNIST the
     # small one of ddpm scored FID 22.7 against 46.4 at 9 minutes, but 14.1 against 11.4 at 30 and 11.6
     # against 6.8 at 60 (best w of each, 2,000 samples; docs/BENCHMARKS.md, "cddpm with the small U-Net")
-    channels: int = 32
-    attention: bool = True
-    loss_weighting: Literal["uniform", "min-snr"] = "uniform"
+    channels: int = UNET_BEFORE["model"]["channels"]
+    attention: bool = UNET_BEFORE["model"]["attention"]
+    loss_weighting: Literal["uniform", "min-snr"] = UNET_BEFORE["model"]["loss_weighting"]
 
 
 @register
@@ -466,7 +475,7 @@ class CDDPM(ClassConditional, DDPM):
     model_type = "cddpm"
     config_class = CDDPMConfig
     capabilities = DDPM.capabilities | {Capability.CONDITIONAL}
-    train_defaults = DDPM.train_defaults | {"steps": 2000, "lr": 1e-3, "batch_size": 128}
+    train_defaults = DDPM.train_defaults | UNET_BEFORE["train"] | {"steps": 2000}
 
     def __init__(self, config: CDDPMConfig, shape: tuple[int, ...]) -> None:
         self.check_class_config(config)

@@ -22,7 +22,7 @@ from typing import Any
 
 from genzoo import config as cfgio
 from genzoo.errors import ConfigError
-from genzoo.train.run import RunSpec, run_spec
+from genzoo.train.run import RunSpec, gives_steps, run_spec
 from genzoo.train.trainer import train
 
 CALIBRATION_STEPS = 30
@@ -155,7 +155,7 @@ def plan(
     preset = preset_for(model_type, budget_s, data_name)
     spec = run_spec(model_type, preset.layer if preset else {}, *layers)
     options = changed_options(run_spec(model_type, preset.layer if preset else {}), spec)
-    if any("steps" in (layer.get("train") or {}) for layer in layers):
+    if gives_steps(layers):
         return BudgetPlan(spec, budget_s, None, preset, options)
     t0 = time.perf_counter()
     if calibrate is None:

@@ -85,6 +85,11 @@ def check_resume(run: Path, spec: RunSpec) -> None:
 SECTIONS = cfgio.SECTIONS
 
 
+def gives_steps(layers: tuple[dict[str, dict[str, Any]], ...]) -> bool:
+    """Whether any of these config layers sets the number of training steps."""
+    return any("steps" in (layer.get("train") or {}) for layer in layers)
+
+
 def read_config_file(path: str | Path, model_type: str) -> dict[str, dict[str, Any]]:
     """The model/train/data sections of a JSON config file (e.g. another run's config.json) for
     a run of ``model_type``: checked to be an object with at least one section, each an object."""
@@ -103,7 +108,7 @@ def read_config_file(path: str | Path, model_type: str) -> dict[str, dict[str, A
         if file_cfg.get("train"):
             out["train"] = saved_train_section(out["train"])
         if file_cfg.get("model"):
-            out["model"] = get_model_class(model_type).saved_before | out["model"]
+            out["model"] = get_model_class(model_type).saved_section(out["model"])
     return out
 
 

@@ -291,6 +291,12 @@ class Trainer:
         sig, late = dd.any_flags([stop.requested, late], self.info)
         return sig, late
 
+    def release_ddp(self) -> None:
+        """Let go of the DDP wrapper: it holds the process group (its reducer) in reference cycles,
+        freed only by the garbage collector, possibly at interpreter exit, where gloo's threads then
+        die with SIGABRT; dropped here, ``distributed.teardown`` collects it before the group ends."""
+        self.wrapped = self.forward = self.model
+
     def fit(
         self, stop_at: int | None = None, time_limit_s: float | None = None, fit_to_time: bool = False
     ) -> Path:
@@ -479,10 +485,7 @@ def train(
         raise
     finally:
         if trainer is not None:
-            # the DDP wrapper holds the process group (its reducer) in reference cycles: freed only
-            # by the garbage collector, possibly at interpreter exit, where gloo's threads then die
-            # with SIGABRT; dropped here, teardown collects it before the group is destroyed
-            trainer.wrapped = trainer.forward = trainer.model
+            trainer.release_ddp()
         dd.teardown(together)
 
 
